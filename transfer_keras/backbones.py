@@ -1,0 +1,307 @@
+"""The supported `keras.applications` backbones and how their weights are found.
+
+Every backbone is one row of `BACKBONES`. Adding a backbone is adding a row;
+the tests loop over the table.
+
+Weights (`weights=` everywhere in the library):
+- `"imagenet"`: Keras's own download, cached in `$KERAS_HOME/models` (or
+  `~/.keras/models`). A file already in that folder is used with no network.
+  When it is missing and the download fails, `WeightsUnavailableError` names
+  the exact file, the folder and the URL.
+- `None`: random initialisation (training from scratch).
+- a path: a Keras `.h5` weights file or a `.weights.h5` file written by
+  `pretrain_source` / `keras.Model.save_weights` for the same architecture.
+"""
+
+import contextlib
+import dataclasses
+import os
+from pathlib import Path
+
+import keras
+from keras.src.utils import file_utils as _keras_file_utils
+
+from transfer_keras._table import Table
+
+apps = keras.applications
+
+
+@dataclasses.dataclass(frozen=True)
+class BackboneSpec:
+    """One supported backbone: everything the library needs to build and feed it.
+
+    Attributes:
+        name: the short name users type (`"mobilenetv2"`).
+        constructor: the `keras.applications` function.
+        preprocess: the backbone's own `preprocess_input` (raw [0, 255] RGB in).
+        default_size: the image side the ImageNet weights were trained at.
+        min_size: the smallest image side the architecture accepts.
+        feature_width: channels of the last feature map with the default arguments.
+        kwargs: extra constructor arguments and their defaults (e.g. `alpha`).
+        weights_glob: file-name pattern of its ImageNet weights in the Keras cache.
+    """
+
+    name: str
+    constructor: object
+    preprocess: object
+    default_size: int
+    min_size: int
+    feature_width: int
+    kwargs: dict = dataclasses.field(default_factory=dict)
+    weights_glob: str = "*"
+
+
+BACKBONES = {
+    spec.name: spec
+    for spec in [
+        BackboneSpec("mobilenet", apps.MobileNet, apps.mobilenet.preprocess_input,
+                     224, 32, 1024, {"alpha": 1.0, "depth_multiplier": 1},
+                     "mobilenet_*_tf_no_top.h5"),
+        BackboneSpec("mobilenetv2", apps.MobileNetV2, apps.mobilenet_v2.preprocess_input,
+                     224, 32, 1280, {"alpha": 1.0},
+                     "mobilenet_v2_weights_*_no_top.h5"),
+        BackboneSpec("mobilenetv3small", apps.MobileNetV3Small,
+                     apps.mobilenet_v3.preprocess_input, 224, 32, 576,
+                     {"alpha": 1.0, "minimalistic": False},
+                     "weights_mobilenet_v3_small_*_no_top_v2.h5"),
+        BackboneSpec("mobilenetv3large", apps.MobileNetV3Large,
+                     apps.mobilenet_v3.preprocess_input, 224, 32, 960,
+                     {"alpha": 1.0, "minimalistic": False},
+                     "weights_mobilenet_v3_large_*_no_top_v2.h5"),
+        BackboneSpec("efficientnetb0", apps.EfficientNetB0,
+                     apps.efficientnet.preprocess_input, 224, 32, 1280, {},
+                     "efficientnetb0_notop.h5"),
+        BackboneSpec("efficientnetv2b0", apps.EfficientNetV2B0,
+                     apps.efficientnet_v2.preprocess_input, 224, 32, 1280, {},
+                     "efficientnetv2-b0_notop.h5"),
+        BackboneSpec("resnet50v2", apps.ResNet50V2, apps.resnet_v2.preprocess_input,
+                     224, 32, 2048, {}, "resnet50v2_*_notop.h5"),
+        BackboneSpec("densenet121", apps.DenseNet121, apps.densenet.preprocess_input,
+                     224, 32, 1024, {}, "densenet121_*_notop.h5"),
+        BackboneSpec("xception", apps.Xception, apps.xception.preprocess_input,
+                     299, 71, 2048, {}, "xception_*_notop.h5"),
+        BackboneSpec("convnexttiny", apps.ConvNeXtTiny, apps.convnext.preprocess_input,
+                     224, 32, 768, {}, "convnext_tiny_notop.h5"),
+    ]
+}
+
+
+class WeightsUnavailableError(FileNotFoundError):
+    """Raised when ImageNet weights are neither in the Keras cache nor downloadable."""
+
+
+def get_backbone_spec(name):
+    """Returns the `BackboneSpec` row for a backbone name (case and `_`/`-` ignored).
+
+    Args:
+        name: a backbone name such as `"mobilenetv2"` or `"MobileNetV2"`.
+
+    Returns:
+        The `BackboneSpec` row.
+
+    Raises:
+        ValueError: for an unknown name, listing the supported ones.
+
+    Example:
+    >>> get_backbone_spec("MobileNetV2").default_size
+    224
+    """
+    if not isinstance(name, str):
+        raise TypeError(
+            f"`backbone` must be a backbone name (str); received {name!r} of type "
+            f"{type(name).__name__}. Choose one of: {', '.join(BACKBONES)}."
+        )
+    key = name.lower().replace("_", "").replace("-", "")
+    if key not in BACKBONES:
+        raise ValueError(
+            f"Unknown backbone {name!r}. Choose one of: {', '.join(BACKBONES)}."
+        )
+    return BACKBONES[key]
+
+
+def keras_cache_dir():
+    """Returns the folder where Keras caches downloaded weights (`<KERAS_HOME>/models`).
+
+    Keras reads `KERAS_HOME` once, when it is imported; set it before importing
+    Keras (or this package) to use another cache.
+    """
+    from keras.src.backend import config
+
+    return Path(os.path.expanduser(config.keras_home())) / "models"
+
+
+def cached_weights(name):
+    """Returns the ImageNet weight files of a backbone already in the Keras cache.
+
+    Args:
+        name: a backbone name.
+
+    Returns:
+        A sorted list of `Path`s (empty when nothing is cached).
+    """
+    spec = get_backbone_spec(name)
+    folder = keras_cache_dir()
+    return sorted(folder.glob(spec.weights_glob)) if folder.is_dir() else []
+
+
+def list_backbones():
+    """Returns a table of the supported backbones.
+
+    Columns: name, Keras constructor, default and minimum image size, feature
+    width, extra constructor arguments, and whether ImageNet weights for it are
+    already in the local Keras cache.
+
+    Example:
+    >>> "mobilenetv2" in list_backbones().column("name")
+    True
+    """
+    rows = [
+        {
+            "name": spec.name,
+            "keras": f"keras.applications.{spec.constructor.__name__}",
+            "default size": spec.default_size,
+            "min size": spec.min_size,
+            "feature width": spec.feature_width,
+            "extra args": ", ".join(f"{k}={v}" for k, v in spec.kwargs.items()) or "-",
+            "weights cached": "yes" if cached_weights(spec.name) else "no",
+        }
+        for spec in BACKBONES.values()
+    ]
+    return Table(list(rows[0]), rows, title="Supported backbones")
+
+
+def check_input_shape(spec, input_shape):
+    """Returns a valid `(height, width, 3)` tuple for a backbone, or raises ValueError."""
+    if input_shape is None:
+        return (spec.default_size, spec.default_size, 3)
+    shape = tuple(input_shape)
+    if len(shape) != 3 or not all(isinstance(d, int) for d in shape):
+        raise ValueError(
+            f"`input_shape` must be (height, width, channels) with whole numbers; "
+            f"received {input_shape!r}. Example: ({spec.default_size}, "
+            f"{spec.default_size}, 3)."
+        )
+    height, width, channels = shape
+    if channels != 3:
+        raise ValueError(
+            f"`input_shape` must have 3 channels (RGB) for {spec.name!r}; received "
+            f"{channels} in {shape}. Convert grayscale images to RGB, e.g. with "
+            f"`prepare(ds, image_size, channels=3)`, and pass (height, width, 3)."
+        )
+    if min(height, width) < spec.min_size:
+        raise ValueError(
+            f"`input_shape` {shape} is too small for {spec.name!r}: height and width "
+            f"must be at least {spec.min_size} (its ImageNet size is "
+            f"{spec.default_size}). Resize the images, e.g. `image_size="
+            f"({max(spec.min_size, 32)}, {max(spec.min_size, 32)})` or larger."
+        )
+    return shape
+
+
+def _check_weights(weights):
+    if weights is None or weights == "imagenet":
+        return weights
+    if isinstance(weights, (str, os.PathLike)):
+        path = Path(weights).expanduser()
+        if not path.is_file():
+            raise ValueError(
+                f"`weights` must be 'imagenet', None or the path of an existing weights "
+                f"file; received {str(weights)!r}, which does not exist. Check the path, "
+                f"or use weights='imagenet' (download) or weights=None (from scratch)."
+            )
+        return path
+    raise TypeError(
+        f"`weights` must be 'imagenet', None or a file path; received {weights!r} of "
+        f"type {type(weights).__name__}."
+    )
+
+
+@contextlib.contextmanager
+def _explain_download_failure(spec):
+    """Turns a failed ImageNet download into one `WeightsUnavailableError`."""
+    requests = []
+    original = _keras_file_utils.get_file
+
+    def recording_get_file(fname=None, origin=None, *args, **kwargs):
+        requests.append((fname, origin, kwargs.get("cache_subdir", "datasets")))
+        return original(fname, origin, *args, **kwargs)
+
+    _keras_file_utils.get_file = recording_get_file
+    try:
+        yield
+    except Exception as error:
+        if not requests or "URL fetch failure" not in str(error) and not isinstance(
+            error, OSError
+        ):
+            raise
+        fname, origin, _ = requests[-1]
+        fname = fname or origin.rsplit("/", 1)[-1]
+        folder = keras_cache_dir()
+        raise WeightsUnavailableError(
+            f"Could not get the ImageNet weights for backbone {spec.name!r}: the file "
+            f"is not in the Keras cache and the download failed ({error}).\n"
+            f"Keras looks for this file:\n    {fname}\nin this folder:\n    {folder}\n"
+            f"To fix it, on a machine with internet download\n    {origin}\n"
+            f"and copy it into that folder (or run `transfer-keras prefetch --backbones "
+            f"{spec.name}` there and copy its Keras cache), then run again. To use "
+            f"another cache folder, set KERAS_HOME before importing Keras. Or pass "
+            f"weights=None (random start) or weights='path/to/weights.h5'."
+        ) from None
+    finally:
+        _keras_file_utils.get_file = original
+
+
+def build_backbone(name, input_shape=None, weights="imagenet", **kwargs):
+    """Builds a headless `keras.applications` backbone named `"backbone"`.
+
+    Args:
+        name: a backbone name from `BACKBONES`, e.g. `"mobilenetv2"`.
+        input_shape: `(height, width, 3)`. Defaults to `None` (the backbone's
+            ImageNet size).
+        weights: `"imagenet"`, `None` (random) or a path to a weights file.
+            Defaults to `"imagenet"`.
+        **kwargs: extra constructor arguments of that backbone (e.g. `alpha=0.25`
+            for MobileNet). Defaults to the row's `kwargs`.
+
+    Returns:
+        A `keras.Model` mapping preprocessed images to a 4-D feature map.
+
+    Raises:
+        ValueError: unknown backbone, bad input shape, unknown extra argument,
+            missing weights file, or a weights file that does not fit.
+        WeightsUnavailableError: ImageNet weights neither cached nor downloadable.
+
+    Example:
+    >>> backbone = build_backbone("mobilenet", (96, 96, 3), weights=None, alpha=0.25)
+    >>> backbone.output_shape
+    (None, 3, 3, 256)
+    """
+    spec = get_backbone_spec(name)
+    input_shape = check_input_shape(spec, input_shape)
+    weights = _check_weights(weights)
+    unknown = sorted(set(kwargs) - set(spec.kwargs))
+    if unknown:
+        allowed = ", ".join(spec.kwargs) or "none"
+        raise ValueError(
+            f"Unknown argument(s) {', '.join(unknown)} for backbone {spec.name!r}. "
+            f"Its extra arguments are: {allowed}."
+        )
+    arguments = {**spec.kwargs, **kwargs}
+    common = dict(include_top=False, input_shape=input_shape)
+    if weights == "imagenet":
+        with _explain_download_failure(spec):
+            backbone = spec.constructor(weights="imagenet", **common, **arguments)
+        backbone.name = "backbone"  # (some constructors use `name` for their config)
+        return backbone
+    backbone = spec.constructor(weights=None, **common, **arguments)
+    backbone.name = "backbone"
+    if weights is not None:
+        try:
+            backbone.load_weights(str(weights))
+        except Exception as error:
+            raise ValueError(
+                f"`weights` file {str(weights)!r} does not fit backbone {spec.name!r} "
+                f"with arguments {arguments}: {error}. Use the backbone name and "
+                f"arguments (e.g. alpha) the file was saved with."
+            ) from None
+    return backbone

@@ -1,0 +1,152 @@
+"""Freeze and unfreeze the backbone; see what is trainable.
+
+Rules the library enforces so readers do not have to remember them:
+- BatchNormalization layers stay frozen when the backbone is unfrozen: their
+  moving mean/variance were estimated on the source data and a few small
+  target batches would wreck them (and `training=False` keeps them in
+  inference mode too).
+- Changing `trainable` only takes effect after `model.compile()`; the training
+  helpers (`fine_tune`, `compile_for_stage`) always recompile.
+"""
+
+import keras
+import numpy as np
+
+from transfer_keras._table import Table
+
+
+def _backbone(model):
+    try:
+        return model.get_layer("backbone")
+    except ValueError:
+        raise ValueError(
+            f"`model` {model.name!r} has no layer named 'backbone'; build it with "
+            f"build_classifier()."
+        ) from None
+
+
+def _count(weights):
+    return int(sum(np.prod(w.shape) for w in weights))
+
+
+def freeze_backbone(model):
+    """Freezes the whole backbone of a model from `build_classifier`.
+
+    Args:
+        model: a model with a layer named `"backbone"`.
+
+    Returns:
+        The same model (recompile before training: `compile_for_stage`).
+
+    Example:
+    >>> freeze_backbone(model).get_layer("backbone").trainable
+    False
+    """
+    _backbone(model).trainable = False
+    return model
+
+
+def unfreeze_backbone(model, num_layers=None, from_layer=None, fraction=None):
+    """Unfreezes the top of the backbone; BatchNormalization layers stay frozen.
+
+    Give at most one of `num_layers`, `from_layer`, `fraction`; with none, the
+    whole backbone (except BatchNorm) is unfrozen. Layers are counted over
+    `backbone.layers` as in the Keras fine-tuning guide (the input layer and
+    weightless layers count too).
+
+    Args:
+        model: a model with a layer named `"backbone"`.
+        num_layers: unfreeze the last `num_layers` layers. Defaults to `None`.
+        from_layer: unfreeze from this layer name (inclusive) to the top.
+            Defaults to `None`.
+        fraction: unfreeze the top fraction (0, 1] of the layers. Defaults to `None`.
+
+    Returns:
+        The same model (recompile before training: `compile_for_stage`).
+
+    Raises:
+        ValueError: more than one option, or a value out of range / unknown name.
+
+    Example:
+    >>> unfreeze_backbone(model, num_layers=20)
+    """
+    backbone = _backbone(model)
+    layers = backbone.layers
+    given = [n for n, v in [("num_layers", num_layers), ("from_layer", from_layer),
+                            ("fraction", fraction)] if v is not None]
+    if len(given) > 1:
+        raise ValueError(
+            f"Give only one of num_layers, from_layer, fraction; received "
+            f"{', '.join(given)}."
+        )
+    start = 0
+    if num_layers is not None:
+        if isinstance(num_layers, bool) or not isinstance(num_layers, int) or not (
+            1 <= num_layers <= len(layers)
+        ):
+            raise ValueError(
+                f"`num_layers` must be a whole number from 1 to {len(layers)} (the "
+                f"backbone's layer count); received {num_layers!r}."
+            )
+        start = len(layers) - num_layers
+    elif from_layer is not None:
+        names = [layer.name for layer in layers]
+        if from_layer not in names:
+            raise ValueError(
+                f"`from_layer` {from_layer!r} is not a layer of the backbone. Some of "
+                f"its layer names: {', '.join(names[-6:])} (see "
+                f"model.get_layer('backbone').summary())."
+            )
+        start = names.index(from_layer)
+    elif fraction is not None:
+        if not (isinstance(fraction, (int, float)) and 0 < fraction <= 1):
+            raise ValueError(f"`fraction` must be in (0, 1]; received {fraction!r}.")
+        start = len(layers) - max(1, round(fraction * len(layers)))
+    backbone.trainable = True
+    for index, layer in enumerate(layers):
+        is_batchnorm = isinstance(layer, keras.layers.BatchNormalization)
+        layer.trainable = index >= start and not is_batchnorm
+    return model
+
+
+def trainable_summary(model):
+    """Returns a per-part table of what is trainable in a model.
+
+    One row per top-level layer (the backbone counts as one part): layers
+    inside it, trainable layers, trainable and frozen parameters. Frozen
+    parameters include non-trainable state such as BatchNorm statistics.
+
+    Args:
+        model: any Keras model.
+
+    Returns:
+        A `Table` with rows `part, type, layers, trainable layers, trainable params,
+        frozen params`, plus `total_trainable` / `total_frozen` attributes.
+
+    Example:
+    >>> trainable_summary(model).total_trainable
+    2565
+    """
+    rows = []
+    for layer in model.layers:
+        inner = getattr(layer, "layers", None)
+        sublayers = list(inner) if inner is not None else [layer]
+        trainable = _count(layer.trainable_weights)
+        rows.append({
+            "part": layer.name,
+            "type": type(layer).__name__,
+            "layers": len(sublayers),
+            "trainable layers": sum(1 for sub in sublayers if sub.trainable_weights),
+            "trainable params": trainable,
+            "frozen params": _count(layer.weights) - trainable,
+        })
+    table = Table(
+        list(rows[0]), rows, title=f"Trainable parts of {model.name}",
+    )
+    table.total_trainable = sum(row["trainable params"] for row in rows)
+    table.total_frozen = sum(row["frozen params"] for row in rows)
+    table.notes = [
+        f"Total: {table.total_trainable:,} trainable, {table.total_frozen:,} frozen "
+        f"parameters. BatchNorm layers stay frozen when the backbone is unfrozen."
+    ]
+    return table

@@ -1,0 +1,244 @@
+"""`build_classifier`: a pretrained backbone with a new task-specific head.
+
+The model takes raw pixels in [0, 255] and holds its own preprocessing:
+
+    pixels -> [augmentation] -> preprocessing -> backbone(training=False)
+           -> pooling -> [dropout] -> [hidden_1 ...] -> predictions
+
+Every part is a named layer (`model.get_layer("backbone")`, ...). The backbone
+starts frozen. A saved model therefore needs no extra code at inference time,
+and the classic `preprocess_input` mismatch cannot happen.
+
+Head convention: `num_classes` is the number of classes. With 2 or more the
+head is `num_classes` softmax units (labels are integers `0..num_classes-1`);
+this is the default for binary tasks too (`num_classes=2`). `num_classes=1`
+gives a single sigmoid unit that outputs P(class 1), for users who prefer the
+classic binary head; the library's training and evaluation handle both.
+"""
+
+import contextlib
+
+import keras
+
+from transfer_keras.backbones import build_backbone, check_input_shape, get_backbone_spec
+
+HEAD_LAYERS = ("pooling", "dropout", "predictions")  # plus hidden_1, hidden_2, ...
+POOLINGS = ("avg", "max")
+
+
+@keras.saving.register_keras_serializable(package="transfer_keras")
+class BackbonePreprocessing(keras.layers.Layer):
+    """Applies a backbone's own `preprocess_input` to raw [0, 255] RGB pixels.
+
+    A real layer (not a `Lambda`), so models that contain it save and load in
+    Keras's safe mode.
+
+    Args:
+        backbone_name: a name from `BACKBONES`.
+    """
+
+    def __init__(self, backbone_name, **kwargs):
+        kwargs.setdefault("name", "preprocessing")
+        super().__init__(**kwargs)
+        self.backbone_name = get_backbone_spec(backbone_name).name
+
+    def call(self, inputs):
+        inputs = keras.ops.cast(inputs, self.compute_dtype)
+        return get_backbone_spec(self.backbone_name).preprocess(inputs)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "backbone_name": self.backbone_name}
+
+
+@contextlib.contextmanager
+def precision_policy(mixed_precision):
+    """Builds layers under `mixed_float16` when `mixed_precision` is True, then restores."""
+    previous = keras.config.dtype_policy()
+    if mixed_precision:
+        keras.config.set_dtype_policy("mixed_float16")
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _check_num_classes(num_classes, classifier_activation):
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(
+            f"`num_classes` must be a whole number >= 1; received {num_classes!r}. Use "
+            f"the number of classes (2 for a binary task; 1 means a single sigmoid unit)."
+        )
+    if classifier_activation is None:
+        return None
+    if classifier_activation == "softmax" and num_classes == 1:
+        return "sigmoid"  # one unit: softmax would always output 1.0
+    if classifier_activation not in ("softmax", "sigmoid"):
+        raise ValueError(
+            f"`classifier_activation` must be 'softmax', 'sigmoid' or None (logits); "
+            f"received {classifier_activation!r}."
+        )
+    return classifier_activation
+
+
+def build_head(features, num_classes, hidden_units=(), dropout=0.2, pooling="avg",
+               classifier_activation="softmax"):
+    """Adds the task-specific head to a 4-D feature map tensor.
+
+    Args:
+        features: a symbolic 4-D tensor (the backbone's output).
+        num_classes: number of classes (see the module docstring).
+        hidden_units: sizes of optional hidden Dense layers. Defaults to `()`.
+        dropout: dropout rate before each Dense layer, 0 for none. Defaults to `0.2`.
+        pooling: `"avg"` or `"max"` global pooling. Defaults to `"avg"`.
+        classifier_activation: `"softmax"`, `"sigmoid"` or `None` for logits.
+            Defaults to `"softmax"`.
+
+    Returns:
+        The output tensor of the layer named `"predictions"` (always float32).
+    """
+    if pooling == "avg":
+        x = keras.layers.GlobalAveragePooling2D(name="pooling")(features)
+    else:
+        x = keras.layers.GlobalMaxPooling2D(name="pooling")(features)
+    for index, units in enumerate(hidden_units, start=1):
+        if dropout:
+            x = keras.layers.Dropout(dropout, name=f"dropout_{index}")(x)
+        x = keras.layers.Dense(units, activation="relu", name=f"hidden_{index}")(x)
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="dropout")(x)
+    return keras.layers.Dense(
+        num_classes, activation=classifier_activation, name="predictions", dtype="float32"
+    )(x)
+
+
+def _check_head_args(hidden_units, dropout, pooling):
+    if pooling not in POOLINGS:
+        raise ValueError(
+            f"`pooling` must be one of {POOLINGS}; received {pooling!r}."
+        )
+    if not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
+        raise ValueError(f"`dropout` must be a rate in [0, 1); received {dropout!r}.")
+    units = tuple(hidden_units or ())
+    if not all(isinstance(u, int) and u > 0 for u in units):
+        raise ValueError(
+            f"`hidden_units` must be positive whole numbers, e.g. (256,); received "
+            f"{hidden_units!r}."
+        )
+    return units
+
+
+def build_classifier(backbone, num_classes, input_shape=None, weights="imagenet",
+                     hidden_units=(), dropout=0.2, pooling="avg", augmentation=None,
+                     classifier_activation="softmax", mixed_precision=False,
+                     strategy=None, **backbone_kwargs):
+    """Builds a transfer-learning classifier: frozen pretrained backbone + new head.
+
+    Args:
+        backbone: a backbone name from `BACKBONES`, e.g. `"mobilenetv2"`.
+        num_classes: number of classes; 2+ gives a softmax head, 1 a sigmoid unit.
+        input_shape: `(height, width, 3)` of the raw images. Defaults to `None`
+            (the backbone's ImageNet size).
+        weights: `"imagenet"`, `None` or a weights file path. Defaults to `"imagenet"`.
+        hidden_units: sizes of hidden Dense layers in the head. Defaults to `()`.
+        dropout: dropout rate in the head. Defaults to `0.2`.
+        pooling: `"avg"` or `"max"`. Defaults to `"avg"`.
+        augmentation: a Keras layer (e.g. from `build_augmentation`) applied to
+            the raw pixels; active only in training. Defaults to `None`.
+        classifier_activation: `"softmax"`, `"sigmoid"` or `None`. Defaults to `"softmax"`.
+        mixed_precision: build in `mixed_float16` (the `predictions` layer stays
+            float32). Worth it on GPUs/TPUs, not on CPUs. Defaults to `False`.
+        strategy: a `tf.distribute.Strategy` whose scope the model is built in.
+            Defaults to `None` (the current/default strategy).
+        **backbone_kwargs: extra backbone constructor arguments (e.g. `alpha=0.25`).
+
+    Returns:
+        A functional `keras.Model` taking raw pixels in [0, 255], backbone frozen.
+
+    Raises:
+        ValueError: unknown backbone, `num_classes < 1`, bad input shape or head
+            arguments, missing weights file.
+        WeightsUnavailableError: ImageNet weights unavailable offline.
+
+    Example:
+    >>> model = build_classifier("mobilenet", 3, (32, 32, 3), weights=None, alpha=0.25)
+    >>> model.get_layer("backbone").trainable
+    False
+    """
+    spec = get_backbone_spec(backbone)
+    input_shape = check_input_shape(spec, input_shape)
+    classifier_activation = _check_num_classes(num_classes, classifier_activation)
+    hidden_units = _check_head_args(hidden_units, dropout, pooling)
+    if augmentation is not None and not isinstance(augmentation, keras.layers.Layer):
+        raise TypeError(
+            f"`augmentation` must be a Keras layer (e.g. build_augmentation()); "
+            f"received {type(augmentation).__name__}."
+        )
+    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
+    with scope, precision_policy(mixed_precision):
+        backbone_model = build_backbone(spec.name, input_shape, weights, **backbone_kwargs)
+        backbone_model.trainable = False
+        inputs = keras.Input(shape=input_shape, name="pixels")
+        x = inputs
+        if augmentation is not None:
+            augmentation.name = "augmentation"  # a known name for the library to find
+            x = augmentation(x)
+        x = BackbonePreprocessing(spec.name)(x)
+        # training=False keeps BatchNorm in inference mode even after unfreezing,
+        # so fine-tuning cannot wreck the pretrained statistics.
+        features = backbone_model(x, training=False)
+        outputs = build_head(features, num_classes, hidden_units, dropout, pooling,
+                             classifier_activation)
+        return keras.Model(inputs, outputs, name=f"{spec.name}_classifier")
+
+
+def build_augmentation(flip=True, rotation=0.05, zoom=0.1, contrast=0.1, seed=None):
+    """Builds a small random augmentation block for raw [0, 255] images.
+
+    Active only during training (Keras preprocessing layers are no-ops at
+    inference), so it can live inside the model.
+
+    Args:
+        flip: random horizontal flips. Defaults to `True`.
+        rotation: max rotation as a fraction of a full turn, 0 for none. Defaults to `0.05`.
+        zoom: max zoom fraction, 0 for none. Defaults to `0.1`.
+        contrast: max contrast change, 0 for none. Defaults to `0.1`.
+        seed: seed for reproducible augmentation. Defaults to `None`.
+
+    Returns:
+        A `keras.Sequential` named `"augmentation"`.
+    """
+    layers = []
+    if flip:
+        layers.append(keras.layers.RandomFlip("horizontal", seed=seed))
+    if rotation:
+        layers.append(keras.layers.RandomRotation(rotation, seed=seed))
+    if zoom:
+        layers.append(keras.layers.RandomZoom(zoom, seed=seed))
+    if contrast:
+        layers.append(keras.layers.RandomContrast(contrast, value_range=(0, 255), seed=seed))
+    return keras.Sequential(layers, name="augmentation")
+
+
+def head_layers(model):
+    """Returns the head's layers (everything after the backbone), in order."""
+    names = [layer.name for layer in model.layers]
+    if "backbone" not in names:
+        raise ValueError(
+            f"`model` {model.name!r} has no layer named 'backbone'; build it with "
+            f"build_classifier()."
+        )
+    return model.layers[names.index("backbone") + 1:]
+
+
+def backbone_name(model):
+    """Returns the table name of the backbone inside a model from `build_classifier`."""
+    for layer in model.layers:
+        if isinstance(layer, BackbonePreprocessing):
+            return layer.backbone_name
+    raise ValueError(
+        f"`model` {model.name!r} has no BackbonePreprocessing layer; build it with "
+        f"build_classifier()."
+    )
