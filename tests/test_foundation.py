@@ -1,0 +1,227 @@
+"""Backbone table, build_classifier, freezing and weights resolution."""
+
+import shutil
+import time
+import urllib.error
+
+import h5py
+import keras
+import numpy as np
+import pytest
+
+import transfer_keras as tk
+from transfer_keras import backbones as backbones_module
+from conftest import SHARED_WEIGHTS, needs_shared_weights
+
+
+@pytest.mark.parametrize("name", list(tk.BACKBONES))
+def test_every_backbone_builds_a_frozen_classifier(name):
+    spec = tk.BACKBONES[name]
+    size = max(spec.min_size, 32)
+    model = tk.build_classifier(name, 5, (size, size, 3), weights=None)
+
+    assert model.output_shape == (None, 5)
+    out = model.predict(np.random.uniform(0, 255, (2, size, size, 3)), verbose=0)
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
+
+    backbone = model.get_layer("backbone")
+    assert backbone.trainable is False
+    assert backbone.trainable_weights == []
+    assert model.get_layer("predictions").trainable
+
+    summary = tk.trainable_summary(model)
+    feature_width = backbone.output_shape[-1]
+    assert summary.total_trainable == feature_width * 5 + 5
+    assert summary.total_frozen == backbone.count_params()
+    row = {r["part"]: r for r in summary.rows}["backbone"]
+    assert row["trainable params"] == 0 and row["trainable layers"] == 0
+
+
+def test_table_feature_width_matches_the_built_backbone():
+    for name, spec in tk.BACKBONES.items():
+        size = max(spec.min_size, 32)
+        backbone = tk.build_backbone(name, (size, size, 3), weights=None)
+        assert backbone.output_shape[-1] == spec.feature_width, name
+        assert len(backbone.output_shape) == 4, name
+
+
+def test_binary_heads():
+    sigmoid = tk.build_classifier("mobilenet", 1, (32, 32, 3), weights=None, alpha=0.25)
+    assert sigmoid.output_shape == (None, 1)
+    assert sigmoid.get_layer("predictions").activation.__name__ == "sigmoid"
+    softmax = tk.build_classifier("mobilenet", 2, (32, 32, 3), weights=None, alpha=0.25)
+    assert softmax.get_layer("predictions").activation.__name__ == "softmax"
+
+
+def test_hidden_units_dropout_and_names():
+    model = tk.build_classifier(
+        "mobilenet", 3, (32, 32, 3), weights=None, alpha=0.25, hidden_units=(16, 8),
+        augmentation=tk.build_augmentation(seed=1),
+    )
+    names = [layer.name for layer in model.layers]
+    assert names == ["pixels", "augmentation", "preprocessing", "backbone", "pooling",
+                     "dropout_1", "hidden_1", "dropout_2", "hidden_2", "dropout",
+                     "predictions"]
+    assert model.get_layer("predictions").dtype_policy.name == "float32"
+
+
+def test_preprocessing_inside_the_model_matches_the_backbone_function():
+    model = tk.build_classifier("mobilenetv2", 2, (32, 32, 3), weights=None)
+    pixels = np.random.uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    inside = model.get_layer("preprocessing")(pixels)
+    expected = keras.applications.mobilenet_v2.preprocess_input(pixels.copy())
+    np.testing.assert_allclose(np.asarray(inside), expected, rtol=1e-6)
+    assert float(np.min(inside)) >= -1 and float(np.max(inside)) <= 1
+
+
+def _fit_once(model, size=32, steps=3):
+    model.compile(optimizer=keras.optimizers.SGD(0.1),
+                  loss="sparse_categorical_crossentropy")
+    x = np.random.uniform(0, 255, (8, size, size, 3)).astype("float32")
+    y = np.arange(8) % model.output_shape[-1]
+    model.fit(x, y, batch_size=4, epochs=steps, verbose=0)
+
+
+def test_unfreeze_keeps_batchnorm_frozen_and_trains_kernels():
+    model = tk.build_classifier("mobilenet", 2, (32, 32, 3), weights=None, alpha=0.25)
+    tk.unfreeze_backbone(model, num_layers=10)
+    backbone = model.get_layer("backbone")
+    batchnorms = [l for l in backbone.layers if isinstance(l, keras.layers.BatchNormalization)]
+    unfrozen = [l for l in backbone.layers[-10:] if isinstance(l, keras.layers.Conv2D)
+                or isinstance(l, keras.layers.DepthwiseConv2D)]
+    frozen = [l for l in backbone.layers[:-10] if isinstance(l, keras.layers.Conv2D)]
+    assert batchnorms and unfrozen and frozen
+    assert not any(l.trainable for l in batchnorms)
+
+    # Give the BatchNorm statistics non-trivial values so a change would show.
+    for layer in batchnorms:
+        layer.moving_mean.assign(np.random.uniform(-1, 1, layer.moving_mean.shape))
+    means = [keras.ops.convert_to_numpy(l.moving_mean) for l in batchnorms]
+    gammas = [keras.ops.convert_to_numpy(l.gamma) for l in batchnorms]
+    unfrozen_kernels = [keras.ops.convert_to_numpy(l.weights[0]) for l in unfrozen]
+    frozen_kernels = [keras.ops.convert_to_numpy(l.weights[0]) for l in frozen]
+
+    _fit_once(model)
+
+    for layer, before in zip(batchnorms, means):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer.moving_mean), before)
+    for layer, before in zip(batchnorms, gammas):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer.gamma), before)
+    assert any(not np.array_equal(keras.ops.convert_to_numpy(l.weights[0]), k)
+               for l, k in zip(unfrozen, unfrozen_kernels))
+    for layer, before in zip(frozen, frozen_kernels):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer.weights[0]), before)
+
+
+def test_unfreeze_options_and_refreeze():
+    model = tk.build_classifier("mobilenet", 2, (32, 32, 3), weights=None, alpha=0.25)
+    layers = model.get_layer("backbone").layers
+    tk.unfreeze_backbone(model, from_layer="conv_dw_13")
+    start = [l.name for l in layers].index("conv_dw_13")
+    assert all(not l.trainable for l in layers[:start])
+    assert layers[start].trainable
+    tk.unfreeze_backbone(model, fraction=0.5)
+    trainable_non_bn = [l for l in layers if l.trainable]
+    assert all(layers.index(l) >= len(layers) // 2 for l in trainable_non_bn)
+    tk.unfreeze_backbone(model)  # everything but BatchNorm
+    assert all(l.trainable != isinstance(l, keras.layers.BatchNormalization)
+               for l in layers if l.weights)
+    tk.freeze_backbone(model)
+    assert tk.trainable_summary(model).total_trainable == 256 * 2 + 2
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(num_layers=0), "num_layers"),
+        (dict(num_layers=10_000), "num_layers"),
+        (dict(from_layer="nope"), "from_layer"),
+        (dict(fraction=1.5), "fraction"),
+        (dict(num_layers=3, fraction=0.5), "only one"),
+    ],
+)
+def test_unfreeze_rejects_bad_arguments(kwargs, match):
+    model = tk.build_classifier("mobilenet", 2, (32, 32, 3), weights=None, alpha=0.25)
+    with pytest.raises(ValueError, match=match):
+        tk.unfreeze_backbone(model, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(backbone="resnet9000"), r"Unknown backbone 'resnet9000'.*mobilenetv2"),
+        (dict(num_classes=0), r"`num_classes`.*received 0"),
+        (dict(input_shape=(16, 16, 3)), r"`input_shape`.*too small.*at least 32"),
+        (dict(backbone="xception", input_shape=(64, 64, 3)), r"at least 71"),
+        (dict(input_shape=(32, 32, 1)), r"3 channels.*received 1.*grayscale"),
+        (dict(weights="/no/such/file.h5"), r"`weights`.*does not exist"),
+        (dict(pooling="mean"), r"`pooling`"),
+        (dict(dropout=1.5), r"`dropout`"),
+        (dict(alpha_typo=2), r"Unknown argument.*alpha_typo"),
+    ],
+)
+def test_bad_arguments_raise_value_errors(kwargs, match):
+    arguments = dict(backbone="mobilenetv2", num_classes=3, input_shape=(32, 32, 3),
+                     weights=None)
+    arguments.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        tk.build_classifier(**arguments)
+
+
+def test_imagenet_offline_gives_a_helpful_error_fast(keras_home, monkeypatch):
+    def no_network(url, *args, **kwargs):
+        raise urllib.error.URLError("no network in this test")
+
+    monkeypatch.setattr(
+        "keras.src.utils.file_utils.urlretrieve", no_network
+    )
+    start = time.perf_counter()
+    with pytest.raises(tk.WeightsUnavailableError) as error:
+        tk.build_backbone("mobilenetv2", (96, 96, 3), weights="imagenet")
+    message = str(error.value)
+    assert time.perf_counter() - start < 30
+    assert "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_96_no_top.h5" in message
+    assert str(keras_home) in message
+    assert "https://storage.googleapis.com/" in message
+    assert "weights=None" in message
+    assert list(keras_home.iterdir()) == []  # no half-downloaded file left behind
+
+
+@needs_shared_weights
+def test_genuine_imagenet_weights_load_from_the_keras_cache(keras_home, monkeypatch):
+    shutil.copy(SHARED_WEIGHTS, keras_home / SHARED_WEIGHTS.name)
+
+    def no_network(url, *args, **kwargs):
+        raise AssertionError(f"tried to download {url}")
+
+    monkeypatch.setattr("keras.src.utils.file_utils.urlretrieve", no_network)
+    assert tk.cached_weights("mobilenet") == [keras_home / SHARED_WEIGHTS.name]
+    model = tk.build_classifier("mobilenet", 2, (224, 224, 3), weights="imagenet",
+                                alpha=0.25)
+    backbone = model.get_layer("backbone")
+    with h5py.File(SHARED_WEIGHTS, "r") as weights_file:
+        for layer_name in ["conv1", "conv_dw_1", "conv_pw_13"]:
+            group = weights_file[layer_name]
+            names = group.attrs["weight_names"]
+            expected = np.array(group[names[0]])
+            np.testing.assert_array_equal(
+                keras.ops.convert_to_numpy(backbone.get_layer(layer_name).weights[0]), expected
+            )
+    assert tk.list_backbones()[0]["weights cached"] == "yes"
+
+
+def test_weights_path_round_trip(tmp_path):
+    source = tk.build_backbone("mobilenet", (32, 32, 3), weights=None, alpha=0.25)
+    path = tmp_path / "source.weights.h5"
+    source.save_weights(path)
+    loaded = tk.build_classifier("mobilenet", 4, (64, 64, 3), weights=path, alpha=0.25)
+    for a, b in zip(source.weights, loaded.get_layer("backbone").weights):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+    with pytest.raises(ValueError, match="does not fit"):
+        tk.build_classifier("mobilenetv2", 4, (64, 64, 3), weights=path)
+
+
+def test_public_api():
+    assert tk.__version__
+    for name in tk.__all__:
+        assert hasattr(tk, name), name

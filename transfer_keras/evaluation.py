@@ -1,0 +1,598 @@
+"""Scores for a trained classifier: per-class metrics, k-fold cross-validation, comparisons.
+
+Every function accepts the same two kinds of data:
+- a batched `tf.data.Dataset` yielding `(images, int labels)`, or
+- a tuple `(images, labels)` of numpy arrays (predicted `batch_size` at a time).
+
+Predictions always come out as probabilities of shape `(n, num_classes)`:
+a one-unit sigmoid head (P(class 1)) becomes the two columns `[1 - p, p]`,
+and a model built with `classifier_activation=None` (logits) gets its softmax
+or sigmoid applied here. The metrics themselves are scikit-learn's.
+"""
+
+import dataclasses
+
+import keras
+import numpy as np
+import tensorflow as tf
+from sklearn.metrics import classification_report, confusion_matrix
+from sklearn.model_selection import StratifiedKFold
+
+from transfer_keras._table import Table
+
+__all__ = [
+    "CrossValidationResult",
+    "EvaluationReport",
+    "TopLoss",
+    "compare",
+    "cross_validate",
+    "evaluate_classifier",
+    "top_losses",
+]
+
+
+# --------------------------------------------------------------------------- predictions
+
+
+def _outputs_logits(model):
+    """True when the model's `predictions` layer is a Dense layer with no activation."""
+    try:
+        layer = model.get_layer("predictions")
+    except ValueError:
+        return False  # not from build_classifier: its outputs are taken as probabilities
+    activation = getattr(layer, "activation", None)
+    return getattr(activation, "__name__", None) == "linear"
+
+
+def _to_probabilities(outputs, logits=False):
+    """Turns model outputs into `(n, num_classes)` probabilities (1 unit -> [1 - p, p])."""
+    outputs = np.asarray(outputs, dtype="float64")
+    if outputs.ndim == 1:
+        outputs = outputs[:, None]
+    if outputs.shape[1] == 1:
+        p = 1 / (1 + np.exp(-outputs[:, 0])) if logits else outputs[:, 0]
+        return np.stack([1 - p, p], axis=1)
+    if logits:
+        shifted = np.exp(outputs - outputs.max(axis=1, keepdims=True))
+        return shifted / shifted.sum(axis=1, keepdims=True)
+    return outputs
+
+
+def _num_classes(model):
+    """Classes the model predicts: its output units, or 2 for one sigmoid unit."""
+    units = model.output_shape[-1]
+    return 2 if units == 1 else units
+
+
+def _as_int_labels(labels):
+    labels = np.asarray(labels)
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    if labels.ndim != 1:
+        raise ValueError(
+            f"Labels must be whole numbers 0..num_classes-1, one per image; received an "
+            f"array of shape {labels.shape}. Convert one-hot labels with "
+            f"`labels.argmax(axis=1)`."
+        )
+    return labels.astype("int64")
+
+
+def _predict(model, data, batch_size=32, keep_images=False):
+    """Returns `(images or None, labels, probabilities)` for a dataset or an array tuple.
+
+    A dataset is iterated exactly once and each batch is predicted as it comes,
+    so labels stay aligned with predictions even when the dataset reshuffles.
+    """
+    logits = _outputs_logits(model)
+    if isinstance(data, tf.data.Dataset):
+        if data.element_spec[0].shape.rank == len(model.input_shape) - 1:
+            data = data.batch(batch_size)  # an unbatched dataset of single images
+        images, labels, outputs = [], [], []
+        for batch in data:
+            batch_images, batch_labels = batch[0], batch[1]
+            outputs.append(model.predict_on_batch(batch_images))
+            labels.append(np.asarray(batch_labels).reshape(len(outputs[-1]), -1))
+            if keep_images:
+                images.append(np.asarray(batch_images))
+        if not outputs:
+            raise ValueError("The dataset is empty: there is nothing to evaluate.")
+        images = np.concatenate(images) if keep_images else None
+        labels, outputs = np.concatenate(labels), np.concatenate(outputs)
+    elif isinstance(data, (tuple, list)) and len(data) == 2:
+        images, labels = np.asarray(data[0]), np.asarray(data[1])
+        if len(images) != len(labels):
+            raise ValueError(
+                f"`(images, labels)` must have one label per image; received "
+                f"{len(images)} images and {len(labels)} labels."
+            )
+        outputs = model.predict(images, batch_size=batch_size, verbose=0)
+        images = images if keep_images else None
+    else:
+        raise TypeError(
+            f"Data must be a batched tf.data.Dataset of (images, labels) or a tuple "
+            f"(images, labels) of arrays; received {type(data).__name__}."
+        )
+    return images, _as_int_labels(labels), _to_probabilities(outputs, logits)
+
+
+def _check_labels(labels, num_classes, class_names):
+    bad = sorted(set(labels[(labels < 0) | (labels >= num_classes)].tolist()))
+    if bad:
+        raise ValueError(
+            f"Labels must be in 0..{num_classes - 1} for the {num_classes} classes "
+            f"{class_names}; received label(s) {bad}. Check that the dataset and the "
+            f"model use the same classes."
+        )
+
+
+def _check_class_names(class_names, num_classes, units):
+    if class_names is None:
+        return [str(index) for index in range(num_classes)]
+    class_names = [str(name) for name in class_names]
+    if len(class_names) != num_classes:
+        head = "one sigmoid unit (P(class 1))" if units == 1 else f"{units} output units"
+        raise ValueError(
+            f"`class_names` must name the {num_classes} classes of the model ({head}); "
+            f"received {len(class_names)}: {class_names}. Pass one name per class, in "
+            f"label order."
+        )
+    return class_names
+
+
+# --------------------------------------------------------------------------- the report
+
+
+@dataclasses.dataclass
+class EvaluationReport:
+    """Accuracy, per-class precision/recall/F1, confusion matrix and the raw predictions.
+
+    Attributes:
+        class_names: names of the classes, in label order.
+        accuracy: fraction of correct predictions.
+        per_class: one dict per class: `class`, `precision`, `recall`, `f1`, `support`.
+        macro_avg: unweighted mean of precision/recall/F1 over classes.
+        weighted_avg: mean weighted by support.
+        confusion_matrix: `(k, k)` counts; rows are true classes, columns predictions.
+        y_true: true labels, `(n,)`.
+        y_pred: predicted labels, `(n,)`.
+        probabilities: `(n, k)` predicted probabilities.
+        notes: warnings (e.g. classes never predicted).
+    """
+
+    class_names: list
+    accuracy: float
+    per_class: list
+    macro_avg: dict
+    weighted_avg: dict
+    confusion_matrix: np.ndarray
+    y_true: np.ndarray
+    y_pred: np.ndarray
+    probabilities: np.ndarray
+    notes: list
+
+    @property
+    def macro_f1(self):
+        """The macro-averaged F1 score (every class counts the same)."""
+        return self.macro_avg["f1"]
+
+    def table(self):
+        """Returns the report as a `Table`: one row per class, then the averages."""
+        columns = ["class", "precision", "recall", "f1", "support"]
+        rows = self.per_class + [
+            {"class": "macro avg", **self.macro_avg},
+            {"class": "weighted avg", **self.weighted_avg},
+        ]
+        title = f"Accuracy {self.accuracy:.4f} on {len(self.y_true):,} examples"
+        return Table(columns, rows, title=title, notes=self.notes)
+
+    def to_dict(self, include_predictions=False):
+        """Returns plain, JSON-ready data.
+
+        Args:
+            include_predictions: also include `y_true`, `y_pred` and
+                `probabilities` as lists. Defaults to `False`.
+        """
+        result = {
+            "class_names": list(self.class_names),
+            "accuracy": self.accuracy,
+            "macro_f1": self.macro_f1,
+            "per_class": [dict(row) for row in self.per_class],
+            "macro_avg": dict(self.macro_avg),
+            "weighted_avg": dict(self.weighted_avg),
+            "confusion_matrix": self.confusion_matrix.tolist(),
+            "notes": list(self.notes),
+        }
+        if include_predictions:
+            result["y_true"] = self.y_true.tolist()
+            result["y_pred"] = self.y_pred.tolist()
+            result["probabilities"] = self.probabilities.tolist()
+        return result
+
+    def to_markdown(self):
+        """Returns the report table as Markdown."""
+        return self.table().to_markdown()
+
+    def __str__(self):
+        return str(self.table())
+
+    __repr__ = __str__
+
+    def _repr_html_(self):
+        return self.table()._repr_html_()
+
+
+def _scores(row):
+    return {
+        "precision": float(row["precision"]),
+        "recall": float(row["recall"]),
+        "f1": float(row["f1-score"]),
+        "support": int(row["support"]),
+    }
+
+
+def _report_from_predictions(y_true, probabilities, class_names):
+    """Builds an `EvaluationReport` from labels and `(n, k)` probabilities."""
+    k = len(class_names)
+    y_pred = probabilities.argmax(axis=1)
+    labels = list(range(k))
+    sk_report = classification_report(
+        y_true, y_pred, labels=labels, output_dict=True, zero_division=0
+    )
+    per_class = [
+        {"class": name, **_scores(sk_report[str(index)])}
+        for index, name in enumerate(class_names)
+    ]
+    counts = confusion_matrix(y_true, y_pred, labels=labels)
+    notes = []
+    never_predicted = [name for name, col in zip(class_names, counts.sum(axis=0)) if col == 0]
+    if never_predicted:
+        notes.append(
+            f"Never predicted: {', '.join(never_predicted)}. Their precision is shown as "
+            f"0 (zero_division=0); it is undefined, not measured."
+        )
+    absent = [row["class"] for row in per_class if row["support"] == 0]
+    if absent:
+        notes.append(
+            f"No examples of: {', '.join(absent)}. Their recall is shown as 0 "
+            f"(zero_division=0); it is undefined, not measured."
+        )
+    return EvaluationReport(
+        class_names=list(class_names),
+        accuracy=float(np.mean(y_true == y_pred)),
+        per_class=per_class,
+        macro_avg=_scores(sk_report["macro avg"]),
+        weighted_avg=_scores(sk_report["weighted avg"]),
+        confusion_matrix=counts,
+        y_true=y_true,
+        y_pred=y_pred,
+        probabilities=probabilities,
+        notes=notes,
+    )
+
+
+def evaluate_classifier(model, data, class_names=None, batch_size=32):
+    """Scores a classifier: accuracy, per-class precision/recall/F1, confusion matrix.
+
+    A class the model never predicts does not crash the report: its precision
+    is 0 by scikit-learn's `zero_division=0` rule and the report's notes name it.
+
+    Args:
+        model: a trained classifier (softmax, one sigmoid unit, or logits).
+        data: a batched `tf.data.Dataset` of `(images, labels)` or a tuple
+            `(images, labels)` of arrays.
+        class_names: one name per class, in label order (2 for one sigmoid unit).
+            Defaults to `None` (`"0"`, `"1"`, ...).
+        batch_size: batch size when `data` is an array tuple. Defaults to `32`.
+
+    Returns:
+        An `EvaluationReport` (prints as a table, renders as HTML in notebooks).
+
+    Raises:
+        ValueError: `class_names` does not match the model's outputs, or labels
+            are out of range.
+        TypeError: `data` is neither a dataset nor an `(images, labels)` tuple.
+
+    Example:
+    >>> report = evaluate_classifier(model, test_ds, class_names=["ant", "bee"])
+    >>> report.accuracy, report.confusion_matrix.shape
+    (0.93, (2, 2))
+    """
+    num_classes = _num_classes(model)
+    class_names = _check_class_names(class_names, num_classes, model.output_shape[-1])
+    _, labels, probabilities = _predict(model, data, batch_size)
+    _check_labels(labels, num_classes, class_names)
+    return _report_from_predictions(labels, probabilities, class_names)
+
+
+# --------------------------------------------------------------------------- cross-validation
+
+
+@dataclasses.dataclass
+class CrossValidationResult:
+    """Per-fold scores of a k-fold cross-validation and their mean and spread.
+
+    Attributes:
+        table: a `Table` with one row per fold (fold, train size, val size,
+            accuracy, macro F1).
+        mean: `{"accuracy": ..., "macro_f1": ...}` over folds.
+        std: the standard deviation over folds (numpy's, `ddof=0`).
+        folds: `(train_index, val_index)` arrays, one pair per fold.
+        reports: the `EvaluationReport` of each fold.
+        histories: what training returned for each fold (a Keras `History`, or
+            your `train_fn`'s return value).
+    """
+
+    table: Table
+    mean: dict
+    std: dict
+    folds: list
+    reports: list
+    histories: list
+
+    @property
+    def summary(self):
+        """One line, e.g. `"accuracy 0.810 ± 0.030, macro F1 0.800 ± 0.020 over 5 folds"`."""
+        return (
+            f"accuracy {self.mean['accuracy']:.3f} ± {self.std['accuracy']:.3f}, "
+            f"macro F1 {self.mean['macro_f1']:.3f} ± {self.std['macro_f1']:.3f} "
+            f"over {len(self.folds)} folds"
+        )
+
+    def to_dict(self):
+        """Returns plain, JSON-ready data: the fold table, mean, std and fold sizes."""
+        return {
+            "summary": self.summary,
+            "mean": dict(self.mean),
+            "std": dict(self.std),
+            "folds": self.table.to_dict()["rows"],
+        }
+
+    def __str__(self):
+        return f"{self.summary}\n\n{self.table}"
+
+    __repr__ = __str__
+
+    def _repr_html_(self):
+        return f"<p>{self.summary}</p>\n{self.table._repr_html_()}"
+
+
+def _compile_if_needed(model):
+    """Compiles an uncompiled model with Adam and the loss matching its head."""
+    if getattr(model, "optimizer", None) is not None:
+        return model
+    from_logits = _outputs_logits(model)
+    if model.output_shape[-1] == 1:
+        loss = keras.losses.BinaryCrossentropy(from_logits=from_logits)
+    else:
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
+    model.compile(optimizer=keras.optimizers.Adam(), loss=loss, metrics=["accuracy"])
+    return model
+
+
+def _check_folds(k, labels, class_names):
+    if isinstance(k, bool) or not isinstance(k, int) or k < 2:
+        raise ValueError(
+            f"`k` must be a whole number of folds >= 2; received {k!r}. Use e.g. k=5."
+        )
+    values, counts = np.unique(labels, return_counts=True)
+    smallest = int(counts.argmin())
+    if k > counts[smallest]:
+        label = int(values[smallest])
+        name = class_names[label] if class_names is not None else f"label {label}"
+        raise ValueError(
+            f"`k`={k} is more than the {counts[smallest]} examples of class {name!r}; "
+            f"stratified k-fold needs at least k examples of every class. Use "
+            f"k <= {counts[smallest]} or collect more examples of {name!r}."
+        )
+
+
+def cross_validate(build_fn, images, labels, k=5, epochs=5, batch_size=32, seed=0,
+                   train_fn=None, verbose=0, class_names=None):
+    """Stratified k-fold cross-validation: a fresh model per fold, trained and scored.
+
+    Every fold keeps the class proportions of the whole set. Each fold's model
+    comes from `build_fn()`; if it is not compiled yet, it is compiled with Adam
+    and (sparse categorical or binary) cross-entropy.
+
+    Args:
+        build_fn: a function with no arguments that returns a new model.
+        images: array of images, `(n, height, width, channels)`.
+        labels: array of `n` integer labels.
+        k: number of folds. Defaults to `5`.
+        epochs: epochs per fold when `train_fn` is `None`. Defaults to `5`.
+        batch_size: batch size for training and evaluation. Defaults to `32`.
+        seed: seeds the fold split and each fold's model (`seed + fold`).
+            Defaults to `0`.
+        train_fn: `train_fn(model, train_images, train_labels, val_images,
+            val_labels)` to train a fold your way (e.g. the two-stage recipe).
+            Defaults to `None` (`model.fit`).
+        verbose: passed to `model.fit`. Defaults to `0`.
+        class_names: names for the per-fold reports and errors. Defaults to `None`.
+
+    Returns:
+        A `CrossValidationResult` (prints as "accuracy 0.810 ± 0.030 ... over 5 folds").
+
+    Raises:
+        ValueError: `k < 2`, `k` larger than the smallest class, or images and
+            labels of different lengths.
+
+    Example:
+    >>> build = lambda: build_classifier("mobilenet", 2, (64, 64, 3), weights=None, alpha=0.25)
+    >>> result = cross_validate(build, images, labels, k=3, epochs=2)
+    >>> print(result.summary)
+    accuracy 0.633 ± 0.047, macro F1 0.610 ± 0.050 over 3 folds
+    """
+    images, labels = np.asarray(images), _as_int_labels(labels)
+    if len(images) != len(labels):
+        raise ValueError(
+            f"`images` and `labels` must have the same length; received {len(images)} "
+            f"images and {len(labels)} labels."
+        )
+    _check_folds(k, labels, class_names)
+    splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+    folds, reports, histories, rows = [], [], [], []
+    for fold, (train_index, val_index) in enumerate(splitter.split(images, labels), 1):
+        keras.utils.set_random_seed(seed + fold)
+        model = _compile_if_needed(build_fn())
+        train = images[train_index], labels[train_index]
+        val = images[val_index], labels[val_index]
+        if train_fn is not None:
+            history = train_fn(model, *train, *val)
+        else:
+            history = model.fit(*train, epochs=epochs, batch_size=batch_size,
+                                verbose=verbose)
+        report = evaluate_classifier(model, val, class_names, batch_size=batch_size)
+        folds.append((train_index, val_index))
+        reports.append(report)
+        histories.append(history)
+        rows.append({"fold": fold, "train size": len(train_index),
+                     "val size": len(val_index), "accuracy": report.accuracy,
+                     "macro F1": report.macro_f1})
+    scores = {"accuracy": [r.accuracy for r in reports],
+              "macro_f1": [r.macro_f1 for r in reports]}
+    mean = {name: float(np.mean(values)) for name, values in scores.items()}
+    std = {name: float(np.std(values)) for name, values in scores.items()}
+    table = Table(["fold", "train size", "val size", "accuracy", "macro F1"], rows,
+                  title=f"Stratified {k}-fold cross-validation")
+    return CrossValidationResult(table, mean, std, folds, reports, histories)
+
+
+# --------------------------------------------------------------------------- comparisons
+
+
+_COMPARE_KEYS = {"report", "accuracy", "macro_f1", "trainable_params", "train_seconds"}
+
+
+def _comparison_row(name, result):
+    if isinstance(result, (EvaluationReport, CrossValidationResult)):
+        result = {"report": result}
+    if not isinstance(result, dict):
+        raise TypeError(
+            f"`results[{name!r}]` must be an EvaluationReport, a CrossValidationResult "
+            f"or a dict; received {type(result).__name__}."
+        )
+    unknown = sorted(set(result) - _COMPARE_KEYS)
+    if unknown:
+        raise ValueError(
+            f"`results[{name!r}]` has unknown key(s) {unknown}; allowed keys are "
+            f"{sorted(_COMPARE_KEYS)}."
+        )
+    values = {}
+    report = result.get("report")
+    if isinstance(report, EvaluationReport):
+        values = {"accuracy": report.accuracy, "macro_f1": report.macro_f1}
+    elif isinstance(report, CrossValidationResult):
+        values = dict(report.mean)  # mean over folds
+    values.update({key: value for key, value in result.items() if key != "report"})
+    return {
+        "run": str(name),
+        "accuracy": values.get("accuracy"),
+        "macro F1": values.get("macro_f1"),
+        "trainable params": values.get("trainable_params"),
+        "training time s": values.get("train_seconds"),
+    }
+
+
+def compare(results):
+    """Puts several runs side by side: accuracy, macro F1, trainable params, training time.
+
+    Args:
+        results: a dict `run name -> result`, where a result is an
+            `EvaluationReport`, a `CrossValidationResult` (its mean is used), or a
+            dict with keys among `report`, `accuracy`, `macro_f1`,
+            `trainable_params`, `train_seconds`.
+
+    Returns:
+        A `Table` with columns `run, accuracy, macro F1, trainable params,
+        training time s`; a note names the run with the best accuracy.
+
+    Raises:
+        ValueError: `results` is empty or a dict has unknown keys.
+        TypeError: `results` is not a dict, or a result has an unsupported type.
+
+    Example:
+    >>> compare({"frozen": frozen_report,
+    ...          "fine-tuned": {"report": tuned_report, "train_seconds": 41.0}})
+    """
+    if not isinstance(results, dict):
+        raise TypeError(
+            f"`results` must be a dict of run name -> result; received "
+            f"{type(results).__name__}."
+        )
+    if not results:
+        raise ValueError("`results` is empty; pass at least one run to compare.")
+    rows = [_comparison_row(name, result) for name, result in results.items()]
+    notes = []
+    scored = [row for row in rows if row["accuracy"] is not None]
+    if scored:
+        best = max(scored, key=lambda row: row["accuracy"])
+        notes.append(f"Best accuracy: {best['run']} ({best['accuracy']:.4f}).")
+    columns = ["run", "accuracy", "macro F1", "trainable params", "training time s"]
+    return Table(columns, rows, title="Comparison", notes=notes)
+
+
+# --------------------------------------------------------------------------- top losses
+
+
+@dataclasses.dataclass(frozen=True)
+class TopLoss:
+    """One misclassified example.
+
+    Attributes:
+        index: position of the example in the data, in iteration order.
+        image: the raw pixels, as given.
+        true_label: the correct label.
+        predicted_label: the model's (wrong) label.
+        probability: the probability the model gave its predicted label.
+        loss: the example's cross-entropy loss, `-log P(true label)`.
+    """
+
+    index: int
+    image: np.ndarray
+    true_label: int
+    predicted_label: int
+    probability: float
+    loss: float
+
+
+def top_losses(model, data, k=9, batch_size=32):
+    """Returns the `k` most confidently wrong examples, highest loss first.
+
+    Only misclassified examples are considered, so fewer than `k` (even none)
+    may come back. Looking at them is the quickest way to find label noise and
+    confusing classes.
+
+    Args:
+        model: a trained classifier.
+        data: a batched `tf.data.Dataset` of `(images, labels)` or a tuple
+            `(images, labels)` of arrays. A dataset is read once; `index` refers
+            to that pass.
+        k: how many examples to return at most. Defaults to `9`.
+        batch_size: batch size when `data` is an array tuple. Defaults to `32`.
+
+    Returns:
+        A list of `TopLoss`, sorted by `loss` descending.
+
+    Raises:
+        ValueError: `k` is not a whole number >= 1.
+
+    Example:
+    >>> worst = top_losses(model, test_ds, k=4)
+    >>> [(w.true_label, w.predicted_label) for w in worst]
+    [(1, 0), (0, 2), (2, 1), (1, 2)]
+    """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"`k` must be a whole number >= 1; received {k!r}.")
+    images, labels, probabilities = _predict(model, data, batch_size, keep_images=True)
+    _check_labels(labels, probabilities.shape[1], list(range(probabilities.shape[1])))
+    predicted = probabilities.argmax(axis=1)
+    rows = np.arange(len(labels))
+    losses = -np.log(np.clip(probabilities[rows, labels], 1e-12, 1.0))
+    wrong = np.flatnonzero(predicted != labels)
+    worst = wrong[np.argsort(-losses[wrong], kind="stable")][:k]
+    return [
+        TopLoss(index=int(i), image=images[i], true_label=int(labels[i]),
+                predicted_label=int(predicted[i]),
+                probability=float(probabilities[i, predicted[i]]), loss=float(losses[i]))
+        for i in worst
+    ]
