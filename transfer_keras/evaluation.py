@@ -142,7 +142,7 @@ def _check_class_names(class_names, num_classes, units):
 # --------------------------------------------------------------------------- the report
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(eq=False)  # holds numpy arrays: compare fields yourself
 class EvaluationReport:
     """Accuracy, per-class precision/recall/F1, confusion matrix and the raw predictions.
 
@@ -307,7 +307,7 @@ def evaluate_classifier(model, data, class_names=None, batch_size=32):
 # --------------------------------------------------------------------------- cross-validation
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(eq=False)  # holds numpy arrays: compare fields yourself
 class CrossValidationResult:
     """Per-fold scores of a k-fold cross-validation and their mean and spread.
 

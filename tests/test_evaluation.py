@@ -1,0 +1,301 @@
+"""Tests for transfer_keras.evaluation: reports equal scikit-learn's, k-fold, compare, top losses.
+
+Most tests use a model whose predictions equal its input (an Identity layer),
+so the "images" are the probabilities we want the model to output.
+"""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from sklearn.metrics import classification_report, confusion_matrix
+
+from transfer_keras._table import Table
+from transfer_keras.evaluation import (
+    CrossValidationResult,
+    EvaluationReport,
+    TopLoss,
+    compare,
+    cross_validate,
+    evaluate_classifier,
+    top_losses,
+)
+from transfer_keras.models import build_classifier
+
+CLASS_NAMES = ["cat", "dog", "bird"]
+
+
+def echo_model(units):
+    """A model whose output is its input: fixed, known predictions."""
+    return keras.Sequential(
+        [keras.Input((units,)), keras.layers.Identity(name="predictions")], name="echo"
+    )
+
+
+def batched(images, labels, batch_size=8):
+    return tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size)
+
+
+@pytest.fixture
+def fixed_predictions():
+    """40 examples of 3 classes; the 'model' never predicts class 2 ('bird')."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, size=40)
+    probabilities = rng.dirichlet([1, 1, 1], size=40).astype("float32")
+    probabilities[:, 2] = 0.0  # bird is never the argmax
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    return probabilities, labels
+
+
+# --------------------------------------------------------------------------- evaluate_classifier
+
+
+def test_report_equals_sklearn_with_a_class_never_predicted(fixed_predictions):
+    probabilities, labels = fixed_predictions
+    report = evaluate_classifier(echo_model(3), batched(probabilities, labels), CLASS_NAMES)
+
+    y_pred = probabilities.argmax(axis=1)
+    expected = classification_report(labels, y_pred, labels=[0, 1, 2], output_dict=True,
+                                     zero_division=0)
+    assert isinstance(report, EvaluationReport)
+    assert report.accuracy == pytest.approx(np.mean(labels == y_pred))
+    for index, row in enumerate(report.per_class):
+        assert row["class"] == CLASS_NAMES[index]
+        assert row["precision"] == pytest.approx(expected[str(index)]["precision"])
+        assert row["recall"] == pytest.approx(expected[str(index)]["recall"])
+        assert row["f1"] == pytest.approx(expected[str(index)]["f1-score"])
+        assert row["support"] == expected[str(index)]["support"]
+    assert report.macro_f1 == pytest.approx(expected["macro avg"]["f1-score"])
+    assert report.weighted_avg["f1"] == pytest.approx(expected["weighted avg"]["f1-score"])
+    np.testing.assert_array_equal(report.confusion_matrix,
+                                  confusion_matrix(labels, y_pred, labels=[0, 1, 2]))
+    np.testing.assert_array_equal(report.y_true, labels)
+    np.testing.assert_array_equal(report.y_pred, y_pred)
+    np.testing.assert_allclose(report.probabilities, probabilities, rtol=1e-6)
+    # The class never predicted: precision 0, and the report says so.
+    assert report.per_class[2]["precision"] == 0.0
+    assert any("Never predicted: bird" in note for note in report.notes)
+    assert "Never predicted: bird" in str(report)
+
+
+def test_report_renders_and_converts(fixed_predictions):
+    probabilities, labels = fixed_predictions
+    report = evaluate_classifier(echo_model(3), (probabilities, labels), CLASS_NAMES)
+    for text in (str(report), report._repr_html_(), report.to_markdown()):
+        assert "macro avg" in text and "weighted avg" in text and "bird" in text
+    data = json.loads(json.dumps(report.to_dict(include_predictions=True)))
+    assert data["confusion_matrix"] == report.confusion_matrix.tolist()
+    assert data["accuracy"] == pytest.approx(report.accuracy)
+    assert len(data["y_pred"]) == 40
+    assert "y_true" not in report.to_dict()
+
+
+def test_array_tuple_and_dataset_agree(fixed_predictions):
+    probabilities, labels = fixed_predictions
+    from_dataset = evaluate_classifier(echo_model(3), batched(probabilities, labels))
+    from_arrays = evaluate_classifier(echo_model(3), (probabilities, labels), batch_size=7)
+    assert from_dataset.accuracy == from_arrays.accuracy
+    assert from_dataset.class_names == ["0", "1", "2"]
+
+
+def test_shuffled_dataset_keeps_labels_aligned():
+    labels = np.arange(64) % 4
+    perfect = np.eye(4, dtype="float32")[labels]
+    ds = tf.data.Dataset.from_tensor_slices((perfect, labels)).shuffle(
+        64, reshuffle_each_iteration=True).batch(8)
+    assert evaluate_classifier(echo_model(4), ds).accuracy == 1.0
+
+
+def test_class_with_no_examples_is_noted():
+    probabilities = np.eye(3, dtype="float32")[[0, 1, 0, 1]]
+    report = evaluate_classifier(echo_model(3), (probabilities, np.array([0, 1, 0, 1])),
+                                 CLASS_NAMES)
+    assert report.per_class[2]["support"] == 0
+    assert any("No examples of: bird" in note for note in report.notes)
+
+
+def test_one_sigmoid_unit_gives_two_class_probabilities():
+    p_class_1 = np.array([[0.9], [0.2], [0.6], [0.4]], dtype="float32")
+    labels = np.array([1, 0, 0, 0])
+    report = evaluate_classifier(echo_model(1), batched(p_class_1, labels), ["ant", "bee"])
+    np.testing.assert_allclose(report.probabilities[:, 1], p_class_1[:, 0], rtol=1e-6)
+    np.testing.assert_allclose(report.probabilities.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_array_equal(report.y_pred, [1, 0, 1, 0])
+    assert report.accuracy == 0.75
+    assert report.confusion_matrix.shape == (2, 2)
+
+
+def test_logits_head_gets_softmax():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(3, name="predictions")])
+    model.get_layer("predictions").set_weights([np.eye(3), np.zeros(3)])
+    logits = np.array([[2.0, 0.0, -1.0], [0.0, 3.0, 0.0]], dtype="float32")
+    report = evaluate_classifier(model, (logits, np.array([0, 1])))
+    expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(report.probabilities, expected, rtol=1e-5)
+
+
+def test_model_from_build_classifier():
+    model = build_classifier("mobilenet", 3, (32, 32, 3), weights=None, alpha=0.25)
+    images = np.random.default_rng(0).uniform(0, 255, (12, 32, 32, 3)).astype("float32")
+    labels = np.arange(12) % 3
+    report = evaluate_classifier(model, batched(images, labels), CLASS_NAMES)
+    assert report.confusion_matrix.sum() == 12
+    assert report.probabilities.shape == (12, 3)
+
+
+def test_errors_name_the_argument(fixed_predictions):
+    probabilities, labels = fixed_predictions
+    with pytest.raises(ValueError, match="`class_names` must name the 3 classes"):
+        evaluate_classifier(echo_model(3), (probabilities, labels), ["cat", "dog"])
+    with pytest.raises(ValueError, match="one sigmoid unit"):
+        evaluate_classifier(echo_model(1), (probabilities[:, :1], labels), ["a", "b", "c"])
+    with pytest.raises(ValueError, match=r"received label\(s\) \[5\]"):
+        evaluate_classifier(echo_model(3), (probabilities[:2], np.array([0, 5])))
+    with pytest.raises(ValueError, match="40 images and 39 labels"):
+        evaluate_classifier(echo_model(3), (probabilities, labels[:-1]))
+    with pytest.raises(TypeError, match="received ndarray"):
+        evaluate_classifier(echo_model(3), probabilities)
+
+
+# --------------------------------------------------------------------------- cross_validate
+
+
+def tiny_classifier(units=3):
+    return keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(units, activation="softmax" if units > 1
+                                               else "sigmoid", name="predictions")]
+    )
+
+
+@pytest.fixture
+def imbalanced():
+    """27 examples: 12 of class 0, 6 of class 1, 9 of class 2 (all divisible by 3)."""
+    labels = np.array([0] * 12 + [1] * 6 + [2] * 9)
+    features = np.random.default_rng(0).normal(size=(27, 4)).astype("float32")
+    features[:, 0] += labels  # learnable
+    return features, labels
+
+
+def test_cross_validate_folds_are_stratified_disjoint_and_cover_all(imbalanced):
+    features, labels = imbalanced
+    result = cross_validate(tiny_classifier, features, labels, k=3, epochs=1, batch_size=8)
+    assert isinstance(result, CrossValidationResult)
+    assert len(result.folds) == len(result.reports) == len(result.table) == 3
+    all_val = np.concatenate([val for _, val in result.folds])
+    np.testing.assert_array_equal(np.sort(all_val), np.arange(27))  # each sample once
+    for train_index, val_index in result.folds:
+        assert not set(train_index) & set(val_index)
+        assert len(train_index) + len(val_index) == 27
+        np.testing.assert_array_equal(np.bincount(labels[val_index]), [4, 2, 3])
+    accuracies = result.table.column("accuracy")
+    assert result.mean["accuracy"] == pytest.approx(np.mean(accuracies))
+    assert result.std["accuracy"] == pytest.approx(np.std(accuracies))
+    assert result.table.column("val size") == [9, 9, 9]
+    assert str(result).startswith("accuracy ")
+    assert "over 3 folds" in result.summary and "±" in result.summary
+    assert "<table>" in result._repr_html_()
+    assert json.loads(json.dumps(result.to_dict()))["mean"] == result.mean
+
+
+def test_cross_validate_uses_train_fn_and_compiles(imbalanced):
+    features, labels = imbalanced
+    calls = []
+
+    def train_fn(model, train_images, train_labels, val_images, val_labels):
+        assert model.optimizer is not None  # compiled for us
+        calls.append((len(train_images), len(train_labels), len(val_images),
+                      len(val_labels)))
+        return "trained"
+
+    result = cross_validate(tiny_classifier, features, labels, k=3, train_fn=train_fn)
+    assert calls == [(18, 18, 9, 9)] * 3
+    assert result.histories == ["trained"] * 3
+
+
+def test_cross_validate_with_one_sigmoid_unit():
+    labels = np.array([0, 1] * 6)
+    features = np.random.default_rng(1).normal(size=(12, 4)).astype("float32")
+    result = cross_validate(lambda: tiny_classifier(1), features, labels, k=2, epochs=1)
+    assert result.reports[0].confusion_matrix.shape == (2, 2)
+    assert result.reports[0].probabilities.shape == (6, 2)
+
+
+def test_cross_validate_errors(imbalanced):
+    features, labels = imbalanced
+    with pytest.raises(ValueError, match="`k` must be a whole number of folds >= 2"):
+        cross_validate(tiny_classifier, features, labels, k=1)
+    with pytest.raises(ValueError, match="6 examples of class 'dog'"):
+        cross_validate(tiny_classifier, features, labels, k=7, class_names=CLASS_NAMES)
+    with pytest.raises(ValueError, match="label 1"):
+        cross_validate(tiny_classifier, features, labels, k=7)
+    with pytest.raises(ValueError, match="27 images and 26 labels"):
+        cross_validate(tiny_classifier, features, labels[:-1], k=3)
+
+
+# --------------------------------------------------------------------------- compare
+
+
+def test_compare_puts_runs_side_by_side(fixed_predictions):
+    probabilities, labels = fixed_predictions
+    weak = evaluate_classifier(echo_model(3), (probabilities, labels))
+    perfect = evaluate_classifier(echo_model(3), (np.eye(3)[labels], labels))
+    table = compare({
+        "frozen": weak,
+        "fine-tuned": {"report": perfect, "trainable_params": 1234, "train_seconds": 2.5},
+        "scratch": {"accuracy": 0.5, "train_seconds": 9.0},
+    })
+    assert isinstance(table, Table)
+    assert table.columns == ["run", "accuracy", "macro F1", "trainable params",
+                             "training time s"]
+    assert table.column("run") == ["frozen", "fine-tuned", "scratch"]
+    assert table.column("accuracy") == [weak.accuracy, 1.0, 0.5]
+    assert table.column("macro F1") == [weak.macro_f1, 1.0, None]
+    assert table[1]["trainable params"] == 1234
+    assert table.notes == ["Best accuracy: fine-tuned (1.0000)."]
+    assert "fine-tuned" in str(table)
+
+
+def test_compare_errors(fixed_predictions):
+    with pytest.raises(ValueError, match="empty"):
+        compare({})
+    with pytest.raises(TypeError, match="dict of run name"):
+        compare([1, 2])
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['acc'\]"):
+        compare({"run": {"acc": 0.9}})
+    with pytest.raises(TypeError, match=r"results\['run'\]"):
+        compare({"run": 0.9})
+
+
+# --------------------------------------------------------------------------- top_losses
+
+
+def test_top_losses_are_the_most_confidently_wrong_in_order():
+    probabilities = np.array([
+        [0.90, 0.05, 0.05],  # 0: true 0, right
+        [0.10, 0.80, 0.10],  # 1: true 0, wrong, loss -log 0.1
+        [0.02, 0.03, 0.95],  # 2: true 1, wrong, loss -log 0.03 (worst)
+        [0.30, 0.60, 0.10],  # 3: true 1, right
+        [0.50, 0.30, 0.20],  # 4: true 2, wrong, loss -log 0.2
+        [0.05, 0.90, 0.05],  # 5: true 2, wrong, loss -log 0.05
+    ], dtype="float32")
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    worst = top_losses(echo_model(3), batched(probabilities, labels, batch_size=4), k=3)
+    assert [w.index for w in worst] == [2, 5, 1]
+    assert all(isinstance(w, TopLoss) for w in worst)
+    assert [w.true_label for w in worst] == [1, 2, 0]
+    assert [w.predicted_label for w in worst] == [2, 1, 1]
+    assert worst[0].loss == pytest.approx(-np.log(0.03), rel=1e-5)
+    assert worst[0].probability == pytest.approx(0.95, rel=1e-5)
+    np.testing.assert_array_equal(worst[1].image, probabilities[5])
+
+    everything = top_losses(echo_model(3), (probabilities, labels), k=10)
+    assert [w.index for w in everything] == [2, 5, 1, 4]  # only the 4 wrong ones
+
+
+def test_top_losses_empty_when_all_right():
+    labels = np.array([0, 1, 2])
+    assert top_losses(echo_model(3), (np.eye(3, dtype="float32"), labels)) == []
+    with pytest.raises(ValueError, match="`k` must be a whole number >= 1"):
+        top_losses(echo_model(3), (np.eye(3, dtype="float32"), labels), k=0)

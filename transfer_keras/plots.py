@@ -1,0 +1,482 @@
+"""Every figure of the library: sample grids, learning curves, confusion matrix, Grad-CAM.
+
+Figures are built as `matplotlib.figure.Figure` objects, never through
+`pyplot`: nothing opens a window or blocks a script, and a notebook shows each
+figure exactly once (the value of the cell). Save one with
+`figure.savefig("name.png")`.
+
+This module is imported separately (`from transfer_keras import plots`) so the
+rest of the library works without matplotlib's display machinery.
+"""
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from transfer_keras.backbones import BACKBONES
+from transfer_keras.evaluation import EvaluationReport, _outputs_logits, _to_probabilities
+from transfer_keras.models import head_layers
+
+__all__ = [
+    "grad_cam_heatmap",
+    "plot_confusion_matrix",
+    "plot_data_efficiency",
+    "plot_grad_cam",
+    "plot_history",
+    "plot_top_losses",
+    "show_batch",
+]
+
+_ACCURACY_KEYS = ("accuracy", "acc", "sparse_categorical_accuracy", "binary_accuracy",
+                  "categorical_accuracy")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _grid(count, size=2.2):
+    """Returns a Figure and `count` axes arranged in a near-square grid (ticks off)."""
+    columns = max(1, math.ceil(math.sqrt(count)))
+    rows = max(1, math.ceil(count / columns))
+    figure = Figure(figsize=(size * columns, size * rows + 0.3), layout="constrained")
+    axes = [figure.add_subplot(rows, columns, i + 1) for i in range(count)]
+    for ax in axes:
+        ax.axis("off")
+    return figure, axes
+
+
+def _displayable(image):
+    """Raw pixels in [0, 255] (or floats in [0, 1]) -> uint8, gray images squeezed."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        image = image.astype("float32")
+        if image.size and image.max() <= 1.0:
+            image = image * 255.0  # already scaled to [0, 1]
+        image = np.clip(image, 0, 255).astype("uint8")
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    return image
+
+
+def _show(ax, image):
+    image = _displayable(image)
+    ax.imshow(image, cmap="gray" if image.ndim == 2 else None)
+
+
+def _name(label, class_names):
+    return str(class_names[label]) if class_names is not None else str(label)
+
+
+def _take(data, n):
+    """First `n` `(images, labels)` from a dataset or an array tuple."""
+    if isinstance(data, tf.data.Dataset):
+        images, labels = [], []
+        for batch in data:
+            batch_images, batch_labels = np.asarray(batch[0]), np.asarray(batch[1])
+            if batch_images.ndim == 3:  # an unbatched dataset of single images
+                batch_images, batch_labels = batch_images[None], batch_labels[None]
+            images.extend(batch_images)
+            labels.extend(batch_labels.reshape(len(batch_images), -1)[:, 0])
+            if len(images) >= n:
+                break
+        return np.asarray(images[:n]), np.asarray(labels[:n], dtype="int64")
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        return np.asarray(data[0])[:n], np.asarray(data[1]).reshape(-1)[:n].astype("int64")
+    raise TypeError(
+        f"`data` must be a tf.data.Dataset of (images, labels) or a tuple (images, "
+        f"labels); received {type(data).__name__}."
+    )
+
+
+# --------------------------------------------------------------------------- samples
+
+
+def show_batch(data, class_names=None, n=16, predictions=None):
+    """Shows a grid of images titled with their class (and prediction, if given).
+
+    Args:
+        data: a `tf.data.Dataset` of `(images, labels)` or a tuple of arrays;
+            pixels in [0, 255].
+        class_names: names in label order. Defaults to `None` (numbers).
+        n: how many images to show at most. Defaults to `16`.
+        predictions: predicted labels `(n,)` or probabilities `(n, k)` for the
+            same images; wrong ones get red titles. Defaults to `None`.
+
+    Returns:
+        A `matplotlib.figure.Figure` with one axes per image.
+
+    Raises:
+        ValueError: `n` < 1 or the data is empty.
+
+    Example:
+    >>> show_batch(train_ds, class_names=["ant", "bee"], n=9)
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"`n` must be a whole number >= 1; received {n!r}.")
+    images, labels = _take(data, n)
+    if len(images) == 0:
+        raise ValueError("`data` is empty: there are no images to show.")
+    if predictions is not None:
+        predictions = np.asarray(predictions)
+        if predictions.ndim == 2:
+            predictions = predictions.argmax(axis=1)
+    figure, axes = _grid(len(images))
+    for i, (ax, image, label) in enumerate(zip(axes, images, labels)):
+        _show(ax, image)
+        if predictions is None:
+            ax.set_title(_name(label, class_names), fontsize=9)
+        else:
+            guess = int(predictions[i])
+            ax.set_title(f"pred: {_name(guess, class_names)}\ntrue: "
+                         f"{_name(label, class_names)}", fontsize=9,
+                         color="black" if guess == label else "red")
+    return figure
+
+
+# --------------------------------------------------------------------------- training curves
+
+
+def plot_history(history, fine_tune_epoch=None):
+    """Plots loss and accuracy per epoch (train and validation), marking where fine-tuning starts.
+
+    Args:
+        history: a Keras `History`, a dict of lists, or an object with a
+            `.history` dict and optionally `.fine_tune_epoch` (the merged
+            two-stage history).
+        fine_tune_epoch: index (0-based) of the first fine-tuning epoch; a
+            dashed line is drawn before it. Defaults to `None` (taken from
+            `history.fine_tune_epoch` when present, otherwise no line).
+
+    Returns:
+        A `matplotlib.figure.Figure` with two axes: loss and accuracy.
+
+    Raises:
+        ValueError: no `loss` in the history, or `fine_tune_epoch` out of range.
+
+    Example:
+    >>> plot_history(history)  # history = model.fit(...) or the two-stage result
+    """
+    if fine_tune_epoch is None:
+        fine_tune_epoch = getattr(history, "fine_tune_epoch", None)
+    logs = getattr(history, "history", history)
+    if not isinstance(logs, dict) or "loss" not in logs:
+        found = sorted(logs) if isinstance(logs, dict) else type(logs).__name__
+        raise ValueError(
+            f"`history` must be a Keras History or a dict of per-epoch lists with at "
+            f"least 'loss'; received {found}."
+        )
+    epochs = np.arange(1, len(logs["loss"]) + 1)
+    if fine_tune_epoch is not None and not 0 <= fine_tune_epoch <= len(epochs):
+        raise ValueError(
+            f"`fine_tune_epoch` must be an epoch index from 0 to {len(epochs)}; "
+            f"received {fine_tune_epoch!r}."
+        )
+    accuracy_key = next((key for key in _ACCURACY_KEYS if key in logs), None)
+    figure = Figure(figsize=(10, 3.8), layout="constrained")
+    loss_ax, accuracy_ax = figure.subplots(1, 2)
+    for ax, key, title in [(loss_ax, "loss", "Loss"), (accuracy_ax, accuracy_key, "Accuracy")]:
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if key is None:
+            ax.text(0.5, 0.5, "no accuracy recorded", ha="center", va="center",
+                    transform=ax.transAxes)
+            continue
+        ax.plot(epochs, logs[key], "o-", label="train")
+        if f"val_{key}" in logs:
+            ax.plot(epochs, logs[f"val_{key}"], "o-", label="validation")
+        if fine_tune_epoch is not None:
+            ax.axvline(fine_tune_epoch + 0.5, color="gray", linestyle="--",
+                       label="fine-tuning starts")
+        ax.legend()
+    return figure
+
+
+# --------------------------------------------------------------------------- confusion matrix
+
+
+def plot_confusion_matrix(report_or_matrix, class_names=None, normalize=False):
+    """Plots a confusion matrix (rows: true class, columns: predicted class).
+
+    Args:
+        report_or_matrix: an `EvaluationReport` or a square array of counts.
+        class_names: names in label order. Defaults to `None` (the report's
+            names, or numbers).
+        normalize: show each row as fractions (the diagonal is then each
+            class's recall). Defaults to `False` (counts).
+
+    Returns:
+        A `matplotlib.figure.Figure` with one axes.
+
+    Raises:
+        ValueError: the matrix is not square or `class_names` has the wrong length.
+
+    Example:
+    >>> plot_confusion_matrix(report, normalize=True)
+    """
+    if isinstance(report_or_matrix, EvaluationReport):
+        class_names = class_names or report_or_matrix.class_names
+        report_or_matrix = report_or_matrix.confusion_matrix
+    matrix = np.asarray(report_or_matrix, dtype="float64")
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+        raise ValueError(
+            f"`report_or_matrix` must be an EvaluationReport or a square matrix; "
+            f"received shape {matrix.shape}."
+        )
+    k = len(matrix)
+    class_names = [str(i) for i in range(k)] if class_names is None else list(class_names)
+    if len(class_names) != k:
+        raise ValueError(
+            f"`class_names` must have {k} names for a {k}x{k} matrix; received "
+            f"{len(class_names)}."
+        )
+    if normalize:
+        totals = matrix.sum(axis=1, keepdims=True)
+        matrix = np.divide(matrix, totals, out=np.zeros_like(matrix), where=totals > 0)
+    side = max(3.5, 1.2 + 0.6 * k)
+    figure = Figure(figsize=(side, side), layout="constrained")
+    ax = figure.add_subplot()
+    ax.imshow(matrix, cmap="Blues", vmin=0, vmax=1 if normalize else None)
+    if k <= 20:  # beyond that the numbers do not fit
+        for (row, column), value in np.ndenumerate(matrix):
+            text = f"{value:.2f}" if normalize else f"{int(value)}"
+            dark = value > matrix.max() / 2
+            ax.text(column, row, text, ha="center", va="center", fontsize=8,
+                    color="white" if dark else "black")
+    ax.set_xticks(range(k), class_names, rotation=45, ha="right")
+    ax.set_yticks(range(k), class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title("Confusion matrix" + ("\n(fraction of each true class)" if normalize else ""))
+    return figure
+
+
+# --------------------------------------------------------------------------- top losses
+
+
+def plot_top_losses(top_losses, class_names=None):
+    """Shows the most confidently wrong examples from `evaluation.top_losses`.
+
+    Each title reads `pred / true` and `prob / loss`: the predicted and true
+    classes, the probability given to the (wrong) prediction and the loss.
+
+    Args:
+        top_losses: a list of `TopLoss` (may be empty).
+        class_names: names in label order. Defaults to `None` (numbers).
+
+    Returns:
+        A `matplotlib.figure.Figure` with one axes per example (one message
+        axes when the list is empty).
+
+    Example:
+    >>> plot_top_losses(top_losses(model, test_ds, k=9), class_names)
+    """
+    if not top_losses:
+        figure = Figure(figsize=(4, 1.5))
+        ax = figure.add_subplot()
+        ax.axis("off")
+        ax.text(0.5, 0.5, "No misclassified examples: nothing to show.",
+                ha="center", va="center", transform=ax.transAxes)
+        return figure
+    figure, axes = _grid(len(top_losses), size=2.6)
+    for ax, item in zip(axes, top_losses):
+        _show(ax, item.image)
+        ax.set_title(
+            f"{_name(item.predicted_label, class_names)} / "
+            f"{_name(item.true_label, class_names)}\n"
+            f"{item.probability:.2f} / {item.loss:.2f}", fontsize=9)
+    figure.suptitle("pred / true, prob / loss")
+    return figure
+
+
+# --------------------------------------------------------------------------- Grad-CAM
+
+
+def _unsupported(model, why):
+    return ValueError(
+        f"Grad-CAM needs a convolutional backbone: a layer named 'backbone' whose "
+        f"output is a 4-D feature map (batch, height, width, channels). {why} Build "
+        f"the model with build_classifier(); supported backbones: "
+        f"{', '.join(BACKBONES)}."
+    )
+
+
+def _grad_cam(model, image, class_index=None):
+    """Returns `(heatmap at image size, class_index, probabilities)`."""
+    names = [layer.name for layer in model.layers]
+    if "backbone" not in names:
+        raise _unsupported(model, f"Model {model.name!r} has no 'backbone' layer.")
+    backbone = model.get_layer("backbone")
+    if len(backbone.output.shape) != 4:
+        raise _unsupported(
+            model, f"Its backbone's output has shape {tuple(backbone.output.shape)}."
+        )
+    image = np.asarray(image, dtype="float32")
+    if image.ndim == 4 and image.shape[0] == 1:
+        image = image[0]
+    expected = tuple(model.input_shape[1:3])
+    if image.ndim != 3 or (None not in expected and image.shape[:2] != expected):
+        raise ValueError(
+            f"`image` must be one image of shape {expected + (3,)} (height, width, "
+            f"channels) like the model's input; received shape {image.shape}. Resize "
+            f"it first, e.g. with keras.ops.image.resize."
+        )
+    # Pixels -> preprocessing -> feature map (augmentation is skipped: inference).
+    x = image[None]
+    for layer in model.layers[: names.index("backbone")]:
+        if not isinstance(layer, keras.layers.InputLayer) and layer.name != "augmentation":
+            x = layer(x, training=False)
+    features = backbone(x, training=False)
+    *hidden, output_layer = head_layers(model)
+    with tf.GradientTape() as tape:
+        tape.watch(features)
+        x = features
+        for layer in hidden:
+            x = layer(x, training=False)
+        if isinstance(output_layer, keras.layers.Dense):  # the score before softmax
+            x = tf.cast(x, output_layer.kernel.dtype)
+            scores = tf.matmul(x, output_layer.kernel)
+            if output_layer.use_bias:
+                scores = scores + output_layer.bias
+            outputs = output_layer.activation(scores)
+        else:
+            scores = outputs = output_layer(x, training=False)
+        probabilities = _to_probabilities(outputs.numpy(), _outputs_logits(model))[0]
+        if class_index is None:
+            class_index = int(probabilities.argmax())
+        if not 0 <= class_index < len(probabilities):
+            raise ValueError(
+                f"`class_index` must be from 0 to {len(probabilities) - 1}; received "
+                f"{class_index!r}."
+            )
+        if scores.shape[-1] == 1:  # one sigmoid unit: its logit is the score of class 1
+            score = scores[0, 0] if class_index == 1 else -scores[0, 0]
+        else:
+            score = scores[0, class_index]
+    gradients = tape.gradient(score, features)
+    weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)  # one per channel
+    cam = tf.nn.relu(tf.reduce_sum(weights * tf.cast(features, weights.dtype), axis=-1))[0]
+    peak = float(tf.reduce_max(cam))
+    cam = cam / peak if peak > 0 else tf.zeros_like(cam)
+    heatmap = tf.image.resize(cam[..., None], image.shape[:2], method="bilinear")[..., 0]
+    return np.clip(heatmap.numpy(), 0.0, 1.0), class_index, probabilities
+
+
+def grad_cam_heatmap(model, image, class_index=None):
+    """Returns the Grad-CAM heatmap of one image: where the backbone looked for a class.
+
+    Grad-CAM (Selvaraju et al., 2017) weights each channel of the backbone's
+    last feature map by the mean gradient of the class score (the logit,
+    before softmax) with respect to it, sums the channels, keeps the positive
+    part and scales it to [0, 1]. Supported: models from `build_classifier`
+    whose backbone outputs a 4-D feature map, i.e. every backbone in
+    `BACKBONES` (all convolutional).
+
+    Args:
+        model: a classifier from `build_classifier`.
+        image: one image `(height, width, 3)`, raw pixels in [0, 255], at the
+            model's input size.
+        class_index: the class to explain. Defaults to `None` (the predicted class).
+
+    Returns:
+        A float numpy array `(height, width)` in [0, 1], at the image's size.
+
+    Raises:
+        ValueError: the model has no 'backbone' layer or its output is not 4-D,
+            the image has the wrong shape, or `class_index` is out of range.
+
+    Example:
+    >>> grad_cam_heatmap(model, images[0]).shape
+    (224, 224)
+    """
+    return _grad_cam(model, image, class_index)[0]
+
+
+def plot_grad_cam(model, image, class_index=None, alpha=0.4, class_names=None):
+    """Shows an image next to its Grad-CAM heatmap overlay (see `grad_cam_heatmap`).
+
+    Args:
+        model: a classifier from `build_classifier` (convolutional backbone).
+        image: one image `(height, width, 3)`, raw pixels in [0, 255].
+        class_index: the class to explain. Defaults to `None` (the predicted class).
+        alpha: opacity of the heatmap over the image. Defaults to `0.4`.
+        class_names: names in label order, for the titles. Defaults to `None`.
+
+    Returns:
+        A `matplotlib.figure.Figure` with two axes: the image and the overlay.
+
+    Raises:
+        ValueError: as `grad_cam_heatmap`, or `alpha` outside [0, 1].
+
+    Example:
+    >>> plot_grad_cam(model, images[0], class_names=["ant", "bee"])
+    """
+    if not (isinstance(alpha, (int, float)) and 0 <= alpha <= 1):
+        raise ValueError(f"`alpha` must be in [0, 1]; received {alpha!r}.")
+    heatmap, class_index, probabilities = _grad_cam(model, image, class_index)
+    predicted = int(probabilities.argmax())
+    figure = Figure(figsize=(7, 3.8), layout="constrained")
+    image_ax, overlay_ax = figure.subplots(1, 2)
+    pixels = np.asarray(image).reshape(heatmap.shape + (-1,))  # drops a batch axis of 1
+    for ax in (image_ax, overlay_ax):
+        _show(ax, pixels)
+        ax.axis("off")
+    image_ax.set_title(f"predicted: {_name(predicted, class_names)} "
+                       f"({probabilities[predicted]:.2f})")
+    overlay_ax.imshow(heatmap, cmap="jet", alpha=alpha, vmin=0, vmax=1)
+    overlay_ax.set_title(f"Grad-CAM for {_name(class_index, class_names)}")
+    return figure
+
+
+# --------------------------------------------------------------------------- experiments
+
+
+def plot_data_efficiency(results):
+    """Plots test accuracy against labels per class, one line (with a ±std band) per method.
+
+    Args:
+        results: a list of dict rows with keys `method`, `labels_per_class`,
+            `mean` and optionally `std`, or an object with such `.rows` (a `Table`,
+            an experiment result).
+
+    Returns:
+        A `matplotlib.figure.Figure` with one axes (x on a log scale).
+
+    Raises:
+        ValueError: `results` is empty or a row misses a key.
+
+    Example:
+    >>> plot_data_efficiency(experiment.rows)  # transfer vs scratch
+    """
+    rows = list(getattr(results, "rows", results))
+    if not rows:
+        raise ValueError("`results` is empty: there is nothing to plot.")
+    for row in rows:
+        missing = [key for key in ("method", "labels_per_class", "mean") if key not in row]
+        if missing:
+            raise ValueError(
+                f"Every row of `results` needs the keys method, labels_per_class, mean "
+                f"(and optionally std); a row misses {missing}: {dict(row)}."
+            )
+    figure = Figure(figsize=(6, 4), layout="constrained")
+    ax = figure.add_subplot()
+    methods = list(dict.fromkeys(row["method"] for row in rows))  # first-seen order
+    for method in methods:
+        points = sorted((row["labels_per_class"], row["mean"], row.get("std") or 0.0)
+                        for row in rows if row["method"] == method)
+        x, mean, std = (np.asarray(values, dtype="float64") for values in zip(*points))
+        ax.plot(x, mean, "o-", label=str(method))
+        ax.fill_between(x, mean - std, mean + std, alpha=0.2)
+    ticks = sorted({row["labels_per_class"] for row in rows})
+    ax.set_xscale("log")
+    ax.set_xticks(ticks, [str(t) for t in ticks])
+    ax.minorticks_off()
+    ax.set_xlabel("labels per class")
+    ax.set_ylabel("test accuracy")
+    ax.set_title("Data efficiency")
+    ax.legend()
+    return figure
