@@ -15,9 +15,11 @@ Weights (`weights=` everywhere in the library):
 
 import contextlib
 import dataclasses
+import json
 import os
 import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 import keras
 from keras.src.utils import file_utils as _keras_file_utils
@@ -310,3 +312,54 @@ def build_backbone(name, input_shape=None, weights="imagenet", **kwargs):
                 f"arguments (e.g. alpha) the file was saved with."
             ) from None
     return backbone
+
+
+SOURCE_BACKBONE_DIR = Path(__file__).resolve().parents[1] / "data" / "fashion_mnist_source"
+
+
+class SourceBackbone(NamedTuple):
+    """The project's own source backbone (see `data/README.md`).
+
+    Attributes:
+        weights: path of the `.weights.h5` file, for `build_classifier(weights=...)`.
+        backbone: its table name (`"mobilenet"`).
+        kwargs: its constructor arguments (`{"alpha": 0.25}`).
+        image_size: the side it was trained at (32).
+        info: everything recorded when it was made (source task, accuracy, seed...).
+    """
+
+    weights: Path
+    backbone: str
+    kwargs: dict
+    image_size: int
+    info: dict
+
+
+def project_source_backbone(folder=None):
+    """Returns the project's own source backbone: MobileNet (alpha 0.25) trained on
+    Fashion-MNIST classes 0-4, shipped in the repository's `data/` folder.
+
+    Args:
+        folder: where to look. Defaults to `None` (the repository's
+            `data/fashion_mnist_source`).
+
+    Returns:
+        A `SourceBackbone`; use it as
+        `build_classifier(src.backbone, n, (32, 32, 3), weights=src.weights, **src.kwargs)`.
+
+    Raises:
+        FileNotFoundError: the weights are missing, with the command that remakes them.
+    """
+    folder = Path(folder) if folder is not None else SOURCE_BACKBONE_DIR
+    records = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    for record in records:
+        weights = record.with_name(record.stem + ".weights.h5")
+        if weights.is_file():
+            info = json.loads(record.read_text())
+            return SourceBackbone(weights, info["backbone"], info["backbone_kwargs"],
+                                  info["image_size"], info)
+    raise FileNotFoundError(
+        f"The project's source backbone is not in {folder}. It ships with the "
+        f"repository (clone it, or install with `pip install -e .`); to make it "
+        f"again run `python data/make_source_backbone.py` from the repository root."
+    )

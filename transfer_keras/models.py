@@ -17,6 +17,10 @@ classic binary head; the library's training and evaluation handle both.
 """
 
 import contextlib
+import os
+import tempfile
+import zipfile
+from pathlib import Path
 
 import keras
 
@@ -167,6 +171,45 @@ def build_classifier(backbone, num_classes, input_shape=None, weights="imagenet"
     >>> model.get_layer("backbone").trainable
     False
     """
+    return _assemble(backbone, num_classes, input_shape, weights, hidden_units, dropout,
+                     pooling, augmentation, classifier_activation, mixed_precision,
+                     strategy, backbone_kwargs, from_scratch=False)
+
+
+def build_scratch_classifier(backbone, num_classes, input_shape=None, hidden_units=(),
+                             dropout=0.2, pooling="avg", augmentation=None,
+                             classifier_activation="softmax", mixed_precision=False,
+                             strategy=None, **backbone_kwargs):
+    """Builds the same architecture with random weights, everything trainable.
+
+    The baseline transfer learning is measured against, and the model
+    `pretrain_source` trains. Unlike `build_classifier`, the backbone is called
+    without `training=False`, so its BatchNorm layers learn their statistics.
+
+    Args:
+        backbone: a backbone name from `BACKBONES`.
+        num_classes: number of classes (see `build_classifier`).
+        input_shape: `(height, width, 3)`. Defaults to `None` (ImageNet size).
+        hidden_units, dropout, pooling, augmentation, classifier_activation,
+        mixed_precision, strategy: as in `build_classifier`.
+        **backbone_kwargs: extra backbone constructor arguments.
+
+    Returns:
+        A functional `keras.Model` taking raw pixels, all layers trainable.
+
+    Example:
+    >>> model = build_scratch_classifier("mobilenet", 5, (32, 32, 3), alpha=0.25)
+    """
+    return _assemble(backbone, num_classes, input_shape, None, hidden_units, dropout,
+                     pooling, augmentation, classifier_activation, mixed_precision,
+                     strategy, backbone_kwargs, from_scratch=True)
+
+
+def _assemble(backbone, num_classes, input_shape, weights, hidden_units, dropout,
+              pooling, augmentation, classifier_activation, mixed_precision, strategy,
+              backbone_kwargs, from_scratch):
+    """Checks every argument, then wires pixels -> [augmentation] -> preprocessing
+    -> backbone -> head."""
     spec = get_backbone_spec(backbone)
     input_shape = check_input_shape(spec, input_shape)
     classifier_activation = _check_num_classes(num_classes, classifier_activation)
@@ -179,19 +222,23 @@ def build_classifier(backbone, num_classes, input_shape=None, weights="imagenet"
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     with scope, precision_policy(mixed_precision):
         backbone_model = build_backbone(spec.name, input_shape, weights, **backbone_kwargs)
-        backbone_model.trainable = False
+        backbone_model.trainable = from_scratch
         inputs = keras.Input(shape=input_shape, name="pixels")
         x = inputs
         if augmentation is not None:
             augmentation.name = "augmentation"  # a known name for the library to find
             x = augmentation(x)
         x = BackbonePreprocessing(spec.name)(x)
-        # training=False keeps BatchNorm in inference mode even after unfreezing,
-        # so fine-tuning cannot wreck the pretrained statistics.
-        features = backbone_model(x, training=False)
+        if from_scratch:
+            features = backbone_model(x)  # BatchNorm learns: training follows fit()
+        else:
+            # training=False keeps BatchNorm in inference mode even after
+            # unfreezing, so fine-tuning cannot wreck the pretrained statistics.
+            features = backbone_model(x, training=False)
         outputs = build_head(features, num_classes, hidden_units, dropout, pooling,
                              classifier_activation)
-        return keras.Model(inputs, outputs, name=f"{spec.name}_classifier")
+        suffix = "scratch" if from_scratch else "classifier"
+        return keras.Model(inputs, outputs, name=f"{spec.name}_{suffix}")
 
 
 def build_augmentation(flip=True, rotation=0.05, zoom=0.1, contrast=0.1, seed=None):
@@ -242,3 +289,76 @@ def backbone_name(model):
         f"`model` {model.name!r} has no BackbonePreprocessing layer; build it with "
         f"build_classifier()."
     )
+
+
+def save_model(model, path):
+    """Saves a model as a `.keras` file, atomically (never a half-written file).
+
+    The model is written to a temporary file in the same folder and renamed
+    into place, so an interrupted save leaves the previous file (or none).
+
+    Args:
+        model: a Keras model.
+        path: destination ending in `.keras`.
+
+    Returns:
+        The `Path` written.
+
+    Raises:
+        ValueError: `path` does not end in `.keras`.
+
+    Example:
+    >>> save_model(model, "ants_bees.keras")
+    """
+    path = Path(path).expanduser()
+    if path.suffix != ".keras":
+        raise ValueError(
+            f"`path` must end in '.keras' (Keras's safe, pickle-free format); "
+            f"received {str(path)!r}. Example: 'model.keras'."
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-",
+                                         suffix=".keras")
+    os.close(handle)
+    try:
+        model.save(temporary)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    return path
+
+
+def load_model(path, compile=True):
+    """Loads a `.keras` model in Keras's safe mode (no pickle, no arbitrary code).
+
+    Models from `build_classifier` take raw pixels in [0, 255], so predicting
+    needs no extra preprocessing code.
+
+    Args:
+        path: a `.keras` file written by `save_model` or `model.save`.
+        compile: restore the optimizer and loss too. Defaults to `True`.
+
+    Returns:
+        The `keras.Model`.
+
+    Raises:
+        ValueError: the file is missing or is not a Keras model.
+
+    Example:
+    >>> model = load_model("ants_bees.keras")
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ValueError(f"`path` {str(path)!r} does not exist; give a .keras file.")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(
+            f"`path` {str(path)!r} is not a Keras model: a .keras file is a zip "
+            f"archive written by model.save('name.keras') or save_model()."
+        )
+    try:
+        return keras.saving.load_model(path, compile=compile, safe_mode=True)
+    except Exception as error:
+        raise ValueError(
+            f"`path` {str(path)!r} could not be loaded as a Keras model: {error}"
+        ) from None

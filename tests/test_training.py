@@ -1,0 +1,248 @@
+"""Training recipes: stages, feature caching, checkpoints, save/load, scale."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import transfer_keras as tk
+from transfer_keras import training
+
+to_numpy = keras.ops.convert_to_numpy
+
+
+def _toy_data(n=48, size=32, seed=0):
+    """Bright vs dark images: learnable in a few steps."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 2
+    images = rng.uniform(0, 120, (n, size, size, 3)) + labels[:, None, None, None] * 120
+    return images.astype("float32"), labels.astype("int32")
+
+
+def _dataset(n=48, batch_size=16, seed=0):
+    images, labels = _toy_data(n, seed=seed)
+    return tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size)
+
+
+def _model(**kwargs):
+    return tk.build_classifier("mobilenet", 2, (32, 32, 3), weights=None, alpha=0.25,
+                               **kwargs)
+
+
+def test_compile_for_stage_always_recompiles_with_stage_rates():
+    model = _model()
+    tk.compile_for_stage(model, "head")
+    first = model.optimizer
+    assert float(first.learning_rate) == pytest.approx(1e-3)
+    tk.compile_for_stage(model, "fine_tune")
+    assert model.optimizer is not first
+    assert float(model.optimizer.learning_rate) == pytest.approx(1e-4)
+    assert isinstance(model.loss, keras.losses.SparseCategoricalCrossentropy)
+    with pytest.raises(ValueError, match="`stage`"):
+        tk.compile_for_stage(model, "stage3")
+    with pytest.raises(ValueError, match="`learning_rate`"):
+        tk.compile_for_stage(model, "head", learning_rate=-1)
+
+
+def test_loss_matches_head_convention():
+    sigmoid = tk.build_classifier("mobilenet", 1, (32, 32, 3), weights=None, alpha=0.25)
+    assert isinstance(training.loss_for(sigmoid), keras.losses.BinaryCrossentropy)
+    logits = _model(classifier_activation=None)
+    assert training.loss_for(logits).get_config()["from_logits"] is True
+
+
+def test_cached_and_naive_heads_predict_the_same_with_the_same_weights():
+    ds = _dataset()
+    model = _model(hidden_units=(8,))
+    head = training._build_head_model(model)
+    features, labels = training.extract_features(model, ds)
+    images = np.concatenate([x for x, _ in ds.as_numpy_iterator()])
+    full = model.predict(images, verbose=0)
+    cached = head.predict(features, verbose=0)
+    np.testing.assert_allclose(full, cached, rtol=1e-5, atol=1e-6)
+    # The head shares its layers with the model: weights are one and the same.
+    new_kernel = np.ones_like(to_numpy(model.get_layer("predictions").kernel))
+    head.get_layer("predictions").kernel.assign(new_kernel)
+    np.testing.assert_array_equal(to_numpy(model.get_layer("predictions").kernel),
+                                  new_kernel)
+
+
+def test_train_head_cached_path_trains_only_the_head():
+    ds = _dataset()
+    model = _model()
+    backbone_before = [to_numpy(w) for w in model.get_layer("backbone").weights]
+    head_before = to_numpy(model.get_layer("predictions").kernel)
+    history = tk.train_head(model, ds, ds, epochs=3, verbose=0)
+    assert set(history.history) >= {"loss", "accuracy", "val_loss", "val_accuracy"}
+    for before, after in zip(backbone_before, model.get_layer("backbone").weights):
+        np.testing.assert_array_equal(before, to_numpy(after))
+    assert not np.array_equal(head_before, to_numpy(model.get_layer("predictions").kernel))
+    # The full model carries the trained head: its accuracy is what the head reached.
+    loss, accuracy = model.evaluate(ds, verbose=0)
+    assert loss == pytest.approx(history.history["val_loss"][-1], rel=1e-3)
+
+
+def test_cached_and_naive_stage_one_learn_the_same_task():
+    ds = _dataset(64)
+    accuracies = {}
+    for cache in (True, False):
+        keras.utils.set_random_seed(1)
+        model = _model(dropout=0.0)
+        tk.train_head(model, ds, epochs=15, cache_features=cache, learning_rate=1e-2,
+                      patience=0, verbose=0)
+        accuracies[cache] = model.evaluate(ds, verbose=0)[1]
+    assert accuracies[True] > 0.9 and accuracies[False] > 0.9, accuracies
+
+
+def test_augmentation_falls_back_to_full_model_and_forcing_cache_fails():
+    ds = _dataset()
+    model = _model(augmentation=tk.build_augmentation(seed=0))
+    assert training.has_random_augmentation(model)
+    with pytest.raises(ValueError, match="augmentation"):
+        tk.train_head(model, ds, epochs=1, cache_features=True, verbose=0)
+    history = tk.train_head(model, ds, epochs=1, verbose=0)
+    assert len(history.history["loss"]) == 1
+
+
+def test_fine_tune_changes_top_kernels_only_and_keeps_batchnorm_stats():
+    ds = _dataset()
+    model = _model()
+    tk.train_head(model, ds, epochs=1, verbose=0)
+    backbone = model.get_layer("backbone")
+    for layer in backbone.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.moving_mean.assign(np.full(layer.moving_mean.shape, 0.3))
+    snapshot = {w.path: to_numpy(w) for w in backbone.weights}
+    tk.fine_tune(model, ds, epochs=2, num_layers=12, learning_rate=1e-2, patience=0,
+                 verbose=0)
+    top = {layer.name for layer in backbone.layers[-12:]}
+    changed_top = 0
+    for layer in backbone.layers:
+        for weight in layer.weights:
+            same = np.array_equal(snapshot[weight.path], to_numpy(weight))
+            if isinstance(layer, keras.layers.BatchNormalization) or layer.name not in top:
+                assert same, f"{weight.path} changed but should be frozen"
+            elif weight in layer.trainable_weights:
+                changed_top += not same
+    assert changed_top > 0
+    # fine_tune recompiled with the stage-2 learning rate.
+    assert float(model.optimizer.learning_rate) == pytest.approx(1e-2)
+
+
+def test_fine_tune_without_recompiling_would_not_train(monkeypatch):
+    """Guards the recompile: with compile skipped, unfrozen kernels stay put."""
+    ds = _dataset()
+    model = _model()
+    tk.train_head(model, ds, epochs=1, cache_features=False, verbose=0)
+    kernel = model.get_layer("backbone").get_layer("conv_pw_13").kernel
+    before = to_numpy(kernel)
+    monkeypatch.setattr(training, "compile_for_stage", lambda model, *a, **k: model)
+    tk.fine_tune(model, ds, epochs=1, num_layers=12, patience=0, verbose=0)
+    assert np.array_equal(before, to_numpy(kernel))
+
+
+def test_two_stage_history_marks_the_boundary(tmp_path):
+    ds = _dataset()
+    model = _model()
+    checkpoint = tmp_path / "best.keras"
+    history = tk.train_two_stage(model, ds, ds, head_epochs=2, fine_tune_epochs=2,
+                                 patience=0, checkpoint_path=checkpoint, verbose=0)
+    assert history.fine_tune_epoch == 2
+    assert history.epoch == [0, 1, 2, 3]
+    assert len(history.history["val_accuracy"]) == 4
+    assert set(history.seconds) == {"head", "fine_tune"}
+    assert checkpoint.is_file()
+    assert [p.name for p in tmp_path.iterdir()] == ["best.keras"]  # no temp files left
+    json.dumps(history.to_dict())
+
+
+def test_early_stopping_restores_best_weights():
+    ds = _dataset()
+    model = _model()
+    history = tk.train_head(model, ds, ds, epochs=30, learning_rate=0.5, patience=1,
+                            verbose=0)
+    best = min(history.history["val_loss"])
+    assert model.evaluate(ds, verbose=0)[0] == pytest.approx(best, rel=1e-3)
+
+
+def test_save_load_round_trip_is_identical_and_safe(tmp_path):
+    model = _model(augmentation=tk.build_augmentation(seed=0), hidden_units=(8,))
+    images, _ = _toy_data(8)
+    path = tk.save_model(model, tmp_path / "model.keras")
+    loaded = tk.load_model(path)
+    np.testing.assert_allclose(model.predict(images, verbose=0),
+                               loaded.predict(images, verbose=0), rtol=1e-6)
+    assert loaded.get_layer("preprocessing").backbone_name == "mobilenet"
+    with pytest.raises(ValueError, match="'.keras'"):
+        tk.save_model(model, tmp_path / "model.h5")
+    bad = tmp_path / "not_a_model.keras"
+    bad.write_text("hello")
+    with pytest.raises(ValueError, match="not a Keras model"):
+        tk.load_model(bad)
+
+
+def test_mixed_precision_keeps_predictions_in_float32():
+    model = _model(mixed_precision=True)
+    assert keras.config.dtype_policy().name == "float32"  # restored afterwards
+    assert model.get_layer("pooling").compute_dtype == "float16"
+    assert model.get_layer("predictions").compute_dtype == "float32"
+    out = model.predict(_toy_data(4)[0], verbose=0)
+    assert out.dtype == np.float32
+
+
+def test_pretrain_source_weights_load_through_weights_path(tmp_path):
+    ds = _dataset(32)
+    path = tmp_path / "source.weights.h5"
+    model, history = tk.pretrain_source("mobilenet", ds, ds, epochs=1, save_path=path,
+                                        verbose=0, alpha=0.25)
+    record = json.loads((tmp_path / "source.json").read_text())
+    assert record["backbone"] == "mobilenet" and record["num_classes"] == 2
+    assert record["backbone_kwargs"] == {"alpha": 0.25}
+    transferred = tk.build_classifier("mobilenet", 3, (48, 48, 3), weights=path,
+                                      alpha=0.25)
+    source_backbone = model.get_layer("backbone")
+    for a, b in zip(source_backbone.weights, transferred.get_layer("backbone").weights):
+        np.testing.assert_array_equal(to_numpy(a), to_numpy(b))
+    # From scratch, BatchNorm learned statistics (it ran in training mode).
+    bn = source_backbone.get_layer("conv1_bn")
+    assert not np.allclose(to_numpy(bn.moving_mean), 0)
+    with pytest.raises(ValueError, match=".weights.h5"):
+        tk.pretrain_source("mobilenet", ds, save_path=tmp_path / "x.h5", alpha=0.25)
+
+
+MIRRORED = textwrap.dedent("""
+    import numpy as np, tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import transfer_keras as tk
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    rng = np.random.default_rng(0)
+    labels = np.arange(32) % 2
+    images = (rng.uniform(0, 120, (32, 32, 32, 3)) + labels[:, None, None, None] * 120)
+    ds = tf.data.Dataset.from_tensor_slices((images.astype("float32"), labels)).batch(8)
+    model = tk.build_classifier("mobilenet", 2, (32, 32, 3), weights=None, alpha=0.25,
+                                strategy=strategy)
+    history = tk.train_two_stage(model, ds, ds, head_epochs=1, fine_tune_epochs=1,
+                                 cache_features=False, strategy=strategy, verbose=0)
+    print("replicas", strategy.num_replicas_in_sync)
+    print("variable", type(model.get_layer("predictions").kernel.value).__name__)
+    print("epochs", len(history.epoch))
+""")
+
+
+@pytest.mark.slow
+def test_mirrored_strategy_on_two_logical_cpus():
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    result = subprocess.run([sys.executable, "-c", MIRRORED], capture_output=True,
+                            text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "replicas 2" in result.stdout
+    assert "Mirrored" in result.stdout
+    assert "epochs 2" in result.stdout

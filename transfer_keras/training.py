@@ -1,0 +1,458 @@
+"""Training recipes: train the new head, fine-tune the backbone, or both.
+
+The two-stage recipe:
+1. `train_head`: the backbone is frozen and only the new head learns, with a
+   normal learning rate. Fast path: the frozen part of the model is run ONCE
+   over the data to cache its features, and the head trains on those
+   features; its layers are shared with the full model, so the trained head
+   is already in place afterwards. Feature caching does not apply when the
+   model holds a random `augmentation` layer (caching would freeze a single
+   random draw); then the library trains the full model every epoch instead.
+2. `fine_tune`: the top of the backbone is unfrozen (BatchNorm stays frozen),
+   the model is recompiled with a learning rate ten times lower, and training
+   continues.
+
+Every helper recompiles after changing `trainable` (Keras ignores the change
+otherwise), and accepts a `tf.distribute` strategy: build the model with
+`build_classifier(..., strategy=strategy)` and pass the same strategy here.
+"""
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from transfer_keras.freezing import freeze_backbone, unfreeze_backbone
+from transfer_keras.models import (
+    backbone_name,
+    build_scratch_classifier,
+    head_layers,
+    save_model,
+)
+
+STAGE_LEARNING_RATES = {"head": 1e-3, "fine_tune": 1e-4}
+DEFAULT_FINE_TUNE_FRACTION = 0.3
+
+
+def _check_stage(stage):
+    aliases = {1: "head", 2: "fine_tune", "head": "head", "fine_tune": "fine_tune",
+               "fine-tune": "fine_tune", "scratch": "head"}
+    if stage not in aliases:
+        raise ValueError(
+            f"`stage` must be 'head' (stage 1) or 'fine_tune' (stage 2); received "
+            f"{stage!r}."
+        )
+    return aliases[stage]
+
+
+def loss_for(model):
+    """Returns the right loss for a model's `predictions` layer.
+
+    One unit -> binary cross-entropy; several -> sparse categorical
+    cross-entropy (integer labels); `from_logits` when the layer has no activation.
+    """
+    layer = model.get_layer("predictions")
+    from_logits = layer.activation.__name__ == "linear"
+    if layer.units == 1:
+        return keras.losses.BinaryCrossentropy(from_logits=from_logits)
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
+
+
+def _accuracy_metric(model):
+    layer = model.get_layer("predictions")
+    if layer.units == 1:
+        threshold = 0.0 if layer.activation.__name__ == "linear" else 0.5
+        return keras.metrics.BinaryAccuracy(name="accuracy", threshold=threshold)
+    return keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+
+
+def _scope(model, strategy):
+    """The scope to compile in: the given strategy, else the model's own."""
+    return (strategy or model.distribute_strategy).scope()
+
+
+def compile_for_stage(model, stage="head", learning_rate=None, optimizer=None,
+                      metrics=None, strategy=None):
+    """(Re)compiles a model for a training stage; call it after every `trainable` change.
+
+    Args:
+        model: a model with a `predictions` layer (from `build_classifier`).
+        stage: `"head"` (stage 1, also used for training from scratch) or
+            `"fine_tune"` (stage 2). Defaults to `"head"`.
+        learning_rate: Adam learning rate. Defaults to `None`: 1e-3 for the head,
+            1e-4 for fine-tuning (`STAGE_LEARNING_RATES`).
+        optimizer: a Keras optimizer instead of Adam. Defaults to `None`.
+        metrics: extra metrics besides accuracy. Defaults to `None`.
+        strategy: the `tf.distribute` strategy the model was built with.
+            Defaults to `None` (the model's own).
+
+    Returns:
+        The model, freshly compiled.
+
+    Example:
+    >>> compile_for_stage(model, "fine_tune")
+    """
+    stage = _check_stage(stage)
+    if learning_rate is None:
+        learning_rate = STAGE_LEARNING_RATES[stage]
+    if not (isinstance(learning_rate, (int, float)) and learning_rate > 0):
+        raise ValueError(
+            f"`learning_rate` must be a positive number; received {learning_rate!r}."
+        )
+    with _scope(model, strategy):
+        model.compile(
+            optimizer=optimizer or keras.optimizers.Adam(learning_rate),
+            loss=loss_for(model),
+            metrics=[_accuracy_metric(model)] + list(metrics or []),
+        )
+    return model
+
+
+class AtomicCheckpoint(keras.callbacks.Callback):
+    """Saves the best model so far to `path`, atomically (temporary file + rename).
+
+    Args:
+        path: a `.keras` file path.
+        monitor: the quantity to watch. Defaults to `"val_loss"`.
+        model_to_save: the model written (when training a head alone, the full
+            model). Defaults to `None` (the model being trained).
+    """
+
+    def __init__(self, path, monitor="val_loss", model_to_save=None):
+        super().__init__()
+        self.path = Path(path)
+        self.monitor = monitor
+        self.model_to_save = model_to_save
+        self.best = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            return
+        if self.best is None or (
+            value < self.best if "loss" in self.monitor else value > self.best
+        ):
+            self.best = value
+            save_model(self.model_to_save or self.model, self.path)
+
+
+def _callbacks(val_ds, patience, checkpoint_path, callbacks, model_to_save):
+    monitor = "val_loss" if val_ds is not None else "loss"
+    result = list(callbacks or [])
+    if patience:
+        result.append(keras.callbacks.EarlyStopping(
+            monitor=monitor, patience=patience, restore_best_weights=True))
+    if checkpoint_path is not None:
+        result.append(AtomicCheckpoint(checkpoint_path, monitor, model_to_save))
+    return result
+
+
+def has_random_augmentation(model):
+    """True when the model holds an `augmentation` layer (feature caching can't apply)."""
+    return any(layer.name == "augmentation" for layer in model.layers)
+
+
+def build_feature_extractor(model):
+    """Returns the frozen part of a classifier: raw pixels -> pooled features."""
+    return keras.Model(model.inputs, model.get_layer("pooling").output,
+                       name="feature_extractor")
+
+
+def extract_features(model, ds):
+    """Runs the frozen part of a classifier once over a dataset.
+
+    Args:
+        model: a model from `build_classifier`.
+        ds: a batched dataset of (images, labels).
+
+    Returns:
+        `(features, labels)` numpy arrays, aligned (the dataset is read once, so
+        a shuffled dataset stays consistent).
+    """
+    extractor = build_feature_extractor(model)
+    # One compiled function for every batch size (the last batch is smaller).
+    run = tf.function(lambda images: extractor(images, training=False),
+                      reduce_retracing=True)
+    features, labels = [], []
+    for images, batch_labels in ds:
+        features.append(np.asarray(run(images)))
+        labels.append(np.asarray(batch_labels))
+    return np.concatenate(features), np.concatenate(labels)
+
+
+def _build_head_model(model):
+    """A model of the head alone, sharing its layers (and weights) with `model`."""
+    width = model.get_layer("pooling").output.shape[-1]
+    layers = [layer for layer in head_layers(model) if layer.name != "pooling"]
+    return keras.Sequential([keras.Input((width,), name="features")] + layers,
+                            name="head")
+
+
+def _first_batch_size(ds):
+    for images, _ in ds.take(1):
+        return int(images.shape[0])
+    raise ValueError("`train_ds` is empty: it yielded no batch.")
+
+
+def _verbose(verbose):
+    return 2 if verbose == "auto" else verbose  # one line per epoch, no progress bars
+
+
+def train_head(model, train_ds, val_ds=None, epochs=10, learning_rate=None,
+               cache_features="auto", patience=3, checkpoint_path=None, callbacks=None,
+               verbose="auto", strategy=None):
+    """Stage 1: trains the new head on a frozen backbone.
+
+    Args:
+        model: a model from `build_classifier`.
+        train_ds: batched dataset of (raw images, integer labels).
+        val_ds: validation dataset, same form. Defaults to `None`.
+        epochs: maximum epochs. Defaults to `10`.
+        learning_rate: defaults to `None` (1e-3).
+        cache_features: `True` to train on cached backbone features (fast),
+            `False` to run the backbone every epoch, `"auto"` to cache unless the
+            model has a random augmentation layer. Defaults to `"auto"`.
+        patience: early-stopping patience in epochs on the validation loss (the
+            best weights are restored); 0 or `None` to disable. Defaults to `3`.
+        checkpoint_path: a `.keras` path that receives the best full model,
+            written atomically. Defaults to `None`.
+        callbacks: extra Keras callbacks. Defaults to `None`.
+        verbose: Keras verbosity; `"auto"` prints one line per epoch. Defaults to `"auto"`.
+        strategy: a `tf.distribute` strategy. Defaults to `None`.
+
+    Returns:
+        The Keras `History` (same keys on both paths: loss, accuracy, val_...).
+
+    Raises:
+        ValueError: `cache_features=True` on a model with random augmentation.
+
+    Example:
+    >>> history = train_head(model, train_ds, val_ds, epochs=5)
+    """
+    if cache_features not in (True, False, "auto"):
+        raise ValueError(
+            f"`cache_features` must be True, False or 'auto'; received {cache_features!r}."
+        )
+    augmented = has_random_augmentation(model)
+    if cache_features is True and augmented:
+        raise ValueError(
+            "`cache_features=True` cannot be used with a model that has a random "
+            "augmentation layer: the cached features would freeze one random draw. "
+            "Use cache_features='auto' (trains the full model) or build the model "
+            "without augmentation."
+        )
+    freeze_backbone(model)
+    compile_for_stage(model, "head", learning_rate, strategy=strategy)
+    if augmented or cache_features is False:
+        return model.fit(train_ds, validation_data=val_ds, epochs=epochs, shuffle=False,
+                         callbacks=_callbacks(val_ds, patience, checkpoint_path,
+                                              callbacks, None),
+                         verbose=_verbose(verbose))
+    batch_size = _first_batch_size(train_ds)
+    with _scope(model, strategy):
+        head = _build_head_model(model)
+    compile_for_stage(head, "head", learning_rate, strategy=strategy)
+    train_features = extract_features(model, train_ds)
+    validation = extract_features(model, val_ds) if val_ds is not None else None
+    return head.fit(*train_features, batch_size=batch_size, epochs=epochs, shuffle=True,
+                    validation_data=validation,
+                    callbacks=_callbacks(val_ds, patience, checkpoint_path, callbacks,
+                                         model),
+                    verbose=_verbose(verbose))
+
+
+def fine_tune(model, train_ds, val_ds=None, epochs=5, num_layers=None, from_layer=None,
+              fraction=None, learning_rate=None, patience=3, checkpoint_path=None,
+              callbacks=None, initial_epoch=0, verbose="auto", strategy=None):
+    """Stage 2: unfreezes the top of the backbone (BatchNorm stays frozen) and trains on.
+
+    Give at most one of `num_layers`, `from_layer`, `fraction`; with none, the
+    top 30% of the backbone's layers are unfrozen. Always recompiles.
+
+    Args:
+        model: a model from `build_classifier`, head already trained.
+        train_ds: batched dataset of (raw images, integer labels).
+        val_ds: validation dataset. Defaults to `None`.
+        epochs: maximum epochs for this stage. Defaults to `5`.
+        num_layers: unfreeze the last N backbone layers. Defaults to `None`.
+        from_layer: unfreeze from this backbone layer name up. Defaults to `None`.
+        fraction: unfreeze the top fraction of the backbone. Defaults to `None` (0.3).
+        learning_rate: defaults to `None` (1e-4, ten times below the head's).
+        patience, checkpoint_path, callbacks, verbose, strategy: as in `train_head`.
+        initial_epoch: epoch number to start counting from. Defaults to `0`.
+
+    Returns:
+        The Keras `History` of this stage.
+
+    Example:
+    >>> fine_tune(model, train_ds, val_ds, epochs=5, num_layers=20)
+    """
+    if num_layers is None and from_layer is None and fraction is None:
+        fraction = DEFAULT_FINE_TUNE_FRACTION
+    unfreeze_backbone(model, num_layers=num_layers, from_layer=from_layer,
+                      fraction=fraction)
+    compile_for_stage(model, "fine_tune", learning_rate, strategy=strategy)
+    return model.fit(train_ds, validation_data=val_ds, epochs=initial_epoch + epochs,
+                     shuffle=False,
+                     initial_epoch=initial_epoch,
+                     callbacks=_callbacks(val_ds, patience, checkpoint_path, callbacks,
+                                          None),
+                     verbose=_verbose(verbose))
+
+
+class TransferHistory:
+    """The merged history of a two-stage run.
+
+    Attributes:
+        history: dict metric -> list of values, stage 1 then stage 2.
+        epoch: epoch numbers (0-based) for every entry.
+        fine_tune_epoch: index of the first stage-2 epoch (`None` if stage 2 did not run).
+        seconds: wall-clock seconds per stage, `{"head": ..., "fine_tune": ...}`.
+    """
+
+    def __init__(self, head_history, fine_tune_history=None, seconds=None):
+        self.history = {key: list(values) for key, values in head_history.history.items()}
+        self.fine_tune_epoch = None
+        if fine_tune_history is not None and fine_tune_history.history:
+            self.fine_tune_epoch = len(next(iter(self.history.values()), []))
+            for key, values in fine_tune_history.history.items():
+                self.history.setdefault(key, []).extend(values)
+        self.epoch = list(range(len(next(iter(self.history.values()), []))))
+        self.seconds = dict(seconds or {})
+
+    def __repr__(self):
+        last = {key: round(values[-1], 4) for key, values in self.history.items() if values}
+        return (f"TransferHistory({len(self.epoch)} epochs, fine-tuning from epoch "
+                f"{self.fine_tune_epoch}, last: {last})")
+
+    def to_dict(self):
+        """Plain data for JSON reports."""
+        return {"history": self.history, "fine_tune_epoch": self.fine_tune_epoch,
+                "seconds": self.seconds}
+
+
+def train_two_stage(model, train_ds, val_ds=None, head_epochs=10, fine_tune_epochs=5,
+                    head_learning_rate=None, fine_tune_learning_rate=None,
+                    num_layers=None, from_layer=None, fraction=None,
+                    cache_features="auto", patience=3, checkpoint_path=None,
+                    verbose="auto", strategy=None):
+    """The whole recipe: `train_head`, then `fine_tune`; returns one merged history.
+
+    Args:
+        model: a model from `build_classifier`.
+        train_ds, val_ds: batched datasets of (raw images, integer labels).
+        head_epochs: stage-1 epochs. Defaults to `10`.
+        fine_tune_epochs: stage-2 epochs, 0 to skip stage 2. Defaults to `5`.
+        head_learning_rate: defaults to `None` (1e-3).
+        fine_tune_learning_rate: defaults to `None` (1e-4).
+        num_layers, from_layer, fraction: what to unfreeze (see `fine_tune`).
+        cache_features, patience, checkpoint_path, verbose, strategy: see `train_head`.
+
+    Returns:
+        A `TransferHistory` with `fine_tune_epoch` marking where stage 2 began.
+
+    Example:
+    >>> history = train_two_stage(model, train_ds, val_ds, head_epochs=5, fine_tune_epochs=5)
+    >>> plot_history(history)
+    """
+    start = time.perf_counter()
+    head_history = train_head(model, train_ds, val_ds, head_epochs, head_learning_rate,
+                              cache_features, patience, checkpoint_path,
+                              verbose=verbose, strategy=strategy)
+    seconds = {"head": time.perf_counter() - start}
+    fine_tune_history = None
+    if fine_tune_epochs:
+        start = time.perf_counter()
+        fine_tune_history = fine_tune(
+            model, train_ds, val_ds, fine_tune_epochs, num_layers, from_layer, fraction,
+            fine_tune_learning_rate, patience, checkpoint_path,
+            initial_epoch=len(head_history.epoch), verbose=verbose, strategy=strategy)
+        seconds["fine_tune"] = time.perf_counter() - start
+    return TransferHistory(head_history, fine_tune_history, seconds)
+
+
+def _atomic_write_text(path, text):
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
+    with os.fdopen(handle, "w") as file:
+        file.write(text)
+    os.replace(temporary, path)
+
+
+def pretrain_source(backbone, source_train, source_val=None, num_classes=None,
+                    epochs=10, learning_rate=1e-3, save_path=None, patience=3,
+                    metadata=None, verbose="auto", strategy=None, **backbone_kwargs):
+    """Trains a `keras.applications` architecture from scratch on a source task.
+
+    Use it when no ImageNet weights fit your domain: pretrain on a large
+    related (source) task, then transfer with
+    `build_classifier(backbone, ..., weights=save_path)`, exactly like ImageNet.
+
+    Args:
+        backbone: a backbone name from `BACKBONES`.
+        source_train: batched dataset of (raw images, integer labels).
+        source_val: validation dataset. Defaults to `None`.
+        num_classes: classes of the source task. Defaults to `None` (read from
+            the labels of `source_train`).
+        epochs: maximum epochs. Defaults to `10`.
+        learning_rate: Adam learning rate. Defaults to `1e-3`.
+        save_path: where to write the backbone's weights, ending in
+            `.weights.h5`; a `.json` file with the same stem records how they
+            were made. Defaults to `None` (not saved).
+        patience: early-stopping patience (best weights restored). Defaults to `3`.
+        metadata: extra facts to record in the `.json` file. Defaults to `None`.
+        verbose, strategy: as in `train_head`.
+        **backbone_kwargs: extra backbone constructor arguments (e.g. `alpha=0.25`).
+
+    Returns:
+        `(model, history)`: the whole source classifier and its Keras `History`.
+
+    Example:
+    >>> model, history = pretrain_source("mobilenet", src_train, src_val, epochs=5,
+    ...                                  save_path="source.weights.h5", alpha=0.25)
+    """
+    if save_path is not None:
+        save_path = Path(save_path)
+        if not save_path.name.endswith(".weights.h5"):
+            raise ValueError(
+                f"`save_path` must end in '.weights.h5'; received {str(save_path)!r}."
+            )
+    input_shape = tuple(int(d) for d in source_train.element_spec[0].shape[1:])
+    if num_classes is None:
+        num_classes = int(max(int(np.max(labels)) for _, labels in source_train)) + 1
+    model = build_scratch_classifier(backbone, num_classes, input_shape,
+                                     strategy=strategy, **backbone_kwargs)
+    compile_for_stage(model, "head", learning_rate, strategy=strategy)
+    start = time.perf_counter()
+    history = model.fit(source_train, validation_data=source_val, epochs=epochs,
+                        shuffle=False,
+                        callbacks=_callbacks(source_val, patience, None, None, None),
+                        verbose=_verbose(verbose))
+    seconds = time.perf_counter() - start
+    if source_val is not None:  # the restored best weights, measured once more
+        metadata = {"source_val_accuracy": round(float(
+            model.evaluate(source_val, verbose=0)[1]), 4), **(metadata or {})}
+    if save_path is not None:
+        save_path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = save_path.with_name(f".tmp-{os.getpid()}-{save_path.name}")
+        model.get_layer("backbone").save_weights(temporary)
+        os.replace(temporary, save_path)
+        record = {
+            "backbone": backbone_name(model),
+            "backbone_kwargs": backbone_kwargs,
+            "input_shape": list(input_shape),
+            "num_classes": num_classes,
+            "epochs_run": len(history.epoch),
+            "train_seconds": round(seconds, 1),
+            "final": {k: round(float(v[-1]), 4) for k, v in history.history.items()},
+            "keras_version": keras.__version__,
+            **(metadata or {}),
+        }
+        _atomic_write_text(save_path.with_name(save_path.name[:-len(".weights.h5")]
+                                               + ".json"),
+                           json.dumps(record, indent=2) + "\n")
+    return model, history
