@@ -24,12 +24,16 @@ from transfer_keras.data import prepare, sample_per_class
 from transfer_keras.models import build_classifier, build_scratch_classifier
 from transfer_keras.training import compile_for_stage, fine_tune, train_head
 
-# Gradient steps per run (batches of 32). Scratch gets as many steps as the
-# transferred model gets in both stages together.
+# Gradient steps per run (batches of 32). Head steps run on cached features
+# and cost almost nothing; fine-tuning and scratch steps run the whole network,
+# and scratch gets twice the fine-tuning steps (it has everything to learn).
 BUDGETS = {
-    "quick": {"head_steps": 60, "fine_tune_steps": 20, "max_test": 1000},
-    "standard": {"head_steps": 150, "fine_tune_steps": 60, "max_test": 2000},
-    "thorough": {"head_steps": 400, "fine_tune_steps": 150, "max_test": 5000},
+    "quick": {"head_steps": 200, "fine_tune_steps": 40, "scratch_steps": 80,
+              "max_test": 1000},
+    "standard": {"head_steps": 300, "fine_tune_steps": 100, "scratch_steps": 200,
+                 "max_test": 2000},
+    "thorough": {"head_steps": 500, "fine_tune_steps": 300, "scratch_steps": 600,
+                 "max_test": 5000},
 }
 METHODS = ("scratch", "frozen", "fine_tune")
 BATCH_SIZE = 32
@@ -89,7 +93,8 @@ def _accuracy(model, test_ds):
 def data_efficiency(backbone, train_images, train_labels, test_images, test_labels,
                     weights, labels_per_class=(5, 10, 20, 50, 100), methods=METHODS,
                     seeds=(0, 1, 2), image_size=None, budget="standard",
-                    fine_tune_fraction=None, verbose=True, **backbone_kwargs):
+                    fine_tune_fraction=1.0, fine_tune_learning_rate=1e-4, verbose=True,
+                    **backbone_kwargs):
     """Measures test accuracy against labels per class: scratch vs transfer.
 
     For every labels-per-class value and seed, a balanced training set is
@@ -109,8 +114,9 @@ def data_efficiency(backbone, train_images, train_labels, test_images, test_labe
         image_size: side the images are resized to. Defaults to `None` (as given).
         budget: `"quick"`, `"standard"` or `"thorough"` (`BUDGETS`). Defaults to
             `"standard"`.
-        fine_tune_fraction: top fraction of the backbone to unfreeze. Defaults to
-            `None` (the library default, 0.3).
+        fine_tune_fraction: top fraction of the backbone to unfreeze (BatchNorm
+            stays frozen). Defaults to `1.0` (all of it).
+        fine_tune_learning_rate: stage-2 learning rate. Defaults to `1e-4`.
         verbose: print one line per run. Defaults to `True`.
         **backbone_kwargs: e.g. `alpha=0.25`.
 
@@ -132,7 +138,6 @@ def data_efficiency(backbone, train_images, train_labels, test_images, test_labe
                                       int(np.bincount(test_labels).min())), seed=0)
     test_ds = prepare((test_images, test_labels), image_size, batch_size=256)
     input_shape = tuple(test_ds.element_spec[0].shape[1:])
-    head_lr, fine_lr = 1e-3, 1e-4
     runs = []
     for n in labels_per_class:
         for seed in seeds:
@@ -141,6 +146,7 @@ def data_efficiency(backbone, train_images, train_labels, test_images, test_labe
                                shuffle=True, seed=seed)
             head_epochs = _epochs_for(settings["head_steps"], len(labels))
             fine_epochs = _epochs_for(settings["fine_tune_steps"], len(labels))
+            scratch_epochs = _epochs_for(settings["scratch_steps"], len(labels))
             trained_head = None
             for method in methods:
                 keras.utils.set_random_seed(seed)
@@ -148,20 +154,21 @@ def data_efficiency(backbone, train_images, train_labels, test_images, test_labe
                 if method == "scratch":
                     model = build_scratch_classifier(backbone, num_classes, input_shape,
                                                      **backbone_kwargs)
-                    compile_for_stage(model, "head", head_lr)
-                    model.fit(train_ds, epochs=head_epochs + fine_epochs, verbose=0)
+                    compile_for_stage(model, "head")
+                    model.fit(train_ds, epochs=scratch_epochs, shuffle=False, verbose=0)
                 else:
                     model = build_classifier(backbone, num_classes, input_shape,
                                              weights=weights, **backbone_kwargs)
                     if trained_head is None:
-                        train_head(model, train_ds, epochs=head_epochs,
-                                   learning_rate=head_lr, patience=0, verbose=0)
+                        train_head(model, train_ds, epochs=head_epochs, patience=0,
+                                   verbose=0)
                         trained_head = model.get_layer("predictions").get_weights()
                     else:  # the fine-tune run starts from the same trained head
                         model.get_layer("predictions").set_weights(trained_head)
                     if method == "fine_tune":
                         fine_tune(model, train_ds, epochs=fine_epochs,
-                                  fraction=fine_tune_fraction, learning_rate=fine_lr,
+                                  fraction=fine_tune_fraction,
+                                  learning_rate=fine_tune_learning_rate,
                                   patience=0, verbose=0)
                 accuracy = _accuracy(model, test_ds)
                 seconds = time.perf_counter() - start
@@ -257,8 +264,7 @@ def layer_transferability(backbone, train_images, train_labels, test_images,
                                           seed=seed)
         train_ds = prepare((images, labels), image_size, batch_size=BATCH_SIZE,
                            shuffle=True, seed=seed)
-        epochs = _epochs_for(settings["head_steps"] + settings["fine_tune_steps"],
-                             len(labels))
+        epochs = _epochs_for(settings["scratch_steps"], len(labels))
         for k in blocks:
             for mode in modes:
                 keras.utils.set_random_seed(seed)
@@ -270,8 +276,8 @@ def layer_transferability(backbone, train_images, train_labels, test_images,
                     if block_of[layer.name] < k:
                         layer.set_weights(source_layer.get_weights())
                         layer.trainable = mode == "fine_tuned"
-                compile_for_stage(model, "head", 1e-3)
-                model.fit(train_ds, epochs=epochs, verbose=0)
+                compile_for_stage(model, "head")
+                model.fit(train_ds, epochs=epochs, shuffle=False, verbose=0)
                 accuracy = _accuracy(model, test_ds)
                 seconds = time.perf_counter() - start
                 runs.append({"blocks_transferred": k, "method": mode, "seed": seed,

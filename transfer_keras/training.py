@@ -19,7 +19,6 @@ otherwise), and accepts a `tf.distribute` strategy: build the model with
 
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -377,9 +376,8 @@ def train_two_stage(model, train_ds, val_ds=None, head_epochs=10, fine_tune_epoc
 
 
 def _atomic_write_text(path, text):
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
-    with os.fdopen(handle, "w") as file:
-        file.write(text)
+    temporary = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    temporary.write_text(text)
     os.replace(temporary, path)
 
 

@@ -1,0 +1,612 @@
+"""Tests for transfer_keras.data: image folders, Fashion-MNIST, class splits, prepare, export."""
+
+import gzip
+import itertools
+import json
+import warnings
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from conftest import SHARED_PHOTOS, needs_shared_photos
+from transfer_keras import data
+from transfer_keras.data import (
+    DataWarning,
+    FashionMNISTUnavailableError,
+    dataset_to_arrays,
+    export_image_folder,
+    load_fashion_mnist,
+    load_image_folder,
+    prepare,
+    sample_per_class,
+    split_classes,
+)
+
+RED, BLUE = (220, 20, 20), (20, 20, 220)
+_shades = itertools.count()
+
+# A DataWarning nobody expected fails the test; expected ones are caught with pytest.warns.
+pytestmark = pytest.mark.filterwarnings("error::transfer_keras.data.DataWarning")
+
+
+@pytest.fixture(autouse=True)
+def _no_download(monkeypatch):
+    """Tests never touch the network: Keras's Fashion-MNIST download always fails."""
+
+    def offline():
+        raise RuntimeError("network disabled in tests")
+
+    monkeypatch.setattr(keras.datasets.fashion_mnist, "load_data", offline)
+
+
+# ----------------------------------------------------------------------------
+# Helpers that build small image folders.
+
+
+def _save(path, mode="RGB", size=(24, 16), color=RED, fmt=None, **kwargs):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new(mode, size, color).save(path, fmt, **kwargs)
+    return path
+
+
+def _noise_jpeg(path, seed=0, size=(64, 48)):
+    pixels = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path, "JPEG", quality=90)
+    return path
+
+
+def _two_class_folder(root, per_class=3):
+    """root/cats/*.png (reddish) and root/dogs/*.png (bluish), every image different."""
+    for i in range(per_class):
+        shade = next(_shades)
+        _save(root / "cats" / f"{i}.png", color=(220, shade, 0))
+        _save(root / "dogs" / f"{i}.png", color=(0, shade, 220))
+    return root
+
+
+def _snapshot(root):
+    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(root.rglob("*"))}
+
+
+# ----------------------------------------------------------------------------
+# load_image_folder: what is loaded, what is skipped, and the folder is untouched.
+
+
+def test_loads_every_kind_of_image_and_reports_the_rest(tmp_path):
+    root = tmp_path / "photos"
+    cats = root / "cats"
+    _save(cats / "good.jpg", fmt="JPEG")
+    _save(cats / "gray.png", mode="L", color=128)
+    _save(cats / "rgba.png", mode="RGBA", color=(0, 0, 0, 0))  # fully transparent
+    _save(cats / "cmyk.jpg", mode="CMYK", color=(0, 255, 255, 0), fmt="JPEG")  # red
+    _save(cats / "palette.png", mode="P", color=3)
+    _save(cats / "anim.gif", mode="P", color=1)
+    _save(cats / "bitmap.bmp")
+    _save(cats / "café photo ñ.jpg", fmt="JPEG")
+    _save(cats / "nested" / "deeper.png")
+    _save(cats / ".hidden_folder" / "secret.png")
+    (cats / ".DS_Store").write_bytes(b"\x00\x01")
+    (cats / "notes.jpg").write_text("this is not an image")
+    truncated = _noise_jpeg(tmp_path / "full.jpg").read_bytes()
+    (cats / "truncated.jpg").write_bytes(truncated[: len(truncated) // 2])
+    for i in range(2):
+        _save(root / "dogs" / f"{i}.webp", color=BLUE, fmt="WEBP")
+    before = _snapshot(root)
+
+    train_ds, val_ds, class_names, report = load_image_folder(root, (20, 30), batch_size=4)
+
+    assert _snapshot(root) == before  # nothing moved, written or deleted
+    assert class_names == ["cats", "dogs"] and val_ds is None
+    assert report.counts == {"train": {"cats": 9, "dogs": 2}}
+    assert report.num_images == 11
+    loaded = {p.name for p in report.train_paths}
+    assert {"café photo ñ.jpg", "deeper.png", "anim.gif", "cmyk.jpg", "bitmap.bmp"} <= loaded
+    reasons = {p.name: reason for p, reason in report.skipped}
+    assert set(reasons) == {".hidden_folder", ".DS_Store", "notes.jpg", "truncated.jpg"}
+    assert "hidden folder" in reasons[".hidden_folder"]
+    assert "hidden file" in reasons[".DS_Store"]
+    assert "not an image" in reasons["notes.jpg"]
+    assert "truncated" in reasons["truncated.jpg"]
+
+    images, labels, _, _ = report.arrays()
+    assert images.shape == (11, 20, 30, 3) and images.dtype == np.uint8
+    assert labels.dtype == np.int32 and labels.tolist() == [0] * 9 + [1] * 2
+    pixel = {p.name: images[i, 10, 15] for i, p in enumerate(report.train_paths)}
+    np.testing.assert_array_equal(pixel["rgba.png"], [255, 255, 255])  # transparent -> white
+    np.testing.assert_array_equal(pixel["gray.png"], [128, 128, 128])
+    assert pixel["cmyk.jpg"][0] > 200 and pixel["cmyk.jpg"][1:].max() < 50
+
+    batch_images, batch_labels = next(iter(train_ds))
+    assert batch_images.shape == (4, 20, 30, 3) and batch_images.dtype == tf.float32
+    assert batch_labels.dtype == tf.int32
+    assert 0 <= float(tf.reduce_min(batch_images)) and float(tf.reduce_max(batch_images)) <= 255
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    pixels = np.zeros((20, 40, 3), np.uint8)
+    pixels[:, :20], pixels[:, 20:] = RED, BLUE  # left red, right blue
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    (tmp_path / "a").mkdir()
+    Image.fromarray(pixels).save(tmp_path / "a" / "rotated.jpg", exif=exif)
+    _save(tmp_path / "b" / "plain.png")
+    images = load_image_folder(tmp_path, (40, 20)).report.train_images
+    assert images[0, 5, 10, 0] > 180 and images[0, 35, 10, 2] > 180  # red on top, blue below
+
+
+def test_report_renders_and_converts_to_plain_data(tmp_path):
+    root = _two_class_folder(tmp_path / "photos")
+    (root / "cats" / "broken.png").write_bytes(b"PNG? no")
+    report = load_image_folder(root, 8).report
+    text = str(report)
+    assert "cats" in text and "dogs" in text and "broken.png" in text
+    assert "<table>" in report._repr_html_()
+    as_dict = json.loads(json.dumps(report.to_dict()))
+    assert as_dict["counts"] == {"train": {"cats": 3, "dogs": 3}}
+    assert as_dict["skipped"][0]["reason"].startswith("not an image")
+
+
+def test_split_folders_with_every_held_out_name(tmp_path):
+    for held_out in ("val", "valid", "validation", "test"):
+        root = tmp_path / held_out
+        _two_class_folder(root / "train", per_class=2)
+        _two_class_folder(root / held_out, per_class=1)
+        result = load_image_folder(root, 8, batch_size=2)
+        assert result.report.layout == "split folders"
+        assert result.report.counts["val"] == {"cats": 1, "dogs": 1}
+        _, _, val_images, val_labels = result.arrays()
+        assert val_images.shape == (2, 8, 8, 3) and val_labels.tolist() == [0, 1]
+        assert dataset_to_arrays(result.val_ds)[1].tolist() == [0, 1]
+
+
+def test_test_folder_next_to_val_is_reported_not_loaded(tmp_path):
+    for split in ("train", "val", "test"):
+        _two_class_folder(tmp_path / split, per_class=2)
+    report = load_image_folder(tmp_path, 8).report
+    assert report.counts["val"] == {"cats": 2, "dogs": 2}
+    assert [(p.name, "held-out folder not loaded" in r) for p, r in report.skipped] == [
+        ("test", True)]
+
+
+def test_validation_split_is_stratified_reproducible_and_disjoint(tmp_path):
+    root = tmp_path / "photos"
+    for i in range(10):
+        _save(root / "cats" / f"{i}.png", color=(i, 0, 0))
+    for i in range(5):
+        _save(root / "dogs" / f"{i}.png", color=(0, 0, 100 + i))
+    first = load_image_folder(root, 8, validation_split=0.2, seed=1).report
+    again = load_image_folder(root, 8, validation_split=0.2, seed=1).report
+    other = load_image_folder(root, 8, validation_split=0.2, seed=2).report
+    assert first.counts == {"train": {"cats": 8, "dogs": 4}, "val": {"cats": 2, "dogs": 1}}
+    assert first.val_paths == again.val_paths and first.train_paths == again.train_paths
+    assert first.val_paths != other.val_paths
+    assert not set(first.train_paths) & set(first.val_paths)
+    assert len(set(first.train_paths) | set(first.val_paths)) == 15
+
+
+def test_training_set_is_reshuffled_each_epoch_with_the_seed(tmp_path):
+    root = tmp_path / "photos"
+    for i in range(8):
+        _save(root / "cats" / f"{i}.png", color=(10 * i + 5, 0, 0))
+        _save(root / "dogs" / f"{i}.png", color=(0, 0, 10 * i + 5))
+
+    def epochs(seed, shuffle=True):
+        """The order of images in two epochs, as red minus blue of each image."""
+        ds = load_image_folder(root, 4, batch_size=16, seed=seed, shuffle=shuffle).train_ds
+        return [(lambda x: (x[:, 0, 0, 0] - x[:, 0, 0, 2]).tolist())(dataset_to_arrays(ds)[0])
+                for _ in range(2)]
+
+    first_epoch, second_epoch = epochs(seed=3)
+    assert first_epoch != second_epoch
+    assert epochs(seed=3) == [first_epoch, second_epoch]
+    file_order = [10 * i + 5 for i in range(8)] + [-10 * i - 5 for i in range(8)]
+    assert epochs(seed=3, shuffle=False) == [file_order, file_order]
+
+
+def test_duplicates_across_splits_and_classes_warn(tmp_path):
+    _two_class_folder(tmp_path / "train", per_class=2)
+    _two_class_folder(tmp_path / "val", per_class=1)
+    copy = _noise_jpeg(tmp_path / "train" / "cats" / "x.jpg").read_bytes()
+    (tmp_path / "val" / "cats" / "x_again.jpg").write_bytes(copy)  # leakage
+    (tmp_path / "train" / "dogs" / "x_as_dog.jpg").write_bytes(copy)  # label noise
+    with pytest.warns(DataWarning) as caught:
+        report = load_image_folder(tmp_path, 8).report
+    messages = " ".join(str(w.message) for w in caught)
+    assert "leakage" in messages and "label noise" in messages
+    assert report.num_images == 9  # every copy kept
+    # Every image of a class has the same colour, so those are duplicate groups too.
+    leaking = [g for g in report.duplicates if "x.jpg" in {r.path.name for r in g}]
+    assert len(leaking) == 1
+    assert {(r.split, r.class_name) for r in leaking[0]} == {
+        ("train", "cats"), ("val", "cats"), ("train", "dogs")}
+
+
+def test_duplicates_within_one_class_are_reported_without_warning(tmp_path):
+    root = tmp_path / "photos"
+    _noise_jpeg(root / "cats" / "a.jpg", seed=1)
+    (root / "cats" / "a copy.jpg").write_bytes((root / "cats" / "a.jpg").read_bytes())
+    _noise_jpeg(root / "dogs" / "b.jpg", seed=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        report = load_image_folder(root, 8).report
+    assert [sorted(r.path.name for r in g) for g in report.duplicates] == [["a copy.jpg", "a.jpg"]]
+    assert report.warnings == []
+
+
+@needs_shared_photos
+@pytest.mark.shared
+def test_shared_ants_and_bees_photos():
+    before = _snapshot(SHARED_PHOTOS)
+    train_ds, val_ds, class_names, report = load_image_folder(SHARED_PHOTOS, 32, batch_size=64)
+    assert _snapshot(SHARED_PHOTOS) == before
+    assert class_names == ["ants", "bees"]
+    # Counted by listing the folder: 398 files, all decodable (one of them a GIF).
+    assert report.counts == {"train": {"ants": 124, "bees": 121},
+                             "val": {"ants": 70, "bees": 83}}
+    assert report.num_images == 398
+    assert "imageNotFound.gif" in {p.name for p in report.train_paths}
+    assert report.skipped == [] and report.duplicates == []
+    assert report.train_images.shape == (245, 32, 32, 3)
+    assert sum(int(labels.shape[0]) for _, labels in val_ds) == 153
+
+
+@pytest.mark.parametrize(
+    "build, match",
+    [
+        (lambda root: None, "does not exist"),
+        (lambda root: root.write_text("x"), "is a file"),
+        (lambda root: root.mkdir(), "is empty"),
+        (lambda root: _save(root / ".hidden.png"), "is empty"),
+        (lambda root: _save(root / "loose.png"), "images directly in it.*one folder per class"),
+        (lambda root: (_two_class_folder(root), _save(root / "stray.jpg")),
+         "images directly in it"),
+        (lambda root: _save(root / "cats" / "a.png"), "needs at least two"),
+        (lambda root: (_two_class_folder(root), (root / "dogs" / "empty").mkdir(),
+                       [p.unlink() for p in (root / "dogs").glob("*.png")]),
+         "Class folder 'dogs'.*no usable image"),
+        (lambda root: (_two_class_folder(root), (root / "birds").mkdir()),
+         "Class folder 'birds'.*it is empty"),
+        (lambda root: (_two_class_folder(root), (root / "birds").mkdir(),
+                       (root / "birds" / "a.jpg").write_text("text")),
+         r"Class folder 'birds'.*a\.jpg: not an image"),
+        (lambda root: _two_class_folder(root / "train"), "Unknown folder layout.*train/ alone"),
+        (lambda root: (_two_class_folder(root / "train"), _two_class_folder(root / "val"),
+                       _save(root / "cats" / "a.png")), "Unknown folder layout.*not a mix"),
+        (lambda root: (_two_class_folder(root / "train"), _two_class_folder(root / "val"),
+                       _save(root / "val" / "birds" / "a.png")),
+         "Validation class.*birds.*no folder in"),
+        (lambda root: (_two_class_folder(root / "train"), (root / "valid").mkdir()),
+         "held-out folder.*has no class folders"),
+    ],
+)
+def test_clear_errors_for_bad_folders(tmp_path, build, match):
+    root = tmp_path / "root"
+    build(root)
+    with pytest.raises(ValueError, match=match):
+        load_image_folder(root, 8)
+
+
+@pytest.mark.parametrize("split", [0, 1, 1.5, -0.1, "0.2", True])
+def test_bad_validation_split(tmp_path, split):
+    with pytest.raises(ValueError, match="`validation_split` must be a fraction"):
+        load_image_folder(_two_class_folder(tmp_path), 8, validation_split=split)
+
+
+def test_validation_split_errors_for_small_classes_and_split_layouts(tmp_path):
+    root = _two_class_folder(tmp_path / "a", per_class=2)
+    with pytest.raises(ValueError, match="Class 'cats' has 2 image.*needs at least 3"):
+        load_image_folder(root, 8, validation_split=0.2)
+    split_root = tmp_path / "b"
+    _two_class_folder(split_root / "train")
+    _two_class_folder(split_root / "val")
+    with pytest.raises(ValueError, match="cannot be used.*held-out folder"):
+        load_image_folder(split_root, 8, validation_split=0.2)
+
+
+@pytest.mark.parametrize("size", [0, -3, (8,), (8, 0), "8", 8.0, (True, 8)])
+def test_bad_image_size(tmp_path, size):
+    with pytest.raises(ValueError, match="`image_size` must be"):
+        load_image_folder(_two_class_folder(tmp_path), size)
+
+
+# ----------------------------------------------------------------------------
+# load_fashion_mnist: the order of sources, the real Debian copy, corrupt files.
+
+
+def _write_idx(path, array):
+    header = bytes([0, 0, 8, array.ndim]) + np.array(array.shape, ">u4").tobytes()
+    with gzip.open(path, "wb") as file:
+        file.write(header + array.astype(np.uint8).tobytes())
+
+
+def _fake_fashion_mnist(folder, value, num_train=6, num_test=4):
+    folder.mkdir(parents=True, exist_ok=True)
+    for prefix, n in (("train", num_train), ("t10k", num_test)):
+        _write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", np.arange(n) % 10)
+        _write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", np.full((n, 28, 28), value))
+    return folder
+
+
+def test_fashion_mnist_prefers_the_keras_cache(tmp_path):
+    cache = _fake_fashion_mnist(tmp_path / "cache", value=1)
+    debian = _fake_fashion_mnist(tmp_path / "debian", value=2)
+    fashion = load_fashion_mnist(cache_dir=cache, debian_dir=debian)
+    assert "Keras cache" in fashion.source and str(cache) in fashion.source
+    assert fashion.train_images.shape == (6, 28, 28) and fashion.train_images.dtype == np.uint8
+    assert fashion.train_images.max() == 1 and fashion.test_labels.tolist() == [0, 1, 2, 3]
+    assert fashion.train_labels.dtype == np.int32
+    assert fashion.class_names[0] == "T-shirt/top" and len(fashion.class_names) == 10
+
+
+def test_fashion_mnist_falls_back_to_debian_then_download(tmp_path, monkeypatch):
+    debian = _fake_fashion_mnist(tmp_path / "debian", value=2)
+    partial = _fake_fashion_mnist(tmp_path / "cache", value=1)
+    (partial / "t10k-images-idx3-ubyte.gz").unlink()  # an incomplete cache is passed over
+    fashion = load_fashion_mnist(cache_dir=partial, debian_dir=debian)
+    assert "Debian" in fashion.source and fashion.train_images.max() == 2
+
+    fake = np.full((3, 28, 28), 7, np.uint8)
+    monkeypatch.setattr(keras.datasets.fashion_mnist, "load_data",
+                        lambda: ((fake, np.array([1, 2, 3], np.uint8)), (fake, np.zeros(3))))
+    fashion = load_fashion_mnist(cache_dir=partial, debian_dir=tmp_path / "none")
+    assert "load_data" in fashion.source and fashion.train_labels.tolist() == [1, 2, 3]
+    with pytest.raises(FashionMNISTUnavailableError, match="not tried"):
+        load_fashion_mnist(cache_dir=partial, debian_dir=tmp_path / "none", download=False)
+
+
+def test_fashion_mnist_uses_keras_home_set_at_call_time(tmp_path, monkeypatch):
+    _fake_fashion_mnist(tmp_path / "datasets" / "fashion-mnist", value=3)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    fashion = load_fashion_mnist(debian_dir=tmp_path / "none")
+    assert str(tmp_path) in fashion.source and fashion.train_images.max() == 3
+
+
+def test_fashion_mnist_unavailable_lists_the_three_fixes(tmp_path):
+    with pytest.raises(FashionMNISTUnavailableError) as error:
+        load_fashion_mnist(cache_dir=tmp_path / "cache", debian_dir=tmp_path / "debian")
+    message = str(error.value)
+    assert isinstance(error.value, FileNotFoundError)
+    assert "apt-get install dataset-fashion-mnist" in message
+    assert str(tmp_path / "cache") in message and "train-images-idx3-ubyte.gz" in message
+    assert "internet" in message and "network disabled in tests" in message
+
+
+@pytest.mark.parametrize(
+    "damage, match",
+    [
+        (lambda path: path.write_bytes(b"not gzip at all"), "not a readable gzip"),
+        (lambda path: _write_idx(path, np.zeros((2, 2))), "magic number"),
+        (lambda path: path.write_bytes(gzip.compress(bytes([0, 0, 8, 3]) + b"\x00\x00\x00\x09"
+                                                     + b"\x00\x00\x00\x1c" * 2 + b"\x00" * 99)),
+         "header says"),
+    ],
+)
+def test_corrupt_fashion_mnist_file_is_named(tmp_path, damage, match):
+    cache = _fake_fashion_mnist(tmp_path / "cache", value=1)
+    damage(cache / "train-images-idx3-ubyte.gz")
+    with pytest.raises(ValueError, match=f"train-images-idx3-ubyte.gz.*{match}"):
+        load_fashion_mnist(cache_dir=cache)
+
+
+DEBIAN = data.FASHION_MNIST_DEBIAN_DIR
+
+
+@pytest.mark.fashion_mnist
+@pytest.mark.skipif(not DEBIAN.is_dir(), reason=f"needs Debian's dataset-fashion-mnist at "
+                    f"{DEBIAN} (apt-get install dataset-fashion-mnist)")
+def test_real_fashion_mnist_from_debian(tmp_path):
+    assert data._debian_fashion_mnist_dir() == DEBIAN
+    fashion = load_fashion_mnist(cache_dir=tmp_path, download=False)
+    assert fashion.source == f"Debian's dataset-fashion-mnist: {DEBIAN}"
+    assert fashion.train_images.shape == (60000, 28, 28)
+    assert fashion.test_images.shape == (10000, 28, 28)
+    assert fashion.train_images.dtype == np.uint8
+    assert np.bincount(fashion.train_labels).tolist() == [6000] * 10
+    assert np.bincount(fashion.test_labels).tolist() == [1000] * 10
+    assert fashion.train_labels[:10].tolist() == [9, 0, 0, 3, 0, 2, 7, 2, 5, 5]
+
+
+# ----------------------------------------------------------------------------
+# split_classes and sample_per_class.
+
+
+def _toy_set(per_class=5, num_classes=4):
+    labels = np.repeat(np.arange(num_classes), per_class)
+    return np.arange(len(labels))[:, None] * np.ones((1, 3)), labels
+
+
+def test_split_classes_makes_disjoint_reindexed_tasks():
+    images, labels = _toy_set()
+    names = ["a", "b", "c", "d"]
+    source, target = split_classes(images, labels, [3, 1], ["a"], class_names=names)
+    assert source.class_names == ["d", "b"] and target.class_names == ["a"]
+    assert sorted(source.labels.tolist()) == [0] * 5 + [1] * 5
+    np.testing.assert_array_equal(source.images[source.labels == 0, 0], np.arange(15, 20))
+    np.testing.assert_array_equal(target.images[:, 0], np.arange(5))
+    assert not set(source.images[:, 0]) & set(target.images[:, 0])
+    assert source.labels.dtype == np.int32
+    assert split_classes(images, labels, [2], [0])[0].class_names == ["2"]
+
+
+@pytest.mark.parametrize(
+    "source, target, match",
+    [([0, 1], [1, 2], "must not overlap"), ([], [1], "one or more distinct"),
+     ([0, 0], [1], "one or more distinct"), ([7], [1], "Class 7.*has no images"),
+     (["zebra"], [1], "Unknown class 'zebra'")],
+)
+def test_split_classes_errors(source, target, match):
+    images, labels = _toy_set()
+    with pytest.raises(ValueError, match=match):
+        split_classes(images, labels, source, target, class_names=list("abcd"))
+
+
+def test_sample_per_class_is_balanced_reproducible_and_nested():
+    images, labels = _toy_set(per_class=20, num_classes=3)
+    few_images, few_labels = sample_per_class(images, labels, 5, seed=4)
+    assert np.bincount(few_labels).tolist() == [5, 5, 5]
+    np.testing.assert_array_equal(labels[few_images[:, 0].astype(int)], few_labels)
+    again = sample_per_class(images, labels, 5, seed=4)[0]
+    np.testing.assert_array_equal(few_images, again)
+    assert not np.array_equal(few_images, sample_per_class(images, labels, 5, seed=5)[0])
+    more_images, _ = sample_per_class(images, labels, 10, seed=4)
+    assert set(few_images[:, 0]) <= set(more_images[:, 0])
+
+
+@pytest.mark.parametrize("n, match", [(0, ">= 1"), (2.5, ">= 1"), (True, ">= 1"),
+                                      (6, "Class 2 has only 3 image.*n=6")])
+def test_sample_per_class_errors(n, match):
+    labels = np.array([0] * 8 + [1] * 8 + [2] * 3)
+    with pytest.raises(ValueError, match=match):
+        sample_per_class(np.zeros((19, 2, 2)), labels, n)
+
+
+# ----------------------------------------------------------------------------
+# prepare and dataset_to_arrays.
+
+
+def test_prepare_grayscale_arrays_resizes_and_repeats_channels():
+    images = np.random.default_rng(0).integers(0, 256, (10, 28, 28), np.uint8)
+    ds = prepare((images, np.arange(10) % 3), image_size=(32, 40), batch_size=4)
+    batches = list(ds)
+    assert [int(b[0].shape[0]) for b in batches] == [4, 4, 2]
+    batch_images, batch_labels = batches[0]
+    assert batch_images.shape == (4, 32, 40, 3) and batch_images.dtype == tf.float32
+    assert batch_labels.dtype == tf.int32
+    values = batch_images.numpy()
+    assert values.min() >= 0 and values.max() <= 255 and values.max() > 1
+    np.testing.assert_array_equal(values[..., 0], values[..., 2])
+
+
+def test_prepare_keeps_pixels_when_no_resize_is_needed():
+    images = np.random.default_rng(0).integers(0, 256, (6, 8, 8, 3), np.uint8)
+    out_images, out_labels = dataset_to_arrays(prepare((images, np.arange(6)), batch_size=4))
+    np.testing.assert_array_equal(out_images, images.astype(np.float32))
+    assert out_labels.tolist() == list(range(6))
+    gray, _ = dataset_to_arrays(prepare((images, np.arange(6)), channels=1))
+    assert gray.shape == (6, 8, 8, 1)
+    one_channel, _ = dataset_to_arrays(prepare((images[..., :1] * 1.0, np.arange(6))))
+    assert one_channel.shape == (6, 8, 8, 3)
+
+
+def test_prepare_shuffles_reproducibly_and_reshuffles_each_epoch():
+    images = np.arange(32, dtype=np.uint8).reshape(32, 1, 1)
+    ds = prepare((images, np.arange(32)), batch_size=32, shuffle=True, seed=7)
+    first, second = (dataset_to_arrays(ds)[1].tolist() for _ in range(2))
+    assert first != second and sorted(first) == list(range(32))
+    same = prepare((images, np.arange(32)), batch_size=32, shuffle=True, seed=7)
+    assert dataset_to_arrays(same)[1].tolist() == first
+
+
+def test_prepare_datasets_of_different_sizes_and_augmentation():
+    shapes = [(10, 12, 3), (20, 8, 3), (16, 16, 3)]
+    ds = tf.data.Dataset.from_generator(
+        lambda: ((np.full(s, 100, np.uint8), i) for i, s in enumerate(shapes)),
+        output_signature=(tf.TensorSpec((None, None, 3), tf.uint8), tf.TensorSpec((), tf.int64)))
+    with pytest.raises(ValueError, match="different sizes; pass `image_size`"):
+        prepare(ds)
+    flip = keras.layers.RandomFlip("horizontal", seed=0)
+    images, labels = dataset_to_arrays(prepare(ds, image_size=12, batch_size=2, augment=flip))
+    assert images.shape == (3, 12, 12, 3) and labels.tolist() == [0, 1, 2]
+    np.testing.assert_allclose(images, 100)
+    doubled, _ = dataset_to_arrays(prepare(ds, image_size=12, augment=lambda x: x * 2))
+    np.testing.assert_allclose(doubled, 200)
+
+
+@pytest.mark.parametrize(
+    "data_arg, kwargs, error, match",
+    [
+        ("images", {}, TypeError, "`data` must be"),
+        ((np.zeros((2, 4, 4, 4)), np.arange(2)), {}, ValueError, "`images` must have shape"),
+        ((np.zeros((2, 4, 4)), np.eye(2)), {}, ValueError, "one-hot.*argmax"),
+        ((np.zeros((3, 4, 4)), np.arange(2)), {}, ValueError, "same, non-zero length"),
+        ((np.zeros((2, 4, 4)), np.arange(2)), {"channels": 2}, ValueError, "`channels`"),
+        ((np.zeros((2, 4, 4)), np.arange(2)), {"batch_size": 0}, ValueError, "`batch_size`"),
+        ((np.zeros((2, 4, 4)), np.arange(2)), {"image_size": (4, -1)}, ValueError,
+         "`image_size`"),
+        ((np.zeros((2, 4, 4)), np.arange(2)), {"augment": "flip"}, TypeError, "`augment`"),
+        ((np.zeros((2, 4, 4)), np.arange(2)), {"shuffle": "yes"}, TypeError, "`shuffle`"),
+    ],
+)
+def test_prepare_argument_errors(data_arg, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        prepare(data_arg, **kwargs)
+
+
+def test_prepare_rejects_batched_datasets_and_warns_about_unit_range():
+    batched = tf.data.Dataset.from_tensor_slices((np.zeros((4, 8, 8, 3)), np.arange(4))).batch(2)
+    with pytest.raises(ValueError, match="unbatch"):
+        prepare(batched)
+    with pytest.warns(DataWarning, match=r"\[0, 1\]"):
+        prepare((np.full((2, 4, 4), 0.5), np.arange(2)))
+
+
+# ----------------------------------------------------------------------------
+# export_image_folder.
+
+
+def test_export_round_trips_through_load_image_folder(tmp_path):
+    images = np.random.default_rng(0).integers(0, 256, (12, 28, 28), np.uint8)
+    labels = np.array([0, 1, 2] * 4)
+    names = ["T-shirt/top", "Trouser", "Ankle boot"]
+    folder = export_image_folder(images, labels, names, tmp_path / "fashion", per_class=3)
+    assert folder == tmp_path / "fashion"
+    assert sorted(p.name for p in folder.iterdir()) == ["Ankle boot", "T-shirt_top", "Trouser"]
+    assert sorted(p.name for p in (folder / "Trouser").iterdir()) == ["01.png", "04.png",
+                                                                       "07.png"]
+    report = load_image_folder(folder, 28).report
+    assert report.class_names == ["Ankle boot", "T-shirt_top", "Trouser"]
+    by_file = {p.name: report.train_images[i] for i, p in enumerate(report.train_paths)}
+    np.testing.assert_array_equal(by_file["04.png"][..., 0], images[4])
+    assert [p.name for p in tmp_path.iterdir()] == ["fashion"]  # no temporary folder left
+
+
+def test_export_refuses_to_overwrite_and_leaves_no_partial_folder(tmp_path, monkeypatch):
+    images, labels = np.zeros((4, 8, 8, 3), np.uint8), np.array([0, 1, 0, 1])
+    target = tmp_path / "out"
+    export_image_folder(images, labels, ["a", "b"], target)
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        export_image_folder(images, labels, ["a", "b"], target)
+    export_image_folder(images, labels, ["c", "d"], target, overwrite=True, format="jpeg")
+    assert sorted(p.name for p in target.iterdir()) == ["c", "d"]
+
+    calls = []
+    real_save = Image.Image.save
+
+    def failing_save(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError("disk full")
+        return real_save(self, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "save", failing_save)
+    with pytest.raises(OSError, match="disk full"):
+        export_image_folder(images, labels, ["a", "b"], tmp_path / "new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    with pytest.raises(ValueError, match="repeated folder names"):
+        export_image_folder(images, labels, ["a/b", "a_b"], tmp_path / "x")
+    with pytest.raises(ValueError, match="`labels` must be in 0..1"):
+        export_image_folder(images, labels + 1, ["a", "b"], tmp_path / "x")
+
+
+def test_prepare_caches_a_dataset_in_memory_or_in_a_file(tmp_path):
+    ds = tf.data.Dataset.from_tensor_slices((np.full((5, 4, 4, 3), 9, np.uint8), np.arange(5)))
+    for cache in (True, False, str(tmp_path / "cache")):
+        images, labels = dataset_to_arrays(prepare(ds, batch_size=2, cache=cache, shuffle=True,
+                                                   seed=1))
+        assert images.shape == (5, 4, 4, 3) and sorted(labels.tolist()) == list(range(5))
+    assert list(tmp_path.glob("cache*"))  # the cache file was written
+    with pytest.raises(TypeError, match="`cache`"):
+        prepare(ds, cache=5)
+
+
+def test_a_class_without_validation_images_is_a_warning(tmp_path):
+    _two_class_folder(tmp_path / "train", per_class=2)
+    _save(tmp_path / "train" / "birds" / "a.png", color=(1, 2, 3))
+    _two_class_folder(tmp_path / "val", per_class=1)
+    with pytest.warns(DataWarning, match="birds have no validation images"):
+        report = load_image_folder(tmp_path, 8).report
+    assert report.counts["val"] == {"birds": 0, "cats": 1, "dogs": 1}
