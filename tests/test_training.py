@@ -30,9 +30,13 @@ def _dataset(n=48, batch_size=16, seed=0):
     return tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size)
 
 
+SOURCE = tk.project_source_backbone()
+
+
 def _model(**kwargs):
-    return tk.build_classifier("mobilenet", 2, (32, 32, 3), weights=None, alpha=0.25,
-                               **kwargs)
+    """The project's source backbone: random MobileNet features are all ~0."""
+    return tk.build_classifier(SOURCE.backbone, 2, (32, 32, 3), weights=SOURCE.weights,
+                               **SOURCE.kwargs, **kwargs)
 
 
 def test_compile_for_stage_always_recompiles_with_stage_rates():
@@ -97,7 +101,8 @@ def test_cached_and_naive_stage_one_learn_the_same_task():
         tk.train_head(model, ds, epochs=15, cache_features=cache, learning_rate=1e-2,
                       patience=0, verbose=0)
         accuracies[cache] = model.evaluate(ds, verbose=0)[1]
-    assert accuracies[True] > 0.9 and accuracies[False] > 0.9, accuracies
+    assert accuracies[True] > 0.75 and accuracies[False] > 0.75, accuracies
+    assert abs(accuracies[True] - accuracies[False]) <= 0.1, accuracies
 
 
 def test_augmentation_falls_back_to_full_model_and_forcing_cache_fails():
@@ -117,7 +122,8 @@ def test_fine_tune_changes_top_kernels_only_and_keeps_batchnorm_stats():
     backbone = model.get_layer("backbone")
     for layer in backbone.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
-            layer.moving_mean.assign(np.full(layer.moving_mean.shape, 0.3))
+            # a small, distinctive change: a later change would show
+            layer.moving_mean.assign(to_numpy(layer.moving_mean) + 1e-3)
     snapshot = {w.path: to_numpy(w) for w in backbone.weights}
     tk.fine_tune(model, ds, epochs=2, num_layers=12, learning_rate=1e-2, patience=0,
                  verbose=0)
@@ -128,7 +134,7 @@ def test_fine_tune_changes_top_kernels_only_and_keeps_batchnorm_stats():
             same = np.array_equal(snapshot[weight.path], to_numpy(weight))
             if isinstance(layer, keras.layers.BatchNormalization) or layer.name not in top:
                 assert same, f"{weight.path} changed but should be frozen"
-            elif weight in layer.trainable_weights:
+            elif any(weight is w for w in layer.trainable_weights):
                 changed_top += not same
     assert changed_top > 0
     # fine_tune recompiled with the stage-2 learning rate.
