@@ -11,6 +11,10 @@ import os
 # Quiet TensorFlow's C++ start-up chatter unless the user asked for it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from transfer_keras._quiet import start_tensorflow_quietly  # noqa: E402
+
+start_tensorflow_quietly()
+
 from transfer_keras.backbones import (  # noqa: E402
     BACKBONES,
     BackboneSpec,
