@@ -273,7 +273,7 @@ def layer_transferability(backbone, train_images, train_labels, test_images,
                                                  **backbone_kwargs)
                 target = model.get_layer("backbone")
                 for layer, source_layer in zip(target.layers, source.layers):
-                    if block_of[layer.name] < k:
+                    if block_of[source_layer.name] < k:
                         layer.set_weights(source_layer.get_weights())
                         layer.trainable = mode == "fine_tuned"
                 compile_for_stage(model, "head")
