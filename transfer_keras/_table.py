@@ -13,7 +13,9 @@ def _format(value):
     if isinstance(value, float):
         if math.isnan(value):
             return "-"
-        return f"{value:.4f}" if abs(value) < 1000 else f"{value:,.0f}"
+        if abs(value) < 10:
+            return f"{value:.4f}"  # metrics and losses
+        return f"{value:.1f}" if abs(value) < 1000 else f"{value:,.0f}"
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
     if isinstance(value, (list, tuple)):

@@ -86,8 +86,23 @@ def _summarise(runs, key, title, notes):
                             notes)
 
 
-def _accuracy(model, test_ds):
-    return float(model.evaluate(test_ds, verbose=0)[1])
+def _test_set(test_images, test_labels, num_classes, max_test, image_size):
+    """A balanced test set of at most `max_test` images, as a dataset."""
+    per_class = min(max_test // num_classes, int(np.bincount(test_labels).min()))
+    images, labels = sample_per_class(test_images, test_labels, per_class, seed=0)
+    return prepare((images, labels), image_size, batch_size=256), len(labels)
+
+
+def _record(runs, model, test_ds, start, verbose, **run):
+    """Scores a trained model, stores the run, prints one progress line."""
+    run["accuracy"] = float(model.evaluate(test_ds, verbose=0)[1])
+    run["seconds"] = round(time.perf_counter() - start, 2)
+    runs.append(run)
+    if verbose:
+        described = "  ".join(f"{key} {value}" for key, value in run.items()
+                              if key not in ("accuracy", "seconds"))
+        print(f"{described}  accuracy {run['accuracy']:.3f}  ({run['seconds']:.1f} s)",
+              flush=True)
 
 
 def data_efficiency(backbone, train_images, train_labels, test_images, test_labels,
@@ -133,10 +148,8 @@ def data_efficiency(backbone, train_images, train_labels, test_images, test_labe
     if unknown or not methods:
         raise ValueError(f"`methods` must be chosen from {METHODS}; received {methods!r}.")
     num_classes = len(np.unique(train_labels))
-    test_images, test_labels = sample_per_class(
-        test_images, test_labels, min(settings["max_test"] // num_classes,
-                                      int(np.bincount(test_labels).min())), seed=0)
-    test_ds = prepare((test_images, test_labels), image_size, batch_size=256)
+    test_ds, num_test = _test_set(test_images, test_labels, num_classes,
+                                  settings["max_test"], image_size)
     input_shape = tuple(test_ds.element_spec[0].shape[1:])
     runs = []
     for n in labels_per_class:
@@ -170,14 +183,9 @@ def data_efficiency(backbone, train_images, train_labels, test_images, test_labe
                                   fraction=fine_tune_fraction,
                                   learning_rate=fine_tune_learning_rate,
                                   patience=0, verbose=0)
-                accuracy = _accuracy(model, test_ds)
-                seconds = time.perf_counter() - start
-                runs.append({"labels_per_class": n, "method": method, "seed": seed,
-                             "accuracy": accuracy, "seconds": round(seconds, 2)})
-                if verbose:
-                    print(f"{n:>4} labels/class  seed {seed}  {method:<9} "
-                          f"accuracy {accuracy:.3f}  ({seconds:.1f} s)", flush=True)
-    notes = [f"Test accuracy on {len(test_labels):,} held-out images; mean and std over "
+                _record(runs, model, test_ds, start, verbose, labels_per_class=n,
+                        method=method, seed=seed)
+    notes = [f"Test accuracy on {num_test:,} held-out images; mean and std over "
              f"{len(seeds)} seed(s); budget {budget!r}."]
     return _summarise(runs, "labels_per_class", "Data efficiency: accuracy vs labels "
                       "per class", notes)
@@ -247,10 +255,8 @@ def layer_transferability(backbone, train_images, train_labels, test_images,
     """
     settings = _check_budget(budget)
     num_classes = len(np.unique(train_labels))
-    test_images, test_labels = sample_per_class(
-        test_images, test_labels, min(settings["max_test"] // num_classes,
-                                      int(np.bincount(test_labels).min())), seed=0)
-    test_ds = prepare((test_images, test_labels), image_size, batch_size=256)
+    test_ds, num_test = _test_set(test_images, test_labels, num_classes,
+                                  settings["max_test"], image_size)
     input_shape = tuple(test_ds.element_spec[0].shape[1:])
     source = build_backbone(backbone, input_shape, weights, **backbone_kwargs)
     block_of, num_blocks = backbone_blocks(source, backbone)
@@ -278,13 +284,8 @@ def layer_transferability(backbone, train_images, train_labels, test_images,
                         layer.trainable = mode == "fine_tuned"
                 compile_for_stage(model, "head")
                 model.fit(train_ds, epochs=epochs, shuffle=False, verbose=0)
-                accuracy = _accuracy(model, test_ds)
-                seconds = time.perf_counter() - start
-                runs.append({"blocks_transferred": k, "method": mode, "seed": seed,
-                             "accuracy": accuracy, "seconds": round(seconds, 2)})
-                if verbose:
-                    print(f"first {k:>2} blocks transferred  {mode:<10} seed {seed}  "
-                          f"accuracy {accuracy:.3f}  ({seconds:.1f} s)", flush=True)
+                _record(runs, model, test_ds, start, verbose, blocks_transferred=k,
+                        method=mode, seed=seed)
     notes = [f"{labels_per_class} labels per class; {num_blocks} blocks in {backbone}; "
              f"k = 0 is training from scratch."]
     return _summarise(runs, "blocks_transferred", "Layer transferability", notes)

@@ -223,6 +223,8 @@ def _assemble(backbone, num_classes, input_shape, weights, hidden_units, dropout
     with scope, precision_policy(mixed_precision):
         backbone_model = build_backbone(spec.name, input_shape, weights, **backbone_kwargs)
         backbone_model.trainable = from_scratch
+        if from_scratch:
+            _settle_batchnorm_faster(backbone_model)
         inputs = keras.Input(shape=input_shape, name="pixels")
         x = inputs
         if augmentation is not None:
@@ -239,6 +241,21 @@ def _assemble(backbone, num_classes, input_shape, weights, hidden_units, dropout
                              classifier_activation)
         suffix = "scratch" if from_scratch else "classifier"
         return keras.Model(inputs, outputs, name=f"{spec.name}_{suffix}")
+
+
+SCRATCH_BATCHNORM_MOMENTUM = 0.9
+
+
+def _settle_batchnorm_faster(backbone_model):
+    """Lets BatchNorm statistics follow a model trained from scratch within ~20 steps.
+
+    `keras.applications` use momentum 0.99 (or 0.999): the running averages
+    need hundreds of steps to catch up with fast-changing weights, and a small
+    from-scratch model then predicts a single class at inference.
+    """
+    for layer in backbone_model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = SCRATCH_BATCHNORM_MOMENTUM
 
 
 def build_augmentation(flip=True, rotation=0.05, zoom=0.1, contrast=0.1, seed=None):

@@ -1,0 +1,252 @@
+"""The `transfer-keras` command, driven in subprocesses as a user would run it."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import SHARED_PHOTOS, SHARED_WEIGHTS, needs_shared_photos, needs_shared_weights
+from transfer_keras.cli import build_parser, main
+
+COMMANDS = ("demo", "train", "predict", "evaluate", "backbones", "prefetch")
+TINY_TRAIN = ["--backbone", "mobilenet", "--alpha", "0.25", "--image-size", "32",
+              "--weights", "none", "--epochs", "1", "--fine-tune-epochs", "1"]
+
+
+def run_cli(*args, keras_home=None, timeout=300):
+    """Runs `python -m transfer_keras.cli ARGS`; returns the CompletedProcess."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    if keras_home is not None:
+        env["KERAS_HOME"] = str(keras_home)
+    return subprocess.run([sys.executable, "-m", "transfer_keras.cli", *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def assert_user_error(result, *fragments):
+    """Exit code 2, `error: ...` naming the problem, and no traceback."""
+    assert result.returncode == 2, result.stderr
+    assert "error:" in result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr, result.stderr
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory):
+    """Two easy classes ("red", "blue") of 12 noisy 32x32 PNGs each."""
+    root = tmp_path_factory.mktemp("images") / "colours"
+    rng = np.random.default_rng(0)
+    for name, channel in [("blue", 2), ("red", 0)]:
+        (root / name).mkdir(parents=True)
+        for index in range(12):
+            pixels = rng.integers(0, 80, (32, 32, 3), dtype=np.uint8)
+            pixels[..., channel] = rng.integers(170, 256, (32, 32), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / name / f"{index}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(image_folder, tmp_path_factory):
+    """`transfer-keras train` on the tiny folder; returns (result, output folder)."""
+    out = tmp_path_factory.mktemp("trained") / "run"
+    result = run_cli("train", image_folder, *TINY_TRAIN, "--out", out)
+    return result, out
+
+
+# --------------------------------------------------------------------------- help
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_subcommand_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    assert f"transfer-keras {command}" in capsys.readouterr().out
+
+
+def test_help_in_a_subprocess_lists_every_command():
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for command in COMMANDS:
+        assert command in result.stdout
+
+
+def test_usage_errors_exit_2():
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["train", "photos"])  # --backbone and --out missing
+    assert exit_info.value.code == 2
+
+
+# --------------------------------------------------------------------------- train, predict, evaluate
+
+
+def test_train_writes_model_reports_and_figures(trained):
+    result, out = trained
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "blue" in result.stdout and "red" in result.stdout  # the data report first
+    assert result.stdout.index("resized to 32x32") < result.stdout.index("Stage 1")
+    for name in ("model.keras", "class_names.json", "report.md", "report.json",
+                 "learning_curves.png", "confusion_matrix.png"):
+        assert (out / name).is_file(), name
+    assert not list(out.glob(".*")), "temporary files left behind"
+    report = json.loads((out / "report.json").read_text())
+    for key in ("settings", "class_names", "data", "accuracy", "evaluation", "history"):
+        assert key in report
+    assert report["class_names"] == ["blue", "red"]
+    assert 0 <= report["accuracy"] <= 1
+    assert report["accuracy"] == report["evaluation"]["accuracy"]
+    assert report["data"]["counts"]["train"] == {"blue": 10, "red": 10}  # 0.2 held out
+    assert json.loads((out / "class_names.json").read_text()) == ["blue", "red"]
+    markdown = (out / "report.md").read_text()
+    assert f"{report['accuracy']:.4f}" in markdown and "blue" in markdown
+
+
+def test_predict_prints_a_table(trained, image_folder):
+    _, out = trained
+    result = run_cli("predict", out / "model.keras", image_folder, "--top-k", "2")
+    assert result.returncode == 0, result.stderr
+    assert "red/0.png" in result.stdout and "top-2" in result.stdout
+    assert result.stdout.count(".png") == 24
+
+
+def test_predict_json_and_index_fallback(trained, image_folder, tmp_path):
+    _, out = trained
+    result = run_cli("predict", out / "model.keras", image_folder / "red" / "3.png", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    [only] = data["results"]
+    assert only["file"] == "3.png"
+    assert {p["class"] for p in only["predictions"]} == {"blue", "red"}
+    assert abs(sum(p["probability"] for p in only["predictions"]) - 1) < 1e-3
+
+    alone = tmp_path / "model.keras"  # without class_names.json: indices, and a note
+    shutil.copy(out / "model.keras", alone)
+    result = run_cli("predict", alone, image_folder / "red" / "3.png", "--json")
+    assert result.returncode == 0, result.stderr
+    assert "class indices" in result.stderr
+    assert data["results"][0]["predictions"][0]["probability"] == pytest.approx(
+        json.loads(result.stdout)["results"][0]["predictions"][0]["probability"])
+
+
+def test_evaluate_scores_a_folder(trained, image_folder, tmp_path):
+    _, out = trained
+    result = run_cli("evaluate", out / "model.keras", image_folder, "--out", tmp_path / "ev")
+    assert result.returncode == 0, result.stderr
+    assert "Accuracy" in result.stdout and "on 24 examples" in result.stdout
+    report = json.loads((tmp_path / "ev" / "report.json").read_text())
+    assert report["class_names"] == ["blue", "red"] and 0 <= report["accuracy"] <= 1
+    assert (tmp_path / "ev" / "confusion_matrix.png").is_file()
+
+
+# --------------------------------------------------------------------------- backbones, prefetch
+
+
+def test_backbones_lists_every_backbone():
+    from transfer_keras import BACKBONES
+
+    result = run_cli("backbones")
+    assert result.returncode == 0, result.stderr
+    for name in BACKBONES:
+        assert name in result.stdout
+    assert "weights cached" in result.stdout
+
+
+def test_prefetch_offline_fails_with_help(tmp_path):
+    # This machine has no internet: the download fails fast (DNS), never hangs.
+    result = run_cli("prefetch", "--backbones", "mobilenetv2", keras_home=tmp_path,
+                     timeout=180)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "failed" in result.stdout
+    assert "mobilenet_v2_weights" in result.stdout  # the file Keras looks for
+    assert "needs internet" in result.stderr
+    assert "rsync -a" in result.stdout and "KERAS_HOME" in result.stdout
+
+
+# --------------------------------------------------------------------------- user mistakes
+
+
+def test_missing_folder(tmp_path):
+    result = run_cli("train", tmp_path / "nowhere", *TINY_TRAIN, "--out", tmp_path / "o")
+    assert_user_error(result, "nowhere", "does not exist")
+
+
+def test_unknown_backbone(image_folder, tmp_path):
+    result = run_cli("train", image_folder, "--backbone", "alexnet", "--out", tmp_path)
+    assert_user_error(result, "Unknown backbone 'alexnet'", "mobilenetv2")
+
+
+def test_image_size_too_small(image_folder, tmp_path):
+    result = run_cli("train", image_folder, "--backbone", "mobilenet", "--image-size", "16",
+                     "--weights", "none", "--out", tmp_path)
+    assert_user_error(result, "too small", "at least 32")
+
+
+def test_bad_weights_path(image_folder, tmp_path):
+    result = run_cli("train", image_folder, "--backbone", "mobilenet", "--image-size", "32",
+                     "--weights", tmp_path / "missing.h5", "--out", tmp_path)
+    assert_user_error(result, "--weights", "missing.h5")
+
+
+def test_model_file_that_is_not_a_keras_model(image_folder, tmp_path):
+    fake = tmp_path / "x.keras"
+    fake.write_text("not a model\n")
+    result = run_cli("predict", fake, image_folder)
+    assert_user_error(result, "x.keras", "is not a Keras model")
+
+
+# --------------------------------------------------------------------------- real data
+
+
+def _fashion_mnist_available():
+    from transfer_keras.data import FashionMNISTUnavailableError, load_fashion_mnist
+
+    try:
+        load_fashion_mnist(download=False)
+    except FashionMNISTUnavailableError:
+        return False
+    return True
+
+
+@pytest.mark.slow
+@pytest.mark.fashion_mnist
+def test_demo_writes_every_output(tmp_path):
+    if not _fashion_mnist_available():
+        pytest.skip("needs the real Fashion-MNIST (Keras cache or dataset-fashion-mnist)")
+    out = tmp_path / "demo"
+    result = run_cli("demo", "--out", out, "--labels-per-class", "5", "--curve", "5")
+    assert result.returncode == 0, result.stderr
+    for name in ("model.keras", "class_names.json", "report.md", "report.json",
+                 "learning_curves.png", "confusion_matrix.png", "data_efficiency.png"):
+        assert (out / name).is_file(), name
+    report = json.loads((out / "report.json").read_text())
+    assert report["class_names"] == ["Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+    assert set(report["headline"]) == {"transfer", "frozen", "scratch"}
+    assert "scratch" in result.stdout and str(out) in result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+@needs_shared_weights
+@needs_shared_photos
+def test_train_ants_bees_with_imagenet_weights(tmp_path):
+    keras_home = tmp_path / "keras_home"
+    (keras_home / "models").mkdir(parents=True)
+    shutil.copy(SHARED_WEIGHTS, keras_home / "models" / SHARED_WEIGHTS.name)
+    out = tmp_path / "ants_bees"
+    result = run_cli("train", SHARED_PHOTOS, "--backbone", "mobilenet", "--alpha", "0.25",
+                     "--weights", "imagenet", "--image-size", "224", "--epochs", "15",
+                     "--fine-tune-epochs", "1", "--out", out, keras_home=keras_home,
+                     timeout=600)
+    assert result.returncode == 0, result.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["class_names"] == ["ants", "bees"]
+    assert report["accuracy"] > 0.7
+    assert f"Validation accuracy {report['accuracy']:.4f}" in result.stdout
+    assert f"{report['accuracy']:.4f}" in (out / "report.md").read_text()

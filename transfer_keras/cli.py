@@ -1,0 +1,944 @@
+"""The `transfer-keras` command: demo, train, predict, evaluate, backbones, prefetch.
+
+    transfer-keras demo                      # the whole story, offline, in about two minutes
+    transfer-keras train photos/ --backbone mobilenet --alpha 0.25 --out ants_bees
+    transfer-keras predict ants_bees/model.keras photo.jpg
+    transfer-keras evaluate ants_bees/model.keras more_photos/
+    transfer-keras backbones                 # the table, and which weights are cached
+    transfer-keras prefetch --backbones mobilenet --datasets fashion_mnist
+
+Every command that trains writes one output folder: `model.keras` (takes raw
+pixels), `class_names.json` (label order, read back by `predict` and
+`evaluate`), `report.md`, `report.json` and the figures.
+
+Exit codes: 0 success, 1 something could not be done (e.g. a download failed),
+2 a mistake the user can fix (the message says how; never a traceback).
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from PIL import Image, ImageOps, UnidentifiedImageError  # noqa: E402
+
+from transfer_keras import (  # noqa: E402
+    BACKBONES,
+    DataWarning,
+    WeightsUnavailableError,
+    __version__,
+    build_backbone,
+    build_classifier,
+    build_scratch_classifier,
+    cached_weights,
+    compare,
+    compile_for_stage,
+    evaluate_classifier,
+    fine_tune,
+    get_backbone_spec,
+    keras_cache_dir,
+    list_backbones,
+    load_fashion_mnist,
+    load_image_folder,
+    load_model,
+    prepare,
+    project_source_backbone,
+    sample_per_class,
+    save_model,
+    split_classes,
+    train_head,
+    train_two_stage,
+)
+from transfer_keras._table import Table  # noqa: E402
+from transfer_keras.backbones import check_input_shape  # noqa: E402
+from transfer_keras.data import HELD_OUT_FOLDERS, TRAIN_FOLDER  # noqa: E402
+from transfer_keras.training import TransferHistory  # noqa: E402
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+CLASS_NAMES_FILE = "class_names.json"
+MODEL_FILE = "model.keras"
+
+# The demo: the project's source backbone (Fashion-MNIST classes 0-4) moved to
+# the five other classes. Sized to finish in about two minutes on a 2-core CPU.
+DEMO = {
+    "source_classes": (0, 1, 2, 3, 4),
+    "target_classes": (5, 6, 7, 8, 9),
+    "val_per_class": 50,
+    "test_per_class": 400,  # 2,000 test images
+    "batch_size": 32,
+    "head_epochs": 100,  # on cached features: about 50 ms per epoch
+    "fine_tune_epochs": 15,
+    "patience": 10,
+    "curve_labels_per_class": (5, 20, 50),
+    "curve_budget": "quick",
+}
+
+
+class UsageError(Exception):
+    """A mistake on the command line; `main` prints it and exits with code 2."""
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def _say(message=""):
+    print(message, flush=True)
+
+
+def _note(message):
+    print(f"note: {message}", file=sys.stderr, flush=True)
+
+
+def _json_default(value):
+    """Lets `json.dumps` write numpy numbers and arrays and paths."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _write_text(path, text):
+    """Writes a text file atomically (temporary file in the same folder + rename)."""
+    path = Path(path)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    return path
+
+
+def _write_json(path, data):
+    return _write_text(path, json.dumps(data, indent=2, default=_json_default) + "\n")
+
+
+def _save_figure(figure, path):
+    """Saves a matplotlib Figure as PNG, atomically."""
+    path = Path(path)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-",
+                                         suffix=".png")
+    os.close(handle)
+    try:
+        figure.savefig(temporary, dpi=100)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    return path
+
+
+def _trainable_params(model):
+    return int(sum(np.prod(weight.shape) for weight in model.trainable_weights))
+
+
+def _output_folder(out):
+    folder = Path(out).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--out {str(out)!r} is a file; give a folder for the outputs.")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _existing_folder(path, what):
+    folder = Path(path).expanduser()
+    if not folder.exists():
+        raise UsageError(f"{what} {str(path)!r} does not exist (current folder: "
+                         f"{os.getcwd()}). Check the path.")
+    if not folder.is_dir():
+        raise UsageError(f"{what} {str(path)!r} is a file; give the folder that holds one "
+                         f"sub-folder per class.")
+    return folder
+
+
+def _has_split_folders(folder):
+    """True for the `train/` + `val/` layout (load_image_folder then splits itself)."""
+    names = {entry.name.lower() for entry in folder.iterdir() if entry.is_dir()}
+    return TRAIN_FOLDER in names or bool(names & set(HELD_OUT_FOLDERS))
+
+
+def _save_outputs(folder, model, class_names, report_md, report_json, figures):
+    """Writes the model first (atomic), then its class names, the reports and figures.
+
+    Written in this order so a crash can leave a model without its report, but
+    never a report (or class names) that describe a model that was not saved.
+    """
+    save_model(model, folder / MODEL_FILE)
+    _write_json(folder / CLASS_NAMES_FILE, list(class_names))
+    for name, figure in figures.items():
+        _save_figure(figure, folder / name)
+    _write_text(folder / "report.md", report_md)
+    _write_json(folder / "report.json", report_json)
+
+
+# --------------------------------------------------------------------------- backbone arguments
+
+
+def _backbone_kwargs(spec, alpha):
+    if alpha is None:
+        return {}
+    if "alpha" not in spec.kwargs:
+        with_alpha = [name for name, row in BACKBONES.items() if "alpha" in row.kwargs]
+        raise UsageError(f"--alpha applies to the MobileNet family ({', '.join(with_alpha)});"
+                         f" backbone {spec.name!r} has no width multiplier. Drop --alpha.")
+    return {"alpha": alpha}
+
+
+def _weights_argument(weights):
+    """`imagenet`, `none` or an existing file path -> what `build_classifier` takes."""
+    if weights.lower() == "imagenet":
+        return "imagenet"
+    if weights.lower() == "none":
+        return None
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise UsageError(f"--weights {weights!r} is not 'imagenet', 'none' or an existing "
+                         f"weights file. Check the path (a .h5 or .weights.h5 file saved "
+                         f"for the same backbone and --alpha).")
+    return path
+
+
+# --------------------------------------------------------------------------- class names
+
+
+def _class_names_for(model_path, num_classes):
+    """Returns `(class names, where they came from)` for a saved model.
+
+    Looks for `class_names.json` beside the model, then for the `class_names`
+    in a `report.json` beside it; else the class indices "0", "1", ...
+    """
+    folder = Path(model_path).expanduser().parent
+    for file_name in (CLASS_NAMES_FILE, "report.json"):
+        path = folder / file_name
+        if not path.is_file():
+            continue
+        try:
+            names = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            raise UsageError(f"{path} is not valid JSON; delete it or write the class "
+                             f"names as a JSON list, e.g. [\"ants\", \"bees\"].") from None
+        if file_name == "report.json":
+            names = names.get("class_names") if isinstance(names, dict) else None
+            if names is None:
+                continue
+        if not isinstance(names, list) or len(names) != num_classes:
+            raise UsageError(f"{path} lists {len(names) if isinstance(names, list) else 0} "
+                             f"class name(s) but the model predicts {num_classes} classes: "
+                             f"the file belongs to another model. Fix or delete it.")
+        return [str(name) for name in names], str(path)
+    return [str(index) for index in range(num_classes)], None
+
+
+def _num_classes(model):
+    units = int(model.output_shape[-1])
+    return 2 if units == 1 else units  # one sigmoid unit is P(class 1)
+
+
+def _probabilities(model, images):
+    outputs = np.asarray(model.predict(images, batch_size=32, verbose=0), dtype="float64")
+    if outputs.shape[-1] == 1:
+        return np.concatenate([1 - outputs, outputs], axis=1)
+    return outputs
+
+
+def _input_size(model):
+    shape = model.input_shape
+    if len(shape) != 4 or shape[1] is None or shape[2] is None or shape[3] != 3:
+        raise UsageError(f"The model takes inputs of shape {shape}; predict and evaluate "
+                         f"need a model of RGB images of a fixed size, as `train` writes.")
+    return int(shape[1]), int(shape[2])
+
+
+def _load_model(path):
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise UsageError(f"Model file {str(path)!r} does not exist. Give the model.keras "
+                         f"file written by `transfer-keras train` or `demo`.")
+    return load_model(path, compile=False)
+
+
+# --------------------------------------------------------------------------- demo
+
+
+def _demo_data(labels_per_class, seed):
+    """Fashion-MNIST target task (classes 5-9): few-label train, validation and test sets."""
+    fashion = load_fashion_mnist()
+    _say(f"Fashion-MNIST from {fashion.source}")
+    _, target = split_classes(fashion.train_images, fashion.train_labels,
+                              DEMO["source_classes"], DEMO["target_classes"],
+                              fashion.class_names)
+    _, test = split_classes(fashion.test_images, fashion.test_labels,
+                            DEMO["source_classes"], DEMO["target_classes"],
+                            fashion.class_names)
+    # Sample indices (not images) so the validation images can be drawn from
+    # what the training sample left over.
+    indices = np.arange(len(target.labels))
+    train_index, _ = sample_per_class(indices, target.labels, labels_per_class, seed=seed)
+    rest = np.setdiff1d(indices, train_index)
+    val_index, _ = sample_per_class(rest, target.labels[rest], DEMO["val_per_class"],
+                                    seed=seed)
+    test_images, test_labels = sample_per_class(test.images, test.labels,
+                                                DEMO["test_per_class"], seed=0)
+    return {
+        "class_names": target.class_names,
+        "pool": (target.images, target.labels),
+        "train": (target.images[train_index], target.labels[train_index]),
+        "val": (target.images[val_index], target.labels[val_index]),
+        "test": (test_images, test_labels),
+        "source": fashion.source,
+    }
+
+
+def _stage_line(name, history, seconds):
+    logs = history.history
+    last = {key: values[-1] for key, values in logs.items() if values}
+    scores = "  ".join(f"{key} {value:.3f}" for key, value in last.items())
+    return f"  {name}: {len(history.epoch)} epoch(s) in {seconds:.1f} s; last: {scores}"
+
+
+def run_demo(args):
+    start = time.perf_counter()
+    out = _output_folder(args.out)
+    keras.utils.set_random_seed(args.seed)
+    source = project_source_backbone()
+    size = source.image_size
+    input_shape = (size, size, 3)
+    _say(f"Source backbone: {source.backbone} {source.kwargs} at {size} px, trained on "
+         f"{source.info.get('source_task', 'its source task')} "
+         f"(validation accuracy {source.info.get('source_val_accuracy', float('nan')):.3f})")
+
+    data = _demo_data(args.labels_per_class, args.seed)
+    class_names = data["class_names"]
+    num_classes = len(class_names)
+    batch = DEMO["batch_size"]
+    train_ds = prepare(data["train"], size, batch_size=batch, shuffle=True, seed=args.seed)
+    val_ds = prepare(data["val"], size, batch_size=256)
+    test_ds = prepare(data["test"], size, batch_size=256)
+    _say(f"Target task: {', '.join(class_names)}; {args.labels_per_class} labels per class "
+         f"({len(data['train'][1])} training images), {len(data['val'][1])} validation, "
+         f"{len(data['test'][1]):,} test images")
+
+    # Transfer: the two stages of train_two_stage, run one by one so the frozen
+    # model can be scored on the test set between them.
+    model = build_classifier(source.backbone, num_classes, input_shape,
+                             weights=source.weights, **source.kwargs)
+    _say("Stage 1: frozen backbone, training the new head (cached features)")
+    tic = time.perf_counter()
+    head_history = train_head(model, train_ds, val_ds, epochs=DEMO["head_epochs"],
+                              patience=DEMO["patience"], verbose=0)
+    head_seconds = time.perf_counter() - tic
+    _say(_stage_line("head", head_history, head_seconds))
+    frozen_report = evaluate_classifier(model, test_ds, class_names)
+    frozen_params = _trainable_params(model)
+
+    _say("Stage 2: fine-tuning the top 30% of the backbone (BatchNorm frozen, lr 1e-4)")
+    tic = time.perf_counter()
+    fine_history = fine_tune(model, train_ds, val_ds, epochs=DEMO["fine_tune_epochs"],
+                             patience=DEMO["patience"], initial_epoch=len(head_history.epoch),
+                             verbose=0)
+    fine_seconds = time.perf_counter() - tic
+    _say(_stage_line("fine-tune", fine_history, fine_seconds))
+    history = TransferHistory(head_history, fine_history,
+                              {"head": head_seconds, "fine_tune": fine_seconds})
+    report = evaluate_classifier(model, test_ds, class_names)
+    tuned_params = _trainable_params(model)
+
+    # Scratch: the same architecture from random weights, with as many gradient
+    # steps as both transfer stages together (as in experiments.data_efficiency).
+    epochs = len(history.epoch)
+    _say(f"Baseline: the same architecture from scratch, {epochs} epochs")
+    scratch = build_scratch_classifier(source.backbone, num_classes, input_shape,
+                                       **source.kwargs)
+    compile_for_stage(scratch, "head")
+    tic = time.perf_counter()
+    scratch_history = scratch.fit(train_ds, epochs=epochs, shuffle=False, verbose=0)
+    scratch_seconds = time.perf_counter() - tic
+    _say(_stage_line("scratch", scratch_history, scratch_seconds))
+    scratch_report = evaluate_classifier(scratch, test_ds, class_names)
+
+    comparison = compare({
+        "scratch": {"report": scratch_report, "trainable_params": _trainable_params(scratch),
+                    "train_seconds": round(scratch_seconds, 1)},
+        "frozen backbone, new head": {"report": frozen_report,
+                                      "trainable_params": frozen_params,
+                                      "train_seconds": round(head_seconds, 1)},
+        "fine-tuned": {"report": report, "trainable_params": tuned_params,
+                       "train_seconds": round(head_seconds + fine_seconds, 1)},
+    })
+    comparison.title = f"Test accuracy on {len(data['test'][1]):,} images"
+    _say()
+    _say(str(comparison))
+
+    _say()
+    _say("Data efficiency: accuracy vs labels per class (budget 'quick', one seed)")
+    from transfer_keras.experiments import data_efficiency
+    pool_images, pool_labels = data["pool"]
+    curve = data_efficiency(source.backbone, pool_images, pool_labels, *data["test"],
+                            weights=source.weights,
+                            labels_per_class=tuple(args.curve),
+                            seeds=(args.seed,), image_size=size,
+                            budget=DEMO["curve_budget"], **source.kwargs)
+
+    from transfer_keras import plots
+    figures = {
+        "learning_curves.png": plots.plot_history(history),
+        "confusion_matrix.png": plots.plot_confusion_matrix(report),
+        "data_efficiency.png": plots.plot_data_efficiency(curve),
+    }
+    seconds = time.perf_counter() - start
+    settings = {"labels_per_class": args.labels_per_class, "seed": args.seed,
+                "image_size": size, **{k: list(v) if isinstance(v, tuple) else v
+                                       for k, v in DEMO.items()},
+                "curve_labels_per_class": list(args.curve)}
+    headline = {"transfer": report.accuracy, "frozen": frozen_report.accuracy,
+                "scratch": scratch_report.accuracy}
+    report_json = {
+        "command": "demo",
+        "version": __version__,
+        "settings": settings,
+        "class_names": class_names,
+        "source_backbone": {**source.info, "weights": str(source.weights)},
+        "fashion_mnist_from": data["source"],
+        "accuracy": report.accuracy,
+        "headline": headline,
+        "comparison": comparison.to_dict(),
+        "evaluation": report.to_dict(),
+        "history": history.to_dict(),
+        "data_efficiency": curve.to_dict(),
+        "seconds": round(seconds, 1),
+    }
+    report_md = "\n".join([
+        "# transfer-keras demo: Fashion-MNIST, new classes from a transferred backbone",
+        "",
+        f"- Source backbone: `{source.backbone}` {source.kwargs}, {size} px, trained from "
+        f"scratch on {source.info.get('source_task', 'its source task')}.",
+        f"- Target task: {', '.join(class_names)} (classes it never saw), "
+        f"{args.labels_per_class} labels per class (seed {args.seed}), "
+        f"{DEMO['val_per_class']} per class for validation, "
+        f"{len(data['test'][1]):,} test images.",
+        "- Transfer: stage 1 trains the new head on the frozen backbone; stage 2 "
+        "fine-tunes its top 30% (BatchNorm frozen) at a 10x lower learning rate.",
+        f"- Scratch: the same architecture from random weights, {epochs} epochs (as many "
+        f"as both transfer stages together).",
+        "",
+        comparison.to_markdown(),
+        "",
+        "## The fine-tuned model on the test set",
+        "",
+        report.to_markdown(),
+        "",
+        "## Data efficiency",
+        "",
+        curve.to_markdown(),
+        "",
+        "## Figures",
+        "",
+        "![learning curves](learning_curves.png)",
+        "",
+        "![confusion matrix](confusion_matrix.png)",
+        "",
+        "![data efficiency](data_efficiency.png)",
+        "",
+        f"Made by `transfer-keras demo --labels-per-class {args.labels_per_class} "
+        f"--curve {' '.join(map(str, args.curve))} --seed {args.seed}` (version "
+        f"{__version__}) in {seconds:.0f} s.",
+        "",
+    ])
+    _save_outputs(out, model, class_names, report_md, report_json, figures)
+    _say()
+    _say(f"Wrote {MODEL_FILE}, {CLASS_NAMES_FILE}, report.md, report.json, "
+         f"{', '.join(figures)} to {out}")
+    _say(f"Test accuracy with {args.labels_per_class} labels per class: transfer "
+         f"(fine-tuned) {report.accuracy:.3f}, frozen backbone {frozen_report.accuracy:.3f}, "
+         f"scratch {scratch_report.accuracy:.3f}  ({seconds:.0f} s)")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- train
+
+
+def run_train(args):
+    start = time.perf_counter()
+    spec = get_backbone_spec(args.backbone)
+    image_size = args.image_size or spec.default_size
+    check_input_shape(spec, (image_size, image_size, 3))
+    kwargs = _backbone_kwargs(spec, args.alpha)
+    weights = _weights_argument(args.weights)
+    for name, value in [("--epochs", args.epochs), ("--fine-tune-epochs", args.fine_tune_epochs)]:
+        if value < 0:
+            raise UsageError(f"{name} must be 0 or more; received {value}.")
+    folder = _existing_folder(args.data_dir, "Data folder")
+    validation_split = args.validation_split
+    if validation_split is None and not _has_split_folders(folder):
+        validation_split = 0.2
+    out = _output_folder(args.out)
+    keras.utils.set_random_seed(args.seed)
+
+    _say(f"Reading {folder} at {image_size}x{image_size}")
+    data = load_image_folder(folder, image_size, batch_size=args.batch_size,
+                             validation_split=validation_split, seed=args.seed)
+    _say(str(data.report))
+    _say()
+    if data.val_ds is None:
+        raise UsageError(f"{folder} has no validation part. Pass --validation-split 0.2 or "
+                         f"add a val/ folder next to train/.")
+    class_names = data.class_names
+
+    weights_text = "random (none)" if weights is None else str(weights)
+    _say(f"Building {spec.name} {kwargs or ''} with weights {weights_text}")
+    model = build_classifier(spec.name, len(class_names), (image_size, image_size, 3),
+                             weights=weights, **kwargs)
+    _say(f"Stage 1: frozen backbone, {args.epochs} epoch(s) for the head; then stage 2: "
+         f"fine-tuning for {args.fine_tune_epochs} epoch(s)")
+    history = train_two_stage(model, data.train_ds, data.val_ds, head_epochs=args.epochs,
+                              fine_tune_epochs=args.fine_tune_epochs,
+                              num_layers=args.fine_tune_layers, verbose=2)
+    report = evaluate_classifier(model, data.val_ds, class_names)
+    _say()
+    _say(str(report))
+
+    from transfer_keras import plots
+    figures = {"learning_curves.png": plots.plot_history(history),
+               "confusion_matrix.png": plots.plot_confusion_matrix(report)}
+    seconds = time.perf_counter() - start
+    settings = {"data_dir": str(folder), "backbone": spec.name, "backbone_kwargs": kwargs,
+                "weights": None if weights is None else str(weights),
+                "image_size": image_size, "epochs": args.epochs,
+                "fine_tune_epochs": args.fine_tune_epochs,
+                "fine_tune_layers": args.fine_tune_layers, "batch_size": args.batch_size,
+                "validation_split": validation_split, "seed": args.seed}
+    report_json = {
+        "command": "train",
+        "version": __version__,
+        "settings": settings,
+        "class_names": class_names,
+        "data": data.report.to_dict(),
+        "accuracy": report.accuracy,
+        "evaluated_on": "validation part",
+        "evaluation": report.to_dict(),
+        "history": history.to_dict(),
+        "trainable_params": _trainable_params(model),
+        "seconds": round(seconds, 1),
+    }
+    report_md = "\n".join([
+        f"# transfer-keras train: {folder.name}",
+        "",
+        f"Validation accuracy **{report.accuracy:.4f}** (macro F1 {report.macro_f1:.4f}) "
+        f"on {len(report.y_true):,} images; classes: {', '.join(class_names)}.",
+        "",
+        "## Data",
+        "",
+        data.report.table().to_markdown(),
+        "",
+        "## Training",
+        "",
+        f"- Backbone `{spec.name}` {kwargs or ''}, weights {weights_text}, "
+        f"{image_size}x{image_size} px, batch size {args.batch_size}, seed {args.seed}.",
+        f"- Stage 1 (frozen backbone, new head): {args.epochs} epoch(s) at most; stage 2 "
+        f"(fine-tuning {args.fine_tune_layers or 'the top 30% of the'} backbone layers, "
+        f"BatchNorm frozen): {args.fine_tune_epochs} epoch(s) at most. "
+        f"{len(history.epoch)} epoch(s) run in {sum(history.seconds.values()):.0f} s.",
+        "",
+        "## Evaluation on the validation part",
+        "",
+        report.to_markdown(),
+        "",
+        "![learning curves](learning_curves.png)",
+        "",
+        "![confusion matrix](confusion_matrix.png)",
+        "",
+    ])
+    _save_outputs(out, model, class_names, report_md, report_json, figures)
+    _say()
+    _say(f"Wrote {MODEL_FILE}, {CLASS_NAMES_FILE}, report.md, report.json, "
+         f"{', '.join(figures)} to {out}")
+    _say(f"Validation accuracy {report.accuracy:.4f} ({seconds:.0f} s)")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- predict
+
+
+def _image_files(path):
+    """The files to predict: one file, or every non-hidden file under a folder."""
+    path = Path(path).expanduser()
+    if path.is_file():
+        return path.parent, [path]
+    if not path.is_dir():
+        raise UsageError(f"Image or folder {str(path)!r} does not exist. Check the path.")
+    files = sorted(
+        file for file in path.rglob("*")
+        if file.is_file() and not any(part.startswith(".")
+                                      for part in file.relative_to(path).parts)
+    )
+    if not files:
+        raise UsageError(f"Folder {str(path)!r} holds no files to predict.")
+    return path, files
+
+
+def _read_image(path, size):
+    """Reads an image file as uint8 RGB (EXIF upright), resized like `load_image_folder`."""
+    height, width = size
+    with Image.open(path) as image:
+        image = ImageOps.exif_transpose(image).convert("RGB")
+        image = image.resize((width, height), Image.Resampling.BILINEAR)
+        return np.asarray(image, dtype=np.uint8)
+
+
+def run_predict(args):
+    if args.top_k < 1:
+        raise UsageError(f"--top-k must be 1 or more; received {args.top_k}.")
+    root, files = _image_files(args.images)
+    model = _load_model(args.model)
+    size = _input_size(model)
+    num_classes = _num_classes(model)
+    class_names, names_from = _class_names_for(args.model, num_classes)
+    if names_from is None:
+        _note(f"no {CLASS_NAMES_FILE} beside {args.model}: showing class indices "
+              f"0..{num_classes - 1} instead of names.")
+
+    images, names, skipped = [], [], []
+    for file in files:
+        try:
+            images.append(_read_image(file, size))
+            names.append(str(file.relative_to(root)))
+        except (UnidentifiedImageError, OSError) as error:
+            skipped.append((str(file.relative_to(root)), str(error)))
+    for name, reason in skipped:
+        _note(f"skipped {name}: not a readable image ({reason})")
+    if not images:
+        raise UsageError(f"None of the {len(files)} file(s) is a readable image.")
+
+    probabilities = _probabilities(model, np.stack(images))
+    top_k = min(args.top_k, num_classes)
+    results = []
+    for name, row in zip(names, probabilities):
+        best = np.argsort(-row)[:top_k]
+        results.append({"file": name,
+                        "predictions": [{"class": class_names[i],
+                                         "probability": round(float(row[i]), 4)}
+                                        for i in best]})
+    if args.json:
+        print(json.dumps({"model": str(args.model), "class_names": class_names,
+                          "class_names_from": names_from, "results": results,
+                          "skipped": [{"file": f, "reason": r} for f, r in skipped]},
+                         indent=2))
+        return EXIT_OK
+    columns = ["file"] + [f"top-{i}" for i in range(1, top_k + 1)]
+    rows = [{"file": result["file"],
+             **{f"top-{i}": f"{p['class']} ({p['probability']:.3f})"
+                for i, p in enumerate(result["predictions"], start=1)}}
+            for result in results]
+    print(Table(columns, rows, title=f"Predictions of {args.model} "
+                                     f"({len(rows)} image(s))"))
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- evaluate
+
+
+def run_evaluate(args):
+    folder = _existing_folder(args.data_dir, "Data folder")
+    model = _load_model(args.model)
+    size = _input_size(model)
+    num_classes = _num_classes(model)
+    model_names, names_from = _class_names_for(args.model, num_classes)
+
+    data = load_image_folder(folder, size, batch_size=args.batch_size, shuffle=False)
+    _say(str(data.report))
+    _say()
+    images, labels, val_images, val_labels = data.arrays()
+    if val_images is not None:
+        _say(f"Evaluating on the held-out part ({len(val_labels)} images); the train/ "
+             f"part is not scored.")
+        images, labels = val_images, val_labels
+    if names_from is None:
+        if len(data.class_names) != num_classes:
+            raise UsageError(
+                f"No {CLASS_NAMES_FILE} beside {args.model}, and the folder has "
+                f"{len(data.class_names)} classes while the model predicts {num_classes}: "
+                f"cannot tell which folder is which class. Put the class names, in label "
+                f"order, in {CLASS_NAMES_FILE} beside the model.")
+        _note(f"no {CLASS_NAMES_FILE} beside {args.model}: assuming the folders, "
+              f"sorted ({', '.join(data.class_names)}), are classes 0..{num_classes - 1}.")
+        model_names = list(data.class_names)
+    unknown = [name for name in data.class_names if name not in model_names]
+    if unknown:
+        raise UsageError(f"Class folder(s) {', '.join(unknown)} in {folder} are not classes "
+                         f"of the model, which knows: {', '.join(model_names)}. Rename or "
+                         f"remove those folders.")
+    # Folder label i is the folder class_names[i]; the model's label is its position
+    # in model_names.
+    to_model_label = np.array([model_names.index(name) for name in data.class_names])
+    report = evaluate_classifier(model, (images, to_model_label[labels]), model_names,
+                                 batch_size=args.batch_size)
+    print(report)
+    if args.out:
+        out = _output_folder(args.out)
+        from transfer_keras import plots
+        _save_figure(plots.plot_confusion_matrix(report), out / "confusion_matrix.png")
+        _write_text(out / "report.md", "\n".join([
+            f"# transfer-keras evaluate: {Path(args.model).name} on {folder.name}", "",
+            data.report.table().to_markdown(), "", report.to_markdown(), "",
+            "![confusion matrix](confusion_matrix.png)", ""]))
+        _write_json(out / "report.json", {
+            "command": "evaluate", "version": __version__, "model": str(args.model),
+            "data_dir": str(folder), "class_names": model_names,
+            "class_names_from": names_from, "accuracy": report.accuracy,
+            "data": data.report.to_dict(), "evaluation": report.to_dict()})
+        _say(f"Wrote report.md, report.json, confusion_matrix.png to {out}")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- backbones, prefetch
+
+
+def run_backbones(args):
+    print(list_backbones())
+    print(f"\nWeights cache: {keras_cache_dir()} (Keras's cache; set KERAS_HOME to use "
+          f"another folder, or fill it with `transfer-keras prefetch`).")
+    return EXIT_OK
+
+
+def _prefetch_backbone(name, image_size, alpha):
+    spec = get_backbone_spec(name)
+    size = image_size or spec.default_size
+    kwargs = _backbone_kwargs(spec, alpha)
+    build_backbone(spec.name, (size, size, 3), weights="imagenet", **kwargs)
+    files = ", ".join(path.name for path in cached_weights(spec.name))
+    return f"{spec.name} at {size} px: {files}"
+
+
+def _prefetch_fashion_mnist():
+    keras.datasets.fashion_mnist.load_data()
+    return f"Fashion-MNIST in {keras_cache_dir().parent / 'datasets' / 'fashion-mnist'}"
+
+
+def run_prefetch(args):
+    if not args.backbones and not args.datasets:
+        raise UsageError("Nothing to prefetch: give --backbones NAME [NAME ...] and/or "
+                         "--datasets fashion_mnist.")
+    specs = [get_backbone_spec(name) for name in args.backbones or []]  # check names first
+    for spec in specs:
+        check_input_shape(spec, None if args.image_size is None
+                          else (args.image_size, args.image_size, 3))
+        _backbone_kwargs(spec, args.alpha)
+    jobs = [(spec.name, lambda spec=spec: _prefetch_backbone(spec.name, args.image_size,
+                                                              args.alpha))
+            for spec in specs]
+    jobs += [("fashion_mnist", _prefetch_fashion_mnist) for _ in args.datasets or []]
+
+    rows, failures = [], []
+    for item, job in jobs:
+        _say(f"Fetching {item} ...")
+        try:
+            detail = job()
+        except WeightsUnavailableError as error:
+            failures.append((item, str(error)))
+            rows.append({"item": item, "status": "failed",
+                         "detail": "download failed (see below)"})
+        except Exception as error:  # no network, proxy, full disk: report, go on
+            failures.append((item, f"{type(error).__name__}: {error}"))
+            rows.append({"item": item, "status": "failed",
+                         "detail": "download failed (see below)"})
+        else:
+            rows.append({"item": item, "status": "ok", "detail": detail})
+    _say()
+    _say(str(Table(["item", "status", "detail"], rows, title="Prefetch")))
+    home = keras_cache_dir().parent
+    for item, message in failures:
+        _say(f"\n{item} failed:\n{message}")
+    if failures:
+        print(f"\nerror: {len(failures)} of {len(rows)} item(s) could not be fetched. This "
+              f"command needs internet access: run it on a machine that has it, then copy "
+              f"its Keras folder {home} to the offline machines (see below).",
+              file=sys.stderr)
+    _say(f"\nTo use these files on offline classroom machines, copy the Keras folder "
+         f"{home} to the same place there, e.g.\n"
+         f"    rsync -a {home}/ student@host:~/.keras/\n"
+         f"or with a USB stick; or put it anywhere and set KERAS_HOME to that folder "
+         f"before running Python (export KERAS_HOME=/path/to/keras_folder).")
+    return EXIT_FAILED if failures else EXIT_OK
+
+
+# --------------------------------------------------------------------------- the parser
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
+def _fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction such as 0.2, got {text!r}") \
+            from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (e.g. 0.2), got {value}")
+    return value
+
+
+def build_parser():
+    """Returns the `argparse` parser of the `transfer-keras` command."""
+    parser = argparse.ArgumentParser(
+        prog="transfer-keras",
+        description="Transfer learning with Keras 3: train, evaluate and use image "
+                    "classifiers built on pretrained backbones.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    demo = commands.add_parser(
+        "demo", help="the whole story offline: transfer vs scratch on Fashion-MNIST",
+        description="Moves the project's own source backbone (MobileNet alpha 0.25, trained "
+                    "on Fashion-MNIST classes 0-4) to classes 5-9 with few labels, compares "
+                    "it with training from scratch and draws a data-efficiency curve. "
+                    "Offline, about two minutes on a laptop CPU.")
+    demo.add_argument("--out", default="transfer_keras_demo",
+                      help="output folder (default: ./transfer_keras_demo)")
+    demo.add_argument("--labels-per-class", type=_positive_int, default=10,
+                      help="training labels per target class (default: 10)")
+    demo.add_argument("--curve", type=_positive_int, nargs="+", metavar="N",
+                      default=list(DEMO["curve_labels_per_class"]),
+                      help="labels per class of the data-efficiency curve's points "
+                           "(default: 5 20 50)")
+    demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    demo.set_defaults(run=run_demo)
+
+    train = commands.add_parser(
+        "train", help="two-stage transfer learning on your image folder",
+        description="Trains a classifier on DATA_DIR (one sub-folder per class, or train/ "
+                    "and val/ folders): stage 1 trains a new head on the frozen backbone, "
+                    "stage 2 fine-tunes the top of the backbone. Writes model.keras, "
+                    "class_names.json, report.md, report.json and figures to --out.")
+    train.add_argument("data_dir", metavar="DATA_DIR", help="the image folder")
+    train.add_argument("--backbone", required=True,
+                       help="backbone name (see `transfer-keras backbones`)")
+    train.add_argument("--alpha", type=float, default=None,
+                       help="width multiplier of the MobileNet family, e.g. 0.25 "
+                            "(default: the backbone's, 1.0)")
+    train.add_argument("--image-size", type=_positive_int, default=None,
+                       help="image side in pixels (default: the backbone's ImageNet size)")
+    train.add_argument("--weights", default="imagenet",
+                       help="'imagenet' (Keras cache or download), 'none' (random) or a "
+                            "weights file path (default: imagenet)")
+    train.add_argument("--epochs", type=int, default=10,
+                       help="stage-1 (head) epochs at most (default: 10)")
+    train.add_argument("--fine-tune-epochs", type=int, default=5,
+                       help="stage-2 epochs at most, 0 to skip fine-tuning (default: 5)")
+    train.add_argument("--fine-tune-layers", type=_positive_int, default=None,
+                       help="unfreeze the last N backbone layers (default: the top 30%%)")
+    train.add_argument("--batch-size", type=_positive_int, default=32,
+                       help="images per batch (default: 32)")
+    train.add_argument("--validation-split", type=_fraction, default=None,
+                       help="fraction of each class held out for validation (default: "
+                            "0.2, or the val/ folder when there is one)")
+    train.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    train.add_argument("--out", required=True, help="output folder")
+    train.set_defaults(run=run_train)
+
+    predict = commands.add_parser(
+        "predict", help="classify images with a saved model",
+        description="Prints the top-k classes of each image. Class names come from "
+                    "class_names.json beside the model (written by train and demo).")
+    predict.add_argument("model", metavar="MODEL", help="a model.keras file")
+    predict.add_argument("images", metavar="IMAGE_OR_DIR",
+                         help="an image file, or a folder (read recursively)")
+    predict.add_argument("--top-k", type=int, default=3,
+                         help="classes to show per image (default: 3)")
+    predict.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    predict.set_defaults(run=run_predict)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="score a saved model on a labelled image folder",
+        description="Accuracy, per-class precision/recall/F1 and the confusion matrix of "
+                    "MODEL on DATA_DIR (one sub-folder per class, named like the model's "
+                    "classes; with train/ and val/ folders, val/ is scored).")
+    evaluate.add_argument("model", metavar="MODEL", help="a model.keras file")
+    evaluate.add_argument("data_dir", metavar="DATA_DIR", help="the labelled image folder")
+    evaluate.add_argument("--batch-size", type=_positive_int, default=32,
+                          help="images per batch (default: 32)")
+    evaluate.add_argument("--out", default=None,
+                          help="also write report.md, report.json and confusion_matrix.png "
+                               "to this folder")
+    evaluate.set_defaults(run=run_evaluate)
+
+    backbones = commands.add_parser(
+        "backbones", help="list the supported backbones",
+        description="The supported keras.applications backbones: sizes, feature width, "
+                    "extra arguments, and whether ImageNet weights are in the Keras cache.")
+    backbones.set_defaults(run=run_backbones)
+
+    prefetch = commands.add_parser(
+        "prefetch", help="download weights and data into the Keras cache (needs internet)",
+        description="On a machine with internet: downloads ImageNet weights and datasets "
+                    "into the Keras cache, then tells you how to copy it to offline "
+                    "machines.")
+    prefetch.add_argument("--backbones", nargs="+", metavar="NAME", default=[],
+                          help="backbone names (see `transfer-keras backbones`)")
+    prefetch.add_argument("--image-size", type=_positive_int, default=None,
+                          help="image side: MobileNet weights differ per size (default: "
+                               "each backbone's ImageNet size)")
+    prefetch.add_argument("--alpha", type=float, default=None,
+                          help="width multiplier of the MobileNet family, e.g. 0.25")
+    prefetch.add_argument("--datasets", nargs="+", choices=["fashion_mnist"], default=[],
+                          help="datasets to download")
+    prefetch.set_defaults(run=run_prefetch)
+    return parser
+
+
+def _quiet():
+    """No duplicate or internal chatter on the terminal: the reports say what matters."""
+    warnings.filterwarnings("ignore", category=DataWarning)  # listed in the data report
+    # Keras notes that datasets are not reshuffled by fit(shuffle=True); they shuffle
+    # themselves (`prepare(..., shuffle=True)`).
+    warnings.filterwarnings("ignore", message="`shuffle=True` was passed")
+    tf.get_logger().setLevel("ERROR")  # e.g. tf.function retracing notes
+
+
+def main(argv=None):
+    """Runs the `transfer-keras` command; returns the exit code.
+
+    Args:
+        argv: the arguments, without the program name. Defaults to `None`
+            (`sys.argv[1:]`).
+
+    Returns:
+        0 on success, 1 when something could not be done, 2 for a user mistake.
+    """
+    args = build_parser().parse_args(argv)  # exits with 2 on a usage error
+    _quiet()
+    try:
+        return args.run(args)
+    except (UsageError, ValueError, TypeError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
