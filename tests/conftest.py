@@ -5,6 +5,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import transfer_keras  # noqa: E402, F401  (first: it starts TensorFlow quietly)
 import keras  # noqa: E402
 import matplotlib  # noqa: E402
 import pytest  # noqa: E402

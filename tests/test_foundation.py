@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import transfer_keras as tk
-from transfer_keras import backbones as backbones_module
+
 from conftest import SHARED_WEIGHTS, needs_shared_weights
 
 

@@ -15,22 +15,19 @@ Exit codes: 0 success, 1 something could not be done (e.g. a download failed),
 2 a mistake the user can fix (the message says how; never a traceback).
 """
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
-
-import argparse  # noqa: E402
+import argparse
 import json  # noqa: E402
+import os  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+import transfer_keras  # noqa: E402, F401  (first: it starts TensorFlow quietly)
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from PIL import Image, ImageOps, UnidentifiedImageError  # noqa: E402
 
 from transfer_keras import (  # noqa: E402
     BACKBONES,
@@ -61,7 +58,7 @@ from transfer_keras import (  # noqa: E402
 )
 from transfer_keras._table import Table  # noqa: E402
 from transfer_keras.backbones import check_input_shape  # noqa: E402
-from transfer_keras.data import HELD_OUT_FOLDERS, TRAIN_FOLDER  # noqa: E402
+from transfer_keras.data import HELD_OUT_FOLDERS, TRAIN_FOLDER, load_image  # noqa: E402
 from transfer_keras.training import TransferHistory  # noqa: E402
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -591,15 +588,6 @@ def _image_files(path):
     return path, files
 
 
-def _read_image(path, size):
-    """Reads an image file as uint8 RGB (EXIF upright), resized like `load_image_folder`."""
-    height, width = size
-    with Image.open(path) as image:
-        image = ImageOps.exif_transpose(image).convert("RGB")
-        image = image.resize((width, height), Image.Resampling.BILINEAR)
-        return np.asarray(image, dtype=np.uint8)
-
-
 def run_predict(args):
     if args.top_k < 1:
         raise UsageError(f"--top-k must be 1 or more; received {args.top_k}.")
@@ -615,12 +603,12 @@ def run_predict(args):
     images, names, skipped = [], [], []
     for file in files:
         try:
-            images.append(_read_image(file, size))
+            images.append(load_image(file, size))
             names.append(str(file.relative_to(root)))
-        except (UnidentifiedImageError, OSError) as error:
+        except ValueError as error:  # says why: not an image, corrupt, unreadable
             skipped.append((str(file.relative_to(root)), str(error)))
     for name, reason in skipped:
-        _note(f"skipped {name}: not a readable image ({reason})")
+        _note(f"skipped {name}: {reason}")
     if not images:
         raise UsageError(f"None of the {len(files)} file(s) is a readable image.")
 

@@ -242,6 +242,32 @@ def _decode_image(data, image_size):
         return np.asarray(image, dtype=np.uint8)
 
 
+def load_image(path, image_size):
+    """Reads one image file for prediction, exactly as `load_image_folder` does.
+
+    Args:
+        path: an image file (JPEG, PNG, GIF, BMP, WEBP, TIFF).
+        image_size: an int or `(height, width)`: the model's input size.
+
+    Returns:
+        A uint8 `(height, width, 3)` array (upright, RGB, resized).
+
+    Raises:
+        ValueError: the file is missing, unreadable or not an image, with the reason.
+
+    Example:
+    >>> pixels = load_image("bee.jpg", 224)
+    >>> model.predict(pixels[None], verbose=0)
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"`path` {str(path)!r} is not a file; give an image file.")
+    _, pixels, reason = _read_image(path, _check_image_size(image_size))
+    if reason:
+        raise ValueError(f"`path` {str(path)!r} cannot be used: {reason}.")
+    return pixels
+
+
 def _read_image(path, image_size):
     """Returns `(sha256, pixels, None)` for a usable image, else `(None, None, reason)`."""
     try:
