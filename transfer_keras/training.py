@@ -24,7 +24,6 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from transfer_keras.freezing import freeze_backbone, unfreeze_backbone
 from transfer_keras.models import (
@@ -174,12 +173,13 @@ def extract_features(model, ds):
         a shuffled dataset stays consistent).
     """
     extractor = build_feature_extractor(model)
-    # One compiled function for every batch size (the last batch is smaller).
-    run = tf.function(lambda images: extractor(images, training=False),
-                      reduce_retracing=True)
+    # Run the extractor inside the pipeline, so images and labels stay paired
+    # even when the dataset reshuffles, and tf.data compiles it once.
     features, labels = [], []
-    for images, batch_labels in ds:
-        features.append(np.asarray(run(images)))
+    for batch_features, batch_labels in ds.map(
+        lambda images, batch_labels: (extractor(images, training=False), batch_labels)
+    ):
+        features.append(np.asarray(batch_features))
         labels.append(np.asarray(batch_labels))
     return np.concatenate(features), np.concatenate(labels)
 
