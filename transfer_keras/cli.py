@@ -19,7 +19,6 @@ import argparse
 import json  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -56,6 +55,7 @@ from transfer_keras import (  # noqa: E402
     train_head,
     train_two_stage,
 )
+from transfer_keras._files import atomic_path, write_text_atomically  # noqa: E402
 from transfer_keras._table import Table  # noqa: E402
 from transfer_keras.backbones import check_input_shape  # noqa: E402
 from transfer_keras.data import HELD_OUT_FOLDERS, TRAIN_FOLDER, load_image  # noqa: E402
@@ -107,37 +107,16 @@ def _json_default(value):
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def _write_text(path, text):
-    """Writes a text file atomically (temporary file in the same folder + rename)."""
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-    return path
-
-
 def _write_json(path, data):
-    return _write_text(path, json.dumps(data, indent=2, default=_json_default) + "\n")
+    return write_text_atomically(path, json.dumps(data, indent=2, default=_json_default)
+                                 + "\n")
 
 
 def _save_figure(figure, path):
     """Saves a matplotlib Figure as PNG, atomically."""
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-",
-                                         suffix=".png")
-    os.close(handle)
-    try:
+    with atomic_path(path, suffix=".png") as temporary:
         figure.savefig(temporary, dpi=100)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-    return path
+    return Path(path)
 
 
 def _trainable_params(model):
@@ -179,7 +158,7 @@ def _save_outputs(folder, model, class_names, report_md, report_json, figures):
     _write_json(folder / CLASS_NAMES_FILE, list(class_names))
     for name, figure in figures.items():
         _save_figure(figure, folder / name)
-    _write_text(folder / "report.md", report_md)
+    write_text_atomically(folder / "report.md", report_md)
     _write_json(folder / "report.json", report_json)
 
 
@@ -680,7 +659,7 @@ def run_evaluate(args):
         out = _output_folder(args.out)
         from transfer_keras import plots
         _save_figure(plots.plot_confusion_matrix(report), out / "confusion_matrix.png")
-        _write_text(out / "report.md", "\n".join([
+        write_text_atomically(out / "report.md", "\n".join([
             f"# transfer-keras evaluate: {Path(args.model).name} on {folder.name}", "",
             data.report.table().to_markdown(), "", report.to_markdown(), "",
             "![confusion matrix](confusion_matrix.png)", ""]))

@@ -17,13 +17,12 @@ classic binary head; the library's training and evaluation handle both.
 """
 
 import contextlib
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import keras
 
+from transfer_keras._files import atomic_path
 from transfer_keras.backbones import build_backbone, check_input_shape, get_backbone_spec
 
 HEAD_LAYERS = ("pooling", "dropout", "predictions")  # plus hidden_1, hidden_2, ...
@@ -333,16 +332,8 @@ def save_model(model, path):
             f"`path` must end in '.keras' (Keras's safe, pickle-free format); "
             f"received {str(path)!r}. Example: 'model.keras'."
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-",
-                                         suffix=".keras")
-    os.close(handle)
-    try:
+    with atomic_path(path) as temporary:
         model.save(temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
     return path
 
 

@@ -18,13 +18,13 @@ otherwise), and accepts a `tf.distribute` strategy: build the model with
 """
 
 import json
-import os
 import time
 from pathlib import Path
 
 import keras
 import numpy as np
 
+from transfer_keras._files import atomic_path, write_text_atomically
 from transfer_keras.freezing import freeze_backbone, unfreeze_backbone
 from transfer_keras.models import (
     backbone_name,
@@ -375,12 +375,6 @@ def train_two_stage(model, train_ds, val_ds=None, head_epochs=10, fine_tune_epoc
     return TransferHistory(head_history, fine_tune_history, seconds)
 
 
-def _atomic_write_text(path, text):
-    temporary = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    temporary.write_text(text)
-    os.replace(temporary, path)
-
-
 def pretrain_source(backbone, source_train, source_val=None, num_classes=None,
                     epochs=10, learning_rate=1e-3, save_path=None, patience=3,
                     metadata=None, verbose="auto", strategy=None, **backbone_kwargs):
@@ -435,10 +429,8 @@ def pretrain_source(backbone, source_train, source_val=None, num_classes=None,
         metadata = {"source_val_accuracy": round(float(
             model.evaluate(source_val, verbose=0)[1]), 4), **(metadata or {})}
     if save_path is not None:
-        save_path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = save_path.with_name(f".tmp-{os.getpid()}-{save_path.name}")
-        model.get_layer("backbone").save_weights(temporary)
-        os.replace(temporary, save_path)
+        with atomic_path(save_path, suffix=".weights.h5") as temporary:
+            model.get_layer("backbone").save_weights(temporary)
         record = {
             "backbone": backbone_name(model),
             "backbone_kwargs": backbone_kwargs,
@@ -450,7 +442,7 @@ def pretrain_source(backbone, source_train, source_val=None, num_classes=None,
             "keras_version": keras.__version__,
             **(metadata or {}),
         }
-        _atomic_write_text(save_path.with_name(save_path.name[:-len(".weights.h5")]
+        write_text_atomically(save_path.with_name(save_path.name[:-len(".weights.h5")]
                                                + ".json"),
                            json.dumps(record, indent=2) + "\n")
     return model, history
