@@ -31,6 +31,24 @@ __all__ = [
     "show_batch",
 ]
 
+def _show_figures_in_notebooks():
+    """Lets Jupyter draw a returned Figure as a picture, without `%matplotlib inline`.
+
+    IPython only registers its PNG formatter for Figures once a plotting backend
+    is switched on; these figures never touch pyplot, so register it here.
+    """
+    try:
+        from IPython import get_ipython
+        from IPython.core.pylabtools import select_figure_formats
+    except ImportError:  # plain Python: nothing to do
+        return
+    shell = get_ipython()
+    if shell is not None and hasattr(shell, "display_formatter"):
+        select_figure_formats(shell, {"png"})
+
+
+_show_figures_in_notebooks()
+
 _ACCURACY_KEYS = ("accuracy", "acc", "sparse_categorical_accuracy", "binary_accuracy",
                   "categorical_accuracy")
 
