@@ -45,4 +45,5 @@ def start_tensorflow_quietly():
                 if line.strip() and not NOISE.match(line)]
     if kept:
         print("\n".join(kept), file=sys.stderr)
+    tf.get_logger().setLevel("WARNING")  # Jupyter starts it at INFO ("Assets written")
     return tf

@@ -13,9 +13,10 @@ def _format(value):
     if isinstance(value, float):
         if math.isnan(value):
             return "-"
-        if abs(value) < 10:
-            return f"{value:.4f}"  # metrics and losses
-        return f"{value:.1f}" if abs(value) < 1000 else f"{value:,.0f}"
+        if abs(value) >= 1000:
+            return f"{value:,.0f}"
+        text = f"{value:.4f}" if abs(value) < 10 else f"{value:.1f}"
+        return text.rstrip("0").rstrip(".")  # 0.5 not 0.5000, 4.8 not 4.8000
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
     if isinstance(value, (list, tuple)):

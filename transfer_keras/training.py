@@ -258,11 +258,14 @@ def train_head(model, train_ds, val_ds=None, epochs=10, learning_rate=None,
     compile_for_stage(head, "head", learning_rate, strategy=strategy)
     train_features = extract_features(model, train_ds)
     validation = extract_features(model, val_ds) if val_ds is not None else None
-    return head.fit(*train_features, batch_size=batch_size, epochs=epochs, shuffle=True,
-                    validation_data=validation,
-                    callbacks=_callbacks(val_ds, patience, checkpoint_path, callbacks,
-                                         model),
-                    verbose=_verbose(verbose))
+    history = head.fit(*train_features, batch_size=batch_size, epochs=epochs,
+                       shuffle=True, validation_data=validation,
+                       callbacks=_callbacks(val_ds, patience, checkpoint_path, callbacks,
+                                            model),
+                       verbose=_verbose(verbose))
+    with _scope(model, strategy):  # the full model's optimizer never ran: build it, so
+        model.optimizer.build(model.trainable_variables)  # save/load round-trips cleanly
+    return history
 
 
 def fine_tune(model, train_ds, val_ds=None, epochs=5, num_layers=None, from_layer=None,
