@@ -23,6 +23,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from transfer_keras._files import atomic_path, write_text_atomically
 from transfer_keras.freezing import freeze_backbone, unfreeze_backbone
@@ -35,6 +36,7 @@ from transfer_keras.models import (
 
 STAGE_LEARNING_RATES = {"head": 1e-3, "fine_tune": 1e-4}
 DEFAULT_FINE_TUNE_FRACTION = 0.3
+HEAD_STEPS_PER_EXECUTION = 32
 
 
 def _check_stage(stage):
@@ -75,7 +77,7 @@ def _scope(model, strategy):
 
 
 def compile_for_stage(model, stage="head", learning_rate=None, optimizer=None,
-                      metrics=None, strategy=None):
+                      metrics=None, strategy=None, steps_per_execution=1):
     """(Re)compiles a model for a training stage; call it after every `trainable` change.
 
     Args:
@@ -88,6 +90,8 @@ def compile_for_stage(model, stage="head", learning_rate=None, optimizer=None,
         metrics: extra metrics besides accuracy. Defaults to `None`.
         strategy: the `tf.distribute` strategy the model was built with.
             Defaults to `None` (the model's own).
+        steps_per_execution: training steps per compiled call; more cuts Python
+            overhead for tiny models such as a head on cached features. Defaults to `1`.
 
     Returns:
         The model, freshly compiled.
@@ -107,6 +111,7 @@ def compile_for_stage(model, stage="head", learning_rate=None, optimizer=None,
             optimizer=optimizer or keras.optimizers.Adam(learning_rate),
             loss=loss_for(model),
             metrics=[_accuracy_metric(model)] + list(metrics or []),
+            steps_per_execution=steps_per_execution,
         )
     return model
 
@@ -172,7 +177,10 @@ def extract_features(model, ds):
         `(features, labels)` numpy arrays, aligned (the dataset is read once, so
         a shuffled dataset stays consistent).
     """
-    extractor = build_feature_extractor(model)
+    return _run_extractor(build_feature_extractor(model), ds)
+
+
+def _run_extractor(extractor, ds):
     # Run the extractor inside the pipeline, so images and labels stay paired
     # even when the dataset reshuffles, and tf.data compiles it once.
     features, labels = [], []
@@ -255,11 +263,21 @@ def train_head(model, train_ds, val_ds=None, epochs=10, learning_rate=None,
     batch_size = _first_batch_size(train_ds)
     with _scope(model, strategy):
         head = _build_head_model(model)
-    compile_for_stage(head, "head", learning_rate, strategy=strategy)
-    train_features = extract_features(model, train_ds)
-    validation = extract_features(model, val_ds) if val_ds is not None else None
-    history = head.fit(*train_features, batch_size=batch_size, epochs=epochs,
-                       shuffle=True, validation_data=validation,
+    # A head is tiny: run many steps per call, or Python overhead dominates.
+    compile_for_stage(head, "head", learning_rate, strategy=strategy,
+                      steps_per_execution=HEAD_STEPS_PER_EXECUTION)
+    extractor = build_feature_extractor(model)
+    train_features = _run_extractor(extractor, train_ds)
+    # Cached features as a small in-memory dataset, reshuffled every epoch.
+    train_cached = (tf.data.Dataset.from_tensor_slices(train_features)
+                    .shuffle(len(train_features[1])).batch(batch_size)
+                    .prefetch(tf.data.AUTOTUNE))
+    val_cached = None
+    if val_ds is not None:
+        val_cached = tf.data.Dataset.from_tensor_slices(
+            _run_extractor(extractor, val_ds)).batch(256)
+    history = head.fit(train_cached, epochs=epochs, shuffle=False,
+                       validation_data=val_cached,
                        callbacks=_callbacks(val_ds, patience, checkpoint_path, callbacks,
                                             model),
                        verbose=_verbose(verbose))
