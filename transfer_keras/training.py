@@ -211,7 +211,7 @@ def _verbose(verbose):
 
 
 def train_head(model, train_ds, val_ds=None, epochs=10, learning_rate=None,
-               cache_features="auto", patience=3, checkpoint_path=None, callbacks=None,
+               cache_features="auto", patience=5, checkpoint_path=None, callbacks=None,
                verbose="auto", strategy=None):
     """Stage 1: trains the new head on a frozen backbone.
 
@@ -225,7 +225,8 @@ def train_head(model, train_ds, val_ds=None, epochs=10, learning_rate=None,
             `False` to run the backbone every epoch, `"auto"` to cache unless the
             model has a random augmentation layer. Defaults to `"auto"`.
         patience: early-stopping patience in epochs on the validation loss (the
-            best weights are restored); 0 or `None` to disable. Defaults to `3`.
+            best weights are restored); 0 or `None` to disable. Defaults to `5`
+            (fine-tuning curves on small validation sets are noisy).
         checkpoint_path: a `.keras` path that receives the best full model,
             written atomically. Defaults to `None`.
         callbacks: extra Keras callbacks. Defaults to `None`.
@@ -287,7 +288,7 @@ def train_head(model, train_ds, val_ds=None, epochs=10, learning_rate=None,
 
 
 def fine_tune(model, train_ds, val_ds=None, epochs=5, num_layers=None, from_layer=None,
-              fraction=None, learning_rate=None, patience=3, checkpoint_path=None,
+              fraction=None, learning_rate=None, patience=5, checkpoint_path=None,
               callbacks=None, initial_epoch=0, verbose="auto", strategy=None):
     """Stage 2: unfreezes the top of the backbone (BatchNorm stays frozen) and trains on.
 
@@ -359,7 +360,7 @@ class TransferHistory:
 def train_two_stage(model, train_ds, val_ds=None, head_epochs=10, fine_tune_epochs=5,
                     head_learning_rate=None, fine_tune_learning_rate=None,
                     num_layers=None, from_layer=None, fraction=None,
-                    cache_features="auto", patience=3, checkpoint_path=None,
+                    cache_features="auto", patience=5, checkpoint_path=None,
                     verbose="auto", strategy=None):
     """The whole recipe: `train_head`, then `fine_tune`; returns one merged history.
 
