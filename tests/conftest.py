@@ -1,7 +1,10 @@
-"""Shared fixtures: where ../shared is, quiet TensorFlow, seeded tests."""
+"""Shared fixtures: quiet TensorFlow, seeded tests, a temporary Keras home.
+
+Where ../shared is lives in `shared_paths.py` (importable from every test module;
+`from conftest import ...` would be ambiguous next to notebooks/conftest.py).
+"""
 
 import os
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -11,20 +14,6 @@ import matplotlib  # noqa: E402
 import pytest  # noqa: E402
 
 matplotlib.use("Agg")
-
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-SHARED_WEIGHTS = SHARED / "weights" / "mobilenet_2_5_224_tf_no_top.h5"
-SHARED_PHOTOS = SHARED / "data" / "hymenoptera_data"
-
-needs_shared_weights = pytest.mark.skipif(
-    not SHARED_WEIGHTS.is_file(),
-    reason=f"needs the genuine MobileNet weights at {SHARED_WEIGHTS} (../shared is absent)",
-)
-needs_shared_photos = pytest.mark.skipif(
-    not SHARED_PHOTOS.is_dir(),
-    reason=f"needs the ants/bees photos at {SHARED_PHOTOS} (../shared is absent)",
-)
 
 
 @pytest.fixture(autouse=True)

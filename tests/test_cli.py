@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import SHARED_PHOTOS, SHARED_WEIGHTS, needs_shared_photos, needs_shared_weights
+from shared_paths import SHARED_PHOTOS, SHARED_WEIGHTS, needs_shared_photos, needs_shared_weights
 from transfer_keras.cli import build_parser, main
 
 COMMANDS = ("demo", "train", "predict", "evaluate", "backbones", "prefetch")

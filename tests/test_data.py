@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from conftest import SHARED_PHOTOS, needs_shared_photos
+from shared_paths import SHARED_PHOTOS, needs_shared_photos
 from transfer_keras import data
 from transfer_keras.data import (
     DataWarning,

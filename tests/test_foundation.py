@@ -11,7 +11,7 @@ import pytest
 
 import transfer_keras as tk
 
-from conftest import SHARED_WEIGHTS, needs_shared_weights
+from shared_paths import SHARED_WEIGHTS, needs_shared_weights
 
 
 @pytest.mark.parametrize("name", list(tk.BACKBONES))
