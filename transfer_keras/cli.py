@@ -418,7 +418,9 @@ def run_demo(args):
         f"{DEMO['val_per_class']} per class for validation, "
         f"{len(data['test'][1]):,} test images.",
         "- Transfer: stage 1 trains the new head on the frozen backbone; stage 2 "
-        "fine-tunes its top 30% (BatchNorm frozen) at a 10x lower learning rate.",
+        f"fine-tunes the whole backbone (BatchNorm frozen) at learning rate "
+        f"{DEMO['fine_tune_learning_rate']:g} (tops -> shoes and bags is a dissimilar "
+        f"transfer, where this measured best).",
         f"- Scratch: the same architecture from random weights, {epochs} epochs (as many "
         f"as both transfer stages together).",
         "",
@@ -448,7 +450,7 @@ def run_demo(args):
     _save_outputs(out, model, class_names, report_md, report_json, figures)
     _say()
     _say(f"Wrote {MODEL_FILE}, {CLASS_NAMES_FILE}, report.md, report.json, "
-         f"{', '.join(figures)} to {out}")
+         f"{', '.join(figures)} to {out.resolve()}")
     _say(f"Test accuracy with {args.labels_per_class} labels per class: transfer "
          f"(fine-tuned) {report.accuracy:.3f}, frozen backbone {frozen_report.accuracy:.3f}, "
          f"scratch {scratch_report.accuracy:.3f}  ({seconds:.0f} s)")
@@ -552,7 +554,7 @@ def run_train(args):
     _save_outputs(out, model, class_names, report_md, report_json, figures)
     _say()
     _say(f"Wrote {MODEL_FILE}, {CLASS_NAMES_FILE}, report.md, report.json, "
-         f"{', '.join(figures)} to {out}")
+         f"{', '.join(figures)} to {out.resolve()}")
     _say(f"Validation accuracy {report.accuracy:.4f} ({seconds:.0f} s)")
     return EXIT_OK
 
