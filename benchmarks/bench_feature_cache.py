@@ -13,21 +13,11 @@ with ../shared present, also ants/bees with ImageNet MobileNet-0.25 at 224 px.
 """
 
 import argparse
-import os
-import shutil
-import tempfile
 import time
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-SHARED = HERE.parents[1] / "shared"
-SHARED_WEIGHTS = SHARED / "weights" / "mobilenet_2_5_224_tf_no_top.h5"
-SHARED_PHOTOS = SHARED / "data" / "hymenoptera_data"
-if SHARED_WEIGHTS.is_file() and "KERAS_HOME" not in os.environ:
-    home = Path(tempfile.mkdtemp(prefix="keras_home_"))
-    (home / "models").mkdir()
-    shutil.copy(SHARED_WEIGHTS, home / "models" / SHARED_WEIGHTS.name)
-    os.environ["KERAS_HOME"] = str(home)
+from _offline import SHARED_PHOTOS, have_shared, seed_keras_home
+
+seed_keras_home()
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -79,7 +69,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     tasks = [fashion_task()]
-    if SHARED_PHOTOS.is_dir() and SHARED_WEIGHTS.is_file():
+    if have_shared():
         tasks.append(hymenoptera_task())
     print(f"Times: best of {args.repeats} runs; validation accuracy: mean over the "
           f"same {args.repeats} seeds for both paths.")

@@ -14,24 +14,12 @@ them as JSON next to this script unless --no-json.
 
 import argparse
 import json
-import os
-import shutil
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-SHARED = HERE.parents[1] / "shared"
-SHARED_WEIGHTS = SHARED / "weights" / "mobilenet_2_5_224_tf_no_top.h5"
-SHARED_PHOTOS = SHARED / "data" / "hymenoptera_data"
+from _offline import HERE, SHARED, SHARED_PHOTOS, have_shared, seed_keras_home
 
-if SHARED_WEIGHTS.is_file() and "KERAS_HOME" not in os.environ:
-    # Seed a temporary Keras cache so weights="imagenet" works offline.
-    home = Path(tempfile.mkdtemp(prefix="keras_home_"))
-    (home / "models").mkdir()
-    shutil.copy(SHARED_WEIGHTS, home / "models" / SHARED_WEIGHTS.name)
-    os.environ["KERAS_HOME"] = str(home)
+seed_keras_home()
 
 import transfer_keras as tk  # noqa: E402
 from transfer_keras import experiments  # noqa: E402
@@ -68,7 +56,7 @@ def main():
     parser.add_argument("--no-json", action="store_true")
     args = parser.parse_args()
     tasks = {"fashion": fashion}
-    if SHARED_PHOTOS.is_dir() and SHARED_WEIGHTS.is_file():
+    if have_shared():
         tasks["hymenoptera"] = hymenoptera
     else:
         print(f"skipping ants/bees: {SHARED} not found", file=sys.stderr)

@@ -13,23 +13,13 @@ here too on the same split.
 """
 
 import argparse
-import os
-import shutil
 import sys
-import tempfile
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-SHARED = HERE.parents[1] / "shared"
-SHARED_WEIGHTS = SHARED / "weights" / "mobilenet_2_5_224_tf_no_top.h5"
-SHARED_PHOTOS = SHARED / "data" / "hymenoptera_data"
-if not (SHARED_WEIGHTS.is_file() and SHARED_PHOTOS.is_dir()):
+from _offline import SHARED_PHOTOS, SHARED_WEIGHTS, have_shared, seed_keras_home
+
+if not have_shared():
     sys.exit(f"needs {SHARED_WEIGHTS} and {SHARED_PHOTOS}")
-if "KERAS_HOME" not in os.environ:
-    home = Path(tempfile.mkdtemp(prefix="keras_home_"))
-    (home / "models").mkdir()
-    shutil.copy(SHARED_WEIGHTS, home / "models" / SHARED_WEIGHTS.name)
-    os.environ["KERAS_HOME"] = str(home)
+seed_keras_home()
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
