@@ -50,6 +50,8 @@ from transfer_keras.evaluation import (  # noqa: E402
     compare,
     cross_validate,
     evaluate_classifier,
+    num_classes_of,
+    predict_probabilities,
     top_losses,
 )
 from transfer_keras.freezing import (  # noqa: E402
@@ -118,6 +120,8 @@ __all__ = [
     "load_image",
     "load_image_folder",
     "load_model",
+    "num_classes_of",
+    "predict_probabilities",
     "prepare",
     "pretrain_source",
     "sample_per_class",

@@ -54,11 +54,13 @@ from transfer_keras import (  # noqa: E402
     split_classes,
     train_head,
     train_two_stage,
+    trainable_summary,
 )
 from transfer_keras._files import atomic_path, write_text_atomically  # noqa: E402
 from transfer_keras._table import Table  # noqa: E402
 from transfer_keras.backbones import check_input_shape  # noqa: E402
 from transfer_keras.data import HELD_OUT_FOLDERS, TRAIN_FOLDER, load_image  # noqa: E402
+from transfer_keras.evaluation import num_classes_of, predict_probabilities  # noqa: E402
 from transfer_keras.training import TransferHistory  # noqa: E402
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -121,10 +123,6 @@ def _save_figure(figure, path):
     with atomic_path(path, suffix=".png") as temporary:
         figure.savefig(temporary, dpi=100)
     return Path(path)
-
-
-def _trainable_params(model):
-    return int(sum(np.prod(weight.shape) for weight in model.trainable_weights))
 
 
 def _output_folder(out):
@@ -224,18 +222,6 @@ def _class_names_for(model_path, num_classes):
     return [str(index) for index in range(num_classes)], None
 
 
-def _num_classes(model):
-    units = int(model.output_shape[-1])
-    return 2 if units == 1 else units  # one sigmoid unit is P(class 1)
-
-
-def _probabilities(model, images):
-    outputs = np.asarray(model.predict(images, batch_size=32, verbose=0), dtype="float64")
-    if outputs.shape[-1] == 1:
-        return np.concatenate([1 - outputs, outputs], axis=1)
-    return outputs
-
-
 def _input_size(model):
     shape = model.input_shape
     if len(shape) != 4 or shape[1] is None or shape[2] is None or shape[3] != 3:
@@ -324,7 +310,7 @@ def run_demo(args):
     head_seconds = time.perf_counter() - tic
     _say(_stage_line("head", head_history, head_seconds))
     frozen_report = evaluate_classifier(model, test_ds, class_names)
-    frozen_params = _trainable_params(model)
+    frozen_params = trainable_summary(model).total_trainable
 
     _say(f"Stage 2: fine-tuning the whole backbone (BatchNorm frozen, "
          f"lr {DEMO['fine_tune_learning_rate']:g})")
@@ -339,7 +325,7 @@ def run_demo(args):
     history = TransferHistory(head_history, fine_history,
                               {"head": head_seconds, "fine_tune": fine_seconds})
     report = evaluate_classifier(model, test_ds, class_names)
-    tuned_params = _trainable_params(model)
+    tuned_params = trainable_summary(model).total_trainable
 
     # Scratch: the same architecture from random weights, with as many gradient
     # steps as both transfer stages together (as in experiments.data_efficiency).
@@ -355,7 +341,7 @@ def run_demo(args):
     scratch_report = evaluate_classifier(scratch, test_ds, class_names)
 
     comparison = compare({
-        "scratch": {"report": scratch_report, "trainable_params": _trainable_params(scratch),
+        "scratch": {"report": scratch_report, "trainable_params": trainable_summary(scratch).total_trainable,
                     "train_seconds": round(scratch_seconds, 1)},
         "frozen backbone, new head": {"report": frozen_report,
                                       "trainable_params": frozen_params,
@@ -520,7 +506,7 @@ def run_train(args):
         "evaluated_on": "validation part",
         "evaluation": report.to_dict(),
         "history": history.to_dict(),
-        "trainable_params": _trainable_params(model),
+        "trainable_params": trainable_summary(model).total_trainable,
         "seconds": round(seconds, 1),
     }
     report_md = "\n".join([
@@ -585,7 +571,7 @@ def run_predict(args):
     root, files = _image_files(args.images)
     model = _load_model(args.model)
     size = _input_size(model)
-    num_classes = _num_classes(model)
+    num_classes = num_classes_of(model)
     class_names, names_from = _class_names_for(args.model, num_classes)
     if names_from is None:
         _note(f"no {CLASS_NAMES_FILE} beside {args.model}: showing class indices "
@@ -603,7 +589,7 @@ def run_predict(args):
     if not images:
         raise UsageError(f"None of the {len(files)} file(s) is a readable image.")
 
-    probabilities = _probabilities(model, np.stack(images))
+    probabilities = predict_probabilities(model, np.stack(images))
     top_k = min(args.top_k, num_classes)
     results = []
     for name, row in zip(names, probabilities):
@@ -635,7 +621,7 @@ def run_evaluate(args):
     folder = _existing_folder(args.data_dir, "Data folder")
     model = _load_model(args.model)
     size = _input_size(model)
-    num_classes = _num_classes(model)
+    num_classes = num_classes_of(model)
     model_names, names_from = _class_names_for(args.model, num_classes)
 
     data = load_image_folder(folder, size, batch_size=args.batch_size, shuffle=False)

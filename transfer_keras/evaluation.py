@@ -27,6 +27,8 @@ __all__ = [
     "compare",
     "cross_validate",
     "evaluate_classifier",
+    "num_classes_of",
+    "predict_probabilities",
     "top_losses",
 ]
 
@@ -58,10 +60,28 @@ def _to_probabilities(outputs, logits=False):
     return outputs
 
 
-def _num_classes(model):
+def num_classes_of(model):
     """Classes the model predicts: its output units, or 2 for one sigmoid unit."""
-    units = model.output_shape[-1]
+    units = int(model.output_shape[-1])
     return 2 if units == 1 else units
+
+
+def predict_probabilities(model, images, batch_size=32):
+    """Class probabilities `(n, num_classes)` for raw images, whatever the head.
+
+    Handles the three heads `build_classifier` makes: softmax, one sigmoid
+    unit (returned as `[1 - p, p]`) and logits (`classifier_activation=None`).
+
+    Args:
+        model: a classifier taking raw pixels.
+        images: an array `(n, height, width, 3)`.
+        batch_size: images per prediction batch. Defaults to `32`.
+
+    Returns:
+        A float64 numpy array; each row sums to 1.
+    """
+    outputs = model.predict(images, batch_size=batch_size, verbose=0)
+    return _to_probabilities(outputs, _outputs_logits(model))
 
 
 def _as_int_labels(labels):
@@ -297,7 +317,7 @@ def evaluate_classifier(model, data, class_names=None, batch_size=32):
     >>> report.accuracy, report.confusion_matrix.shape
     (0.93, (2, 2))
     """
-    num_classes = _num_classes(model)
+    num_classes = num_classes_of(model)
     class_names = _check_class_names(class_names, num_classes, model.output_shape[-1])
     _, labels, probabilities = _predict(model, data, batch_size)
     _check_labels(labels, num_classes, class_names)
