@@ -77,6 +77,23 @@ def test_cached_and_naive_heads_predict_the_same_with_the_same_weights():
                                   new_kernel)
 
 
+def test_extract_features_keeps_pairs_on_reshuffled_uint8_uneven_batches():
+    images, labels = _toy_data(n=37)
+    model = _model()
+    extractor = training.build_feature_extractor(model)
+    reference = extractor.predict(images.astype("uint8").astype("float32"), verbose=0)
+    # Reshuffled on every pass, uint8 pixels, a last batch of 5: still paired.
+    index = np.arange(len(labels))
+    ds = (tf.data.Dataset.from_tensor_slices((images.astype("uint8"), index))
+          .shuffle(37, seed=1, reshuffle_each_iteration=True).batch(8))
+    features, order = training.extract_features(model, ds)
+    assert features.shape == (37, reference.shape[-1])
+    assert sorted(order) == list(index) and list(order) != list(index)
+    np.testing.assert_allclose(features, reference[order], rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="empty"):
+        training.extract_features(model, ds.take(0))
+
+
 def test_train_head_cached_path_trains_only_the_head():
     ds = _dataset()
     model = _model()

@@ -177,19 +177,33 @@ def extract_features(model, ds):
         `(features, labels)` numpy arrays, aligned (the dataset is read once, so
         a shuffled dataset stays consistent).
     """
-    return _run_extractor(build_feature_extractor(model), ds)
+    return _extract(model, ds)[0]
 
 
-def _run_extractor(extractor, ds):
-    # Run the extractor inside the pipeline, so images and labels stay paired
-    # even when the dataset reshuffles, and tf.data compiles it once.
-    features, labels = [], []
-    for batch_features, batch_labels in ds.map(
-        lambda images, batch_labels: (extractor(images, training=False), batch_labels)
-    ):
-        features.append(np.asarray(batch_features))
-        labels.append(np.asarray(batch_labels))
-    return np.concatenate(features), np.concatenate(labels)
+def _extract(model, *datasets):
+    """`(features, labels)` for each dataset, from ONE compiled extractor.
+
+    Compiling (tracing) a backbone costs about as much as running it over a
+    few hundred images, so a single function, traced once for any batch
+    size, serves every batch of every dataset.
+    """
+    extractor = build_feature_extractor(model)
+    pixels = (None,) + tuple(extractor.inputs[0].shape[1:])
+    run = tf.function(lambda images: extractor(images, training=False),
+                      input_signature=[tf.TensorSpec(pixels, tf.float32)])
+    results = []
+    for ds in datasets:
+        # Images and labels come out of the dataset together, so they stay
+        # paired even when the dataset reshuffles on every pass.
+        features, labels = [], []
+        for images, batch_labels in ds:
+            features.append(run(tf.cast(images, tf.float32)).numpy())
+            labels.append(np.asarray(batch_labels))
+        if not features:
+            raise ValueError("The dataset to extract features from is empty: it "
+                             "yielded no batch.")
+        results.append((np.concatenate(features), np.concatenate(labels)))
+    return results
 
 
 def _build_head_model(model):
@@ -267,16 +281,14 @@ def train_head(model, train_ds, val_ds=None, epochs=10, learning_rate=None,
     # A head is tiny: run many steps per call, or Python overhead dominates.
     compile_for_stage(head, "head", learning_rate, strategy=strategy,
                       steps_per_execution=HEAD_STEPS_PER_EXECUTION)
-    extractor = build_feature_extractor(model)
-    train_features = _run_extractor(extractor, train_ds)
-    # Cached features as a small in-memory dataset, reshuffled every epoch.
-    train_cached = (tf.data.Dataset.from_tensor_slices(train_features)
-                    .shuffle(len(train_features[1])).batch(batch_size)
+    cached = _extract(model, *([train_ds] if val_ds is None else [train_ds, val_ds]))
+    # Cached features as small in-memory datasets, reshuffled every epoch.
+    train_cached = (tf.data.Dataset.from_tensor_slices(cached[0])
+                    .shuffle(len(cached[0][1])).batch(batch_size)
                     .prefetch(tf.data.AUTOTUNE))
     val_cached = None
     if val_ds is not None:
-        val_cached = tf.data.Dataset.from_tensor_slices(
-            _run_extractor(extractor, val_ds)).batch(256)
+        val_cached = tf.data.Dataset.from_tensor_slices(cached[1]).batch(256)
     history = head.fit(train_cached, epochs=epochs, shuffle=False,
                        validation_data=val_cached,
                        callbacks=_callbacks(val_ds, patience, checkpoint_path, callbacks,
