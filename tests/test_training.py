@@ -170,6 +170,53 @@ def test_fine_tune_without_recompiling_would_not_train(monkeypatch):
     assert np.array_equal(before, to_numpy(kernel))
 
 
+def _invert(images):
+    """An 'augmentation' that swaps bright and dark: its effect cannot be missed."""
+    return 255.0 - images
+
+
+def test_fine_tune_trains_on_augmented_batches():
+    ds = _dataset(64)
+    inverted = ds.map(lambda images, labels: (_invert(images), labels))
+    accuracy = {}
+    for augment in (None, _invert):
+        keras.utils.set_random_seed(0)
+        model = _model(dropout=0.0)
+        tk.train_head(model, ds, epochs=15, learning_rate=1e-2, patience=0, verbose=0)
+        tk.fine_tune(model, ds, epochs=15, learning_rate=1e-2, patience=0, verbose=0,
+                     augment=augment)
+        accuracy[augment] = (model.evaluate(ds, verbose=0)[1],
+                             model.evaluate(inverted, verbose=0)[1])
+    # Without augmentation the model keeps its task; trained on inverted images,
+    # it learns the inverted task instead.
+    assert accuracy[None][0] > 0.75, accuracy
+    assert accuracy[_invert][1] > 0.75 and accuracy[_invert][0] < 0.5, accuracy
+
+
+def test_two_stage_augments_stage_two_and_keeps_stage_one_cached(monkeypatch):
+    applied = []
+    real = training.augment_dataset
+    monkeypatch.setattr(training, "augment_dataset",
+                        lambda ds, augment: applied.append(augment) or real(ds, augment))
+    augment = tk.build_augmentation(seed=0)
+    cached_calls = []
+    real_extract = training._extract
+    monkeypatch.setattr(training, "_extract",
+                        lambda *a: cached_calls.append(1) or real_extract(*a))
+    ds = _dataset()
+    tk.train_two_stage(_model(), ds, ds, head_epochs=1, fine_tune_epochs=1, patience=0,
+                       verbose=0, augment=augment)
+    assert applied == [augment] and cached_calls == [1]  # stage 2 only; stage 1 cached
+    applied.clear()
+    tk.train_two_stage(_model(), ds, ds, head_epochs=1, fine_tune_epochs=1, patience=0,
+                       verbose=0, augment=augment, cache_features=False)
+    assert applied == [augment, augment]
+    with pytest.raises(TypeError, match="`augment`"):
+        tk.fine_tune(_model(), ds, epochs=1, augment="flip", verbose=0)
+    with pytest.raises(TypeError, match="`ds`"):
+        tk.augment_dataset([1, 2], augment)
+
+
 def test_two_stage_history_marks_the_boundary(tmp_path):
     ds = _dataset()
     model = _model()

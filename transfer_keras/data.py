@@ -697,13 +697,44 @@ def prepare(data, image_size=None, channels=3, batch_size=32, shuffle=False, cac
                                                                  channels),
                           num_parallel_calls=AUTOTUNE)
     if augment is not None:
-        layer = isinstance(augment, keras.layers.Layer)
-        dataset = dataset.map(
-            lambda images, labels: (
-                tf.cast(augment(images, training=True) if layer else augment(images),
-                        tf.float32), labels),
-            num_parallel_calls=AUTOTUNE)
+        dataset = augment_dataset(dataset, augment)
     return dataset.prefetch(AUTOTUNE)
+
+
+def augment_dataset(ds, augment):
+    """Applies a random augmentation to every batch of a training dataset.
+
+    A new random draw on every pass, so each epoch sees new variants of the
+    images (reproducible when the augmentation has a seed). Use it on training
+    data only, never on validation or test data.
+
+    Args:
+        ds: a batched dataset of `(images, labels)`, pixels in [0, 255].
+        augment: a callable such as `build_augmentation()`; Keras layers are
+            called with `training=True`.
+
+    Returns:
+        The dataset with augmented float32 images (labels untouched).
+
+    Raises:
+        TypeError: `ds` is not a `tf.data.Dataset` or `augment` is not callable.
+
+    Example:
+    >>> train_ds = augment_dataset(train_ds, build_augmentation(seed=0))
+    """
+    if not isinstance(ds, tf.data.Dataset):
+        raise TypeError(f"`ds` must be a tf.data.Dataset of (images, labels); received "
+                        f"{type(ds).__name__}.")
+    if not callable(augment):
+        raise TypeError(f"`augment` must be a callable such as build_augmentation(); "
+                        f"received {type(augment).__name__}.")
+    layer = isinstance(augment, keras.layers.Layer)
+
+    def apply(images, labels):
+        images = augment(images, training=True) if layer else augment(images)
+        return tf.cast(images, tf.float32), labels
+
+    return ds.map(apply, num_parallel_calls=AUTOTUNE)
 
 
 def _resize(image, image_size):

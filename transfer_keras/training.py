@@ -12,6 +12,11 @@ The two-stage recipe:
    the model is recompiled with a learning rate ten times lower, and training
    continues.
 
+Augmentation AND a fast stage 1: pass the augmentation to stage 2
+(`train_two_stage(..., augment=build_augmentation())`) instead of building it
+into the model. The head then learns from cached features of the original
+images, and the backbone, once it learns, sees new variants every epoch.
+
 Every helper recompiles after changing `trainable` (Keras ignores the change
 otherwise), and accepts a `tf.distribute` strategy: build the model with
 `build_classifier(..., strategy=strategy)` and pass the same strategy here.
@@ -26,6 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from transfer_keras._files import atomic_path, write_text_atomically
+from transfer_keras.data import augment_dataset
 from transfer_keras.freezing import freeze_backbone, unfreeze_backbone
 from transfer_keras.models import (
     backbone_name,
@@ -301,7 +307,8 @@ def train_head(model, train_ds, val_ds=None, epochs=10, learning_rate=None,
 
 def fine_tune(model, train_ds, val_ds=None, epochs=5, num_layers=None, from_layer=None,
               fraction=None, learning_rate=None, patience=5, checkpoint_path=None,
-              callbacks=None, initial_epoch=0, verbose="auto", strategy=None):
+              callbacks=None, initial_epoch=0, verbose="auto", strategy=None,
+              augment=None):
     """Stage 2: unfreezes the top of the backbone (BatchNorm stays frozen) and trains on.
 
     Give at most one of `num_layers`, `from_layer`, `fraction`; with none, the
@@ -318,6 +325,10 @@ def fine_tune(model, train_ds, val_ds=None, epochs=5, num_layers=None, from_laye
         learning_rate: defaults to `None` (1e-4, ten times below the head's).
         patience, checkpoint_path, callbacks, verbose, strategy: as in `train_head`.
         initial_epoch: epoch number to start counting from. Defaults to `0`.
+        augment: a random augmentation applied to the training batches, e.g.
+            `build_augmentation()`: the backbone now learns, and new variants
+            of the few photos every epoch keep it from memorising them.
+            Defaults to `None`.
 
     Returns:
         The Keras `History` of this stage.
@@ -327,6 +338,8 @@ def fine_tune(model, train_ds, val_ds=None, epochs=5, num_layers=None, from_laye
     """
     if num_layers is None and from_layer is None and fraction is None:
         fraction = DEFAULT_FINE_TUNE_FRACTION
+    if augment is not None:
+        train_ds = augment_dataset(train_ds, augment)
     unfreeze_backbone(model, num_layers=num_layers, from_layer=from_layer,
                       fraction=fraction)
     compile_for_stage(model, "fine_tune", learning_rate, strategy=strategy)
@@ -373,7 +386,7 @@ def train_two_stage(model, train_ds, val_ds=None, head_epochs=10, fine_tune_epoc
                     head_learning_rate=None, fine_tune_learning_rate=None,
                     num_layers=None, from_layer=None, fraction=None,
                     cache_features="auto", patience=5, checkpoint_path=None,
-                    verbose="auto", strategy=None):
+                    verbose="auto", strategy=None, augment=None):
     """The whole recipe: `train_head`, then `fine_tune`; returns one merged history.
 
     Args:
@@ -385,6 +398,10 @@ def train_two_stage(model, train_ds, val_ds=None, head_epochs=10, fine_tune_epoc
         fine_tune_learning_rate: defaults to `None` (1e-4).
         num_layers, from_layer, fraction: what to unfreeze (see `fine_tune`).
         cache_features, patience, checkpoint_path, verbose, strategy: see `train_head`.
+        augment: a random augmentation for the training batches of stage 2, e.g.
+            `build_augmentation()` (see `fine_tune`). Stage 1 still trains the head
+            on cached features of the original images, so it stays fast; with
+            `cache_features=False`, stage 1 is augmented too. Defaults to `None`.
 
     Returns:
         A `TransferHistory` with `fine_tune_epoch` marking where stage 2 began.
@@ -394,9 +411,12 @@ def train_two_stage(model, train_ds, val_ds=None, head_epochs=10, fine_tune_epoc
     >>> plot_history(history)
     """
     start = time.perf_counter()
-    head_history = train_head(model, train_ds, val_ds, head_epochs, head_learning_rate,
-                              cache_features, patience, checkpoint_path,
-                              verbose=verbose, strategy=strategy)
+    head_train_ds = train_ds
+    if augment is not None and cache_features is False:
+        head_train_ds = augment_dataset(train_ds, augment)
+    head_history = train_head(model, head_train_ds, val_ds, head_epochs,
+                              head_learning_rate, cache_features, patience,
+                              checkpoint_path, verbose=verbose, strategy=strategy)
     seconds = {"head": time.perf_counter() - start}
     fine_tune_history = None
     if fine_tune_epochs:
@@ -404,7 +424,8 @@ def train_two_stage(model, train_ds, val_ds=None, head_epochs=10, fine_tune_epoc
         fine_tune_history = fine_tune(
             model, train_ds, val_ds, fine_tune_epochs, num_layers, from_layer, fraction,
             fine_tune_learning_rate, patience, checkpoint_path,
-            initial_epoch=len(head_history.epoch), verbose=verbose, strategy=strategy)
+            initial_epoch=len(head_history.epoch), verbose=verbose, strategy=strategy,
+            augment=augment)
         seconds["fine_tune"] = time.perf_counter() - start
     return TransferHistory(head_history, fine_tune_history, seconds)
 
