@@ -98,6 +98,7 @@ def test_train_writes_model_reports_and_figures(trained):
     report = json.loads((out / "report.json").read_text())
     for key in ("settings", "class_names", "data", "accuracy", "evaluation", "history"):
         assert key in report
+    assert report["settings"]["augment"] is False and "augmented" not in result.stdout
     assert report["class_names"] == ["blue", "red"]
     assert 0 <= report["accuracy"] <= 1
     assert report["accuracy"] == report["evaluation"]["accuracy"]
@@ -242,11 +243,13 @@ def test_train_ants_bees_with_imagenet_weights(tmp_path):
     out = tmp_path / "ants_bees"
     result = run_cli("train", SHARED_PHOTOS, "--backbone", "mobilenet", "--alpha", "0.25",
                      "--weights", "imagenet", "--image-size", "224", "--epochs", "15",
-                     "--fine-tune-epochs", "1", "--out", out, keras_home=keras_home,
+                     "--fine-tune-epochs", "1", "--augment", "--out", out,
+                     keras_home=keras_home,
                      timeout=600)
     assert result.returncode == 0, result.stderr
     report = json.loads((out / "report.json").read_text())
     assert report["class_names"] == ["ants", "bees"]
+    assert report["settings"]["augment"] is True and "on augmented photos" in result.stdout
     assert report["accuracy"] > 0.7
     assert f"Validation accuracy {report['accuracy']:.4f}" in result.stdout
     assert f"{report['accuracy']:.4f}" in (out / "report.md").read_text()

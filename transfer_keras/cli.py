@@ -34,6 +34,7 @@ from transfer_keras import (  # noqa: E402
     WeightsUnavailableError,
     __version__,
     build_backbone,
+    build_augmentation,
     build_classifier,
     build_scratch_classifier,
     cached_weights,
@@ -478,10 +479,13 @@ def run_train(args):
     model = build_classifier(spec.name, len(class_names), (image_size, image_size, 3),
                              weights=weights, **kwargs)
     _say(f"Stage 1: frozen backbone, {args.epochs} epoch(s) for the head; then stage 2: "
-         f"fine-tuning for {args.fine_tune_epochs} epoch(s)")
+         f"fine-tuning for {args.fine_tune_epochs} epoch(s)"
+         + (" on augmented photos" if args.augment else ""))
     history = train_two_stage(model, data.train_ds, data.val_ds, head_epochs=args.epochs,
                               fine_tune_epochs=args.fine_tune_epochs,
-                              num_layers=args.fine_tune_layers, verbose=2)
+                              num_layers=args.fine_tune_layers, verbose=2,
+                              augment=build_augmentation(seed=args.seed) if args.augment
+                              else None)
     report = evaluate_classifier(model, data.val_ds, class_names)
     _say()
     _say(str(report))
@@ -494,7 +498,8 @@ def run_train(args):
                 "weights": None if weights is None else str(weights),
                 "image_size": image_size, "epochs": args.epochs,
                 "fine_tune_epochs": args.fine_tune_epochs,
-                "fine_tune_layers": args.fine_tune_layers, "batch_size": args.batch_size,
+                "fine_tune_layers": args.fine_tune_layers, "augment": args.augment,
+                "batch_size": args.batch_size,
                 "validation_split": validation_split, "seed": args.seed}
     report_json = {
         "command": "train",
@@ -815,6 +820,10 @@ def build_parser():
                        help="stage-2 epochs at most, 0 to skip fine-tuning (default: 5)")
     train.add_argument("--fine-tune-layers", type=_positive_int, default=None,
                        help="unfreeze the last N backbone layers (default: the top 30%%)")
+    train.add_argument("--augment", action="store_true",
+                       help="fine-tune on randomly flipped, rotated, zoomed and "
+                            "contrast-changed photos (stage 1 stays on cached features); "
+                            "recommended for a few hundred photos")
     train.add_argument("--batch-size", type=_positive_int, default=32,
                        help="images per batch (default: 32)")
     train.add_argument("--validation-split", type=_fraction, default=None,
