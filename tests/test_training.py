@@ -90,8 +90,10 @@ def test_extract_features_keeps_pairs_on_reshuffled_uint8_uneven_batches():
     assert features.shape == (37, reference.shape[-1])
     assert sorted(order) == list(index) and list(order) != list(index)
     np.testing.assert_allclose(features, reference[order], rtol=1e-4, atol=1e-5)
-    with pytest.raises(ValueError, match="empty"):
+    with pytest.raises(ValueError, match="`ds` is empty"):
         training.extract_features(model, ds.take(0))
+    with pytest.raises(ValueError, match="`val_ds` is empty"):
+        tk.train_head(model, ds, ds.take(0), epochs=1, verbose=0)
 
 
 def test_train_head_cached_path_trains_only_the_head():

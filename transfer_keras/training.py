@@ -183,22 +183,24 @@ def extract_features(model, ds):
         `(features, labels)` numpy arrays, aligned (the dataset is read once, so
         a shuffled dataset stays consistent).
     """
-    return _extract(model, ds)[0]
+    return _extract(model, {"ds": ds})["ds"]
 
 
-def _extract(model, *datasets):
-    """`(features, labels)` for each dataset, from ONE compiled extractor.
+def _extract(model, datasets):
+    """`{name: (features, labels)}` for each named dataset, from ONE compiled extractor.
 
     Compiling (tracing) a backbone costs about as much as running it over a
     few hundred images, so a single function, traced once for any batch
-    size, serves every batch of every dataset.
+    size, serves every batch of every dataset. `None` datasets are skipped.
     """
     extractor = build_feature_extractor(model)
     pixels = (None,) + tuple(extractor.inputs[0].shape[1:])
     run = tf.function(lambda images: extractor(images, training=False),
                       input_signature=[tf.TensorSpec(pixels, tf.float32)])
-    results = []
-    for ds in datasets:
+    results = {}
+    for name, ds in datasets.items():
+        if ds is None:
+            continue
         # Images and labels come out of the dataset together, so they stay
         # paired even when the dataset reshuffles on every pass.
         features, labels = [], []
@@ -206,9 +208,10 @@ def _extract(model, *datasets):
             features.append(run(tf.cast(images, tf.float32)).numpy())
             labels.append(np.asarray(batch_labels))
         if not features:
-            raise ValueError("The dataset to extract features from is empty: it "
-                             "yielded no batch.")
-        results.append((np.concatenate(features), np.concatenate(labels)))
+            raise ValueError(f"`{name}` is empty: it yielded no batch, so there are no "
+                             f"features to extract. Check the dataset (e.g. a `take` or "
+                             f"`filter` that removed everything).")
+        results[name] = (np.concatenate(features), np.concatenate(labels))
     return results
 
 
@@ -287,14 +290,15 @@ def train_head(model, train_ds, val_ds=None, epochs=10, learning_rate=None,
     # A head is tiny: run many steps per call, or Python overhead dominates.
     compile_for_stage(head, "head", learning_rate, strategy=strategy,
                       steps_per_execution=HEAD_STEPS_PER_EXECUTION)
-    cached = _extract(model, *([train_ds] if val_ds is None else [train_ds, val_ds]))
+    cached = _extract(model, {"train_ds": train_ds, "val_ds": val_ds})
     # Cached features as small in-memory datasets, reshuffled every epoch.
-    train_cached = (tf.data.Dataset.from_tensor_slices(cached[0])
-                    .shuffle(len(cached[0][1])).batch(batch_size)
+    train_features, train_labels = cached["train_ds"]
+    train_cached = (tf.data.Dataset.from_tensor_slices((train_features, train_labels))
+                    .shuffle(len(train_labels)).batch(batch_size)
                     .prefetch(tf.data.AUTOTUNE))
     val_cached = None
     if val_ds is not None:
-        val_cached = tf.data.Dataset.from_tensor_slices(cached[1]).batch(256)
+        val_cached = tf.data.Dataset.from_tensor_slices(cached["val_ds"]).batch(256)
     history = head.fit(train_cached, epochs=epochs, shuffle=False,
                        validation_data=val_cached,
                        callbacks=_callbacks(val_ds, patience, checkpoint_path, callbacks,
