@@ -5,7 +5,7 @@ batch of every epoch. Cached (`train_head(cache_features=True)`): the backbone
 runs once, the head trains on the stored features. Same data, same head, same
 epochs, same seed; both timed end to end (feature extraction included).
 
-    .venv/bin/python benchmarks/bench_feature_cache.py [--epochs 10] [--repeats 2]
+    .venv/bin/python benchmarks/bench_feature_cache.py [--epochs 10] [--repeats 5]
 
 Task: Fashion-MNIST target classes 5-9 with the project's source backbone
 (MobileNet alpha 0.25) at 64 px, 5,000 training and 1,000 validation images;
@@ -66,7 +66,7 @@ def run(build, train_ds, val_ds, epochs, cache, seed=0):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     tasks = [fashion_task()]
     if have_shared():
