@@ -183,11 +183,13 @@ def extract_features(model, ds):
         `(features, labels)` numpy arrays, aligned (the dataset is read once, so
         a shuffled dataset stays consistent).
     """
-    return _extract(model, {"ds": ds})["ds"]
+    features, labels, _ = _extract(model, {"ds": ds})["ds"]
+    return features, labels
 
 
 def _extract(model, datasets):
-    """`{name: (features, labels)}` for each named dataset, from ONE compiled extractor.
+    """`{name: (features, labels, batch_size)}` for each named dataset, from ONE
+    compiled extractor (`batch_size`: that of the dataset's first batch).
 
     Compiling (tracing) a backbone costs about as much as running it over a
     few hundred images, so a single function, traced once for any batch
@@ -211,7 +213,8 @@ def _extract(model, datasets):
             raise ValueError(f"`{name}` is empty: it yielded no batch, so there are no "
                              f"features to extract. Check the dataset (e.g. a `take` or "
                              f"`filter` that removed everything).")
-        results[name] = (np.concatenate(features), np.concatenate(labels))
+        results[name] = (np.concatenate(features), np.concatenate(labels),
+                         len(features[0]))
     return results
 
 
@@ -221,12 +224,6 @@ def _build_head_model(model):
     layers = [layer for layer in head_layers(model) if layer.name != "pooling"]
     return keras.Sequential([keras.Input((width,), name="features")] + layers,
                             name="head")
-
-
-def _first_batch_size(ds):
-    for images, _ in ds.take(1):
-        return int(images.shape[0])
-    raise ValueError("`train_ds` is empty: it yielded no batch.")
 
 
 def _verbose(verbose):
@@ -284,21 +281,22 @@ def train_head(model, train_ds, val_ds=None, epochs=10, learning_rate=None,
                          callbacks=_callbacks(val_ds, patience, checkpoint_path,
                                               callbacks, None),
                          verbose=_verbose(verbose))
-    batch_size = _first_batch_size(train_ds)
     with _scope(model, strategy):
         head = _build_head_model(model)
     # A head is tiny: run many steps per call, or Python overhead dominates.
     compile_for_stage(head, "head", learning_rate, strategy=strategy,
                       steps_per_execution=HEAD_STEPS_PER_EXECUTION)
     cached = _extract(model, {"train_ds": train_ds, "val_ds": val_ds})
-    # Cached features as small in-memory datasets, reshuffled every epoch.
-    train_features, train_labels = cached["train_ds"]
+    # Cached features as small in-memory datasets, reshuffled every epoch and
+    # batched like the original training data.
+    train_features, train_labels, batch_size = cached["train_ds"]
     train_cached = (tf.data.Dataset.from_tensor_slices((train_features, train_labels))
                     .shuffle(len(train_labels)).batch(batch_size)
                     .prefetch(tf.data.AUTOTUNE))
     val_cached = None
     if val_ds is not None:
-        val_cached = tf.data.Dataset.from_tensor_slices(cached["val_ds"]).batch(256)
+        val_features, val_labels, _ = cached["val_ds"]
+        val_cached = tf.data.Dataset.from_tensor_slices((val_features, val_labels)).batch(256)
     history = head.fit(train_cached, epochs=epochs, shuffle=False,
                        validation_data=val_cached,
                        callbacks=_callbacks(val_ds, patience, checkpoint_path, callbacks,
