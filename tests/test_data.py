@@ -163,13 +163,28 @@ def test_split_folders_with_every_held_out_name(tmp_path):
         assert dataset_to_arrays(result.val_ds)[1].tolist() == [0, 1]
 
 
-def test_test_folder_next_to_val_is_reported_not_loaded(tmp_path):
-    for split in ("train", "val", "test"):
-        _two_class_folder(tmp_path / split, per_class=2)
-    report = load_image_folder(tmp_path, 8).report
-    assert report.counts["val"] == {"cats": 2, "dogs": 2}
+def test_test_folder_next_to_val_is_the_test_part(tmp_path):
+    for split, per_class in (("train", 3), ("val", 2), ("test", 1)):
+        _two_class_folder(tmp_path / split, per_class=per_class)
+    (tmp_path / "valid").mkdir()  # a second validation folder is reported, not loaded
+    data = load_image_folder(tmp_path, 8)
+    report = data.report
+    assert report.counts == {"train": {"cats": 3, "dogs": 3}, "val": {"cats": 2, "dogs": 2},
+                             "test": {"cats": 1, "dogs": 1}}
+    assert dataset_to_arrays(data.test_ds)[1].tolist() == [0, 1]
+    assert report.test_images.shape == (2, 8, 8, 3)
+    assert [p.name for p in report.test_paths] == ["0.png", "0.png"]
     assert [(p.name, "held-out folder not loaded" in r) for p, r in report.skipped] == [
-        ("test", True)]
+        ("valid", True)]
+    train_ds, val_ds, class_names, _ = data  # unpacks as before; test_ds is an attribute
+    assert class_names == ["cats", "dogs"]
+
+
+def test_without_a_test_folder_test_ds_is_none(tmp_path):
+    _two_class_folder(tmp_path / "train", per_class=2)
+    _two_class_folder(tmp_path / "test", per_class=1)  # alone, test/ is the held-out part
+    data = load_image_folder(tmp_path, 8)
+    assert data.test_ds is None and data.report.counts["val"] == {"cats": 1, "dogs": 1}
 
 
 def test_validation_split_is_stratified_reproducible_and_disjoint(tmp_path):
@@ -278,7 +293,7 @@ def test_shared_ants_and_bees_photos():
                        _save(root / "cats" / "a.png")), "Unknown folder layout.*not a mix"),
         (lambda root: (_two_class_folder(root / "train"), _two_class_folder(root / "val"),
                        _save(root / "val" / "birds" / "a.png")),
-         "Validation class.*birds.*no folder in"),
+         "Class.*birds.*no folder in"),
         (lambda root: (_two_class_folder(root / "train"), (root / "valid").mkdir()),
          "held-out folder.*has no class folders"),
     ],
@@ -607,6 +622,6 @@ def test_a_class_without_validation_images_is_a_warning(tmp_path):
     _two_class_folder(tmp_path / "train", per_class=2)
     _save(tmp_path / "train" / "birds" / "a.png", color=(1, 2, 3))
     _two_class_folder(tmp_path / "val", per_class=1)
-    with pytest.warns(DataWarning, match="birds have no validation images"):
+    with pytest.warns(DataWarning, match="birds have no images in val/"):
         report = load_image_folder(tmp_path, 8).report
     assert report.counts["val"] == {"birds": 0, "cats": 1, "dogs": 1}

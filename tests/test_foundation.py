@@ -11,7 +11,6 @@ import pytest
 
 import transfer_keras as tk
 
-from shared_paths import SHARED_WEIGHTS, needs_shared_weights
 
 
 @pytest.mark.parametrize("name", list(tk.BACKBONES))
@@ -187,19 +186,8 @@ def test_imagenet_offline_gives_a_helpful_error_fast(keras_home, monkeypatch):
     assert list(keras_home.iterdir()) == []  # no half-downloaded file left behind
 
 
-@needs_shared_weights
-def test_genuine_imagenet_weights_load_from_the_keras_cache(keras_home, monkeypatch):
-    shutil.copy(SHARED_WEIGHTS, keras_home / SHARED_WEIGHTS.name)
-
-    def no_network(url, *args, **kwargs):
-        raise AssertionError(f"tried to download {url}")
-
-    monkeypatch.setattr("keras.src.utils.file_utils.urlretrieve", no_network)
-    assert tk.cached_weights("mobilenet") == [keras_home / SHARED_WEIGHTS.name]
-    model = tk.build_classifier("mobilenet", 2, (224, 224, 3), weights="imagenet",
-                                alpha=0.25)
-    backbone = model.get_layer("backbone")
-    with h5py.File(SHARED_WEIGHTS, "r") as weights_file:
+def _assert_kernels_match(backbone, weights_path):
+    with h5py.File(weights_path, "r") as weights_file:
         for layer_name in ["conv1", "conv_dw_1", "conv_pw_13"]:
             group = weights_file[layer_name]
             names = group.attrs["weight_names"]
@@ -207,7 +195,67 @@ def test_genuine_imagenet_weights_load_from_the_keras_cache(keras_home, monkeypa
             np.testing.assert_array_equal(
                 keras.ops.convert_to_numpy(backbone.get_layer(layer_name).weights[0]), expected
             )
+
+
+def _no_network(monkeypatch):
+    def no_network(url, *args, **kwargs):
+        raise urllib.error.URLError(f"no network in this test ({url})")
+
+    monkeypatch.setattr("keras.src.utils.file_utils.urlretrieve", no_network)
+
+
+def test_genuine_imagenet_weights_load_from_the_keras_cache(keras_home, monkeypatch):
+    genuine = tk.kit.example_weights()
+    shutil.copy(genuine, keras_home / genuine.name)
+
+    def no_download(url, *args, **kwargs):
+        raise AssertionError(f"tried to download {url}")
+
+    monkeypatch.setattr("keras.src.utils.file_utils.urlretrieve", no_download)
+    assert tk.cached_weights("mobilenet") == [keras_home / genuine.name]
+    model = tk.build_classifier("mobilenet", 2, (224, 224, 3), weights="imagenet",
+                                alpha=0.25)
+    backbone = model.get_layer("backbone")
+    _assert_kernels_match(backbone, genuine)
+    assert backbone.weights_file == str(keras_home / genuine.name)
     assert tk.list_backbones()[0]["weights cached"] == "yes"
+
+
+def test_imagenet_at_another_size_uses_the_cached_file_of_any_size(keras_home, monkeypatch):
+    genuine = tk.kit.example_weights()
+    shutil.copy(genuine, keras_home / genuine.name)
+    _no_network(monkeypatch)
+    for size in (128, 96, 160):  # Keras asks for mobilenet_2_5_128_tf_no_top.h5 at 128
+        backbone = tk.build_backbone("mobilenet", (size, size, 3), weights="imagenet",
+                                     alpha=0.25)
+        _assert_kernels_match(backbone, genuine)
+        assert backbone.weights_file == str(keras_home / genuine.name)
+
+
+def test_imagenet_offline_falls_back_to_the_example_kit(keras_home, monkeypatch):
+    _no_network(monkeypatch)  # and an empty Keras cache
+    for size in (224, 128):
+        backbone = tk.build_backbone("mobilenet", (size, size, 3), weights="imagenet",
+                                     alpha=0.25)
+        _assert_kernels_match(backbone, tk.kit.example_weights())
+        assert backbone.weights_file == str(tk.kit.example_weights())
+    with pytest.raises(tk.WeightsUnavailableError, match="mobilenet_5_0_128_tf_no_top"):
+        tk.build_backbone("mobilenet", (128, 128, 3), weights="imagenet", alpha=0.5)
+    assert list(keras_home.iterdir()) == []  # nothing was copied into the cache
+
+
+def test_example_weights_are_checked_by_sha256(tmp_path, monkeypatch):
+    (tmp_path / "imagenet").mkdir()
+    damaged = tmp_path / "imagenet" / tk.kit.EXAMPLE_WEIGHTS_FILE
+    damaged.write_bytes(tk.kit.example_weights().read_bytes()[:-10])
+    monkeypatch.setattr(tk.kit, "kit_folder", lambda: tmp_path)
+    with pytest.raises(tk.kit.KitUnavailableError, match="missing or damaged.*reinstall"):
+        tk.kit.example_weights()
+
+
+def test_random_weights_name_no_file():
+    assert tk.build_backbone("mobilenet", (32, 32, 3), weights=None,
+                             alpha=0.25).weights_file is None
 
 
 def test_weights_path_round_trip(tmp_path):

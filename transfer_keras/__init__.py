@@ -15,6 +15,7 @@ from transfer_keras._quiet import start_tensorflow_quietly  # noqa: E402
 
 start_tensorflow_quietly()
 
+from transfer_keras import kit  # noqa: E402
 from transfer_keras.backbones import (  # noqa: E402
     BACKBONES,
     BackboneSpec,
@@ -116,6 +117,7 @@ __all__ = [
     "freeze_backbone",
     "get_backbone_spec",
     "keras_cache_dir",
+    "kit",
     "list_backbones",
     "project_source_backbone",
     "load_fashion_mnist",

@@ -231,7 +231,7 @@ def _explain_download_failure(spec):
 
     _keras_file_utils.get_file = recording_get_file
     try:
-        yield
+        yield requests
     except Exception as error:
         if not requests or "URL fetch failure" not in str(error) and not isinstance(
             error, OSError
@@ -240,7 +240,7 @@ def _explain_download_failure(spec):
         fname, origin, _ = requests[-1]
         fname = fname or origin.rsplit("/", 1)[-1]
         folder = keras_cache_dir()
-        raise WeightsUnavailableError(
+        unavailable = WeightsUnavailableError(
             f"Could not get the ImageNet weights for backbone {spec.name!r}: the file "
             f"is not in the Keras cache and the download failed ({error}).\n"
             f"Keras looks for this file:\n    {fname}\nin this folder:\n    {folder}\n"
@@ -249,7 +249,9 @@ def _explain_download_failure(spec):
             f"{spec.name}` there and copy its Keras cache), then run again. To use "
             f"another cache folder, set KERAS_HOME before importing Keras. Or pass "
             f"weights=None (random start) or weights='path/to/weights.h5'."
-        ) from None
+        )
+        unavailable.file_name = fname
+        raise unavailable from None
     finally:
         _keras_file_utils.get_file = original
 
@@ -262,12 +264,18 @@ def build_backbone(name, input_shape=None, weights="imagenet", **kwargs):
         input_shape: `(height, width, 3)`. Defaults to `None` (the backbone's
             ImageNet size).
         weights: `"imagenet"`, `None` (random) or a path to a weights file.
-            Defaults to `"imagenet"`.
+            Defaults to `"imagenet"`. `"imagenet"` takes the file Keras asks
+            for from the Keras cache, else downloads it; offline, an ImageNet
+            file of the same backbone for another input size (Keras cache, then
+            the example kit) is used instead: MobileNet's convolution weights
+            do not depend on the input size.
         **kwargs: extra constructor arguments of that backbone (e.g. `alpha=0.25`
             for MobileNet). Defaults to the row's `kwargs`.
 
     Returns:
-        A `keras.Model` mapping preprocessed images to a 4-D feature map.
+        A `keras.Model` mapping preprocessed images to a 4-D feature map. Its
+        attribute `weights_file` names the file the weights came from (None for
+        random weights).
 
     Raises:
         ValueError: unknown backbone, bad input shape, unknown extra argument,
@@ -292,12 +300,20 @@ def build_backbone(name, input_shape=None, weights="imagenet", **kwargs):
     arguments = {**spec.kwargs, **kwargs}
     common = dict(include_top=False, input_shape=input_shape)
     if weights == "imagenet":
-        with _explain_download_failure(spec):
-            backbone = spec.constructor(weights="imagenet", **common, **arguments)
-        backbone.name = "backbone"  # (some constructors use `name` for their config)
-        return backbone
+        try:
+            with _explain_download_failure(spec) as requests:
+                backbone = spec.constructor(weights="imagenet", **common, **arguments)
+            fname, origin, _ = requests[-1]
+            backbone.weights_file = str(keras_cache_dir() / (fname or origin.rsplit("/", 1)[-1]))
+            backbone.name = "backbone"  # (some constructors use `name` for their config)
+            return backbone
+        except WeightsUnavailableError as error:
+            weights = _imagenet_file_for_another_size(error.file_name)
+            if weights is None:
+                raise
     backbone = spec.constructor(weights=None, **common, **arguments)
     backbone.name = "backbone"
+    backbone.weights_file = None if weights is None else str(weights)
     if weights is not None:
         try:
             with warnings.catch_warnings():
@@ -312,6 +328,32 @@ def build_backbone(name, input_shape=None, weights="imagenet", **kwargs):
                 f"arguments (e.g. alpha) the file was saved with."
             ) from None
     return backbone
+
+
+# The input sizes Keras publishes ImageNet files for (MobileNet, MobileNetV2).
+IMAGENET_FILE_SIZES = (224, 192, 160, 128, 96)
+
+
+def _imagenet_file_for_another_size(file_name):
+    """An ImageNet file of the same backbone and width for another input size.
+
+    MobileNet and MobileNetV2 have one file per input size (`..._128_...`,
+    `..._224_...`), but their convolution weights do not depend on the size, so
+    any of them fits. Looks in the Keras cache, then in the example kit; returns
+    the exact file first when the kit has it. `None` when nothing fits.
+    """
+    from transfer_keras.kit import kit_folder  # (the kit imports the data module)
+
+    names = [file_name]
+    for size in IMAGENET_FILE_SIZES:
+        for other in IMAGENET_FILE_SIZES:
+            if other != size and f"_{size}_" in file_name:
+                names.append(file_name.replace(f"_{size}_", f"_{other}_"))
+    for name in names:
+        for folder in (keras_cache_dir(), kit_folder() / "imagenet"):
+            if (folder / name).is_file():
+                return folder / name
+    return None
 
 
 SOURCE_BACKBONE_DIR = Path(__file__).resolve().parents[1] / "data" / "fashion_mnist_source"

@@ -33,6 +33,7 @@ from transfer_keras._table import Table
 
 TRAIN_FOLDER = "train"
 HELD_OUT_FOLDERS = ("val", "valid", "validation", "test")  # in order of preference
+TEST_FOLDER = "test"
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 FASHION_MNIST_FILES = ("train-labels-idx1-ubyte.gz", "train-images-idx3-ubyte.gz",
@@ -79,13 +80,26 @@ class FashionMNIST(NamedTuple):
     source: str
 
 
-class ImageFolderData(NamedTuple):
-    """What `load_image_folder` returns; `val_ds` is None without a validation part."""
-
+class _ImageFolderParts(NamedTuple):
     train_ds: tf.data.Dataset
     val_ds: tf.data.Dataset
     class_names: list
     report: "DataReport"
+
+
+class ImageFolderData(_ImageFolderParts):
+    """What `load_image_folder` returns: `train_ds, val_ds, class_names, report = ...`.
+
+    `val_ds` is None without a validation part. `test_ds` (an attribute, not
+    part of the unpacking) holds a `test/` folder that sits beside `train/` and
+    a validation folder; it is None otherwise. Score it only once, at the end:
+    no choice (epochs, learning rate, early stopping) may look at it.
+    """
+
+    def __new__(cls, train_ds, val_ds, class_names, report, test_ds=None):
+        self = super().__new__(cls, train_ds, val_ds, class_names, report)
+        self.test_ds = test_ds
+        return self
 
     def arrays(self):
         """Returns `(train_images, train_labels, val_images, val_labels)` as numpy."""
@@ -128,13 +142,14 @@ class DataReport:
         layout: `"class folders"` (`root/<class>/`) or `"split folders"` (`root/train/...`).
         class_names: sorted class names; label `i` is `class_names[i]`.
         image_size: `(height, width)` of the loaded arrays.
-        counts: `{split: {class_name: number of images}}`, splits `"train"` and `"val"`.
+        counts: `{split: {class_name: number of images}}`, splits `"train"`, `"val"`
+            and, for a train/val/test folder, `"test"`.
         skipped: list of `(path, reason)` for every file or folder not loaded.
         duplicates: list of groups of identical files, each a list of `ImageRecord`s.
         warnings: the data problems worth a look, as sentences.
         train_images, train_labels, train_paths: uint8 `(n, h, w, 3)` images, int32
-            labels and the file of each image. `val_*` likewise (None / [] without
-            a validation part).
+            labels and the file of each image. `val_*` and `test_*` likewise (None /
+            [] without that part).
     """
 
     def __init__(self, root, image_size):
@@ -147,7 +162,8 @@ class DataReport:
         self.duplicates = []
         self.warnings = []
         self.train_images = self.train_labels = self.val_images = self.val_labels = None
-        self.train_paths, self.val_paths = [], []
+        self.test_images = self.test_labels = None
+        self.train_paths, self.val_paths, self.test_paths = [], [], []
 
     @property
     def num_images(self):
@@ -361,7 +377,8 @@ def _scan_classes(folder, image_size, report):
 
 
 def _find_splits(root, report):
-    """Returns `{"train": folder}` or `{"train": folder, "val": folder}` for the layout."""
+    """Returns the split folders of the layout: `{"train": folder}`, plus `"val"`,
+    plus `"test"` when a `test/` folder sits beside a validation folder."""
     subfolders, _ = _visible_entries(root)
     names = {folder.name.lower(): folder for folder in subfolders}
     split_names = [name for name in names if name in (TRAIN_FOLDER, *HELD_OUT_FOLDERS)]
@@ -376,14 +393,20 @@ def _find_splits(root, report):
             f"{', '.join(sorted(f.name for f in subfolders))}. Use either class folders "
             f"(root/<class_name>/<image>) or split folders (root/train/<class_name>/... "
             f"and root/val/<class_name>/...; 'valid', 'validation' or 'test' also name "
-            f"the held-out part), not a mix, and not train/ alone."
+            f"the held-out part; with both a validation folder and test/, test/ is the "
+            f"test part), not a mix, and not train/ alone."
         )
     report.layout = "split folders"
-    for extra in held_out[1:]:
+    splits = {"train": names[TRAIN_FOLDER], "val": names[held_out[0]]}
+    rest = held_out[1:]
+    if TEST_FOLDER in rest:
+        splits["test"] = names[TEST_FOLDER]
+        rest.remove(TEST_FOLDER)
+    for extra in rest:
         report.skipped.append((names[extra], f"held-out folder not loaded: "
                                f"{names[held_out[0]].name!r} is the validation part. Load "
                                f"it alone with load_image_folder({str(names[extra])!r}, ...)"))
-    return {"train": names[TRAIN_FOLDER], "val": names[held_out[0]]}
+    return splits
 
 
 def _stratified_split(scan, validation_split, seed):
@@ -416,7 +439,7 @@ def _check_duplicates(records, report):
     leaks = [g for g in report.duplicates if len({r.split for r in g}) > 1]
     conflicts = [g for g in report.duplicates if len({r.class_name for r in g}) > 1]
     for found, problem, fix in [
-        (leaks, "are in both train and validation (leakage: validation scores will be "
+        (leaks, "are in more than one split (leakage: validation or test scores will be "
                 "too optimistic)", "keep one copy, in one split"),
         (conflicts, "are in more than one class (label noise)",
          "keep the copy in the right class"),
@@ -425,6 +448,26 @@ def _check_duplicates(records, report):
             example = " == ".join(report._relative(r.path) for r in found[0])
             report.warnings.append(f"{len(found)} group(s) of identical files {problem}, "
                                    f"e.g. {example}. To fix it, {fix}.")
+
+
+def _check_held_out_classes(scan, folder, train_folder, class_names, report):
+    """A held-out part needs class folders, all of them known from train/."""
+    if not scan:
+        raise ValueError(
+            f"The held-out folder {str(folder)!r} has no class folders. Put its images in "
+            f"{folder}/<class_name>/, or remove it and use validation_split."
+        )
+    unknown = sorted(set(scan) - set(class_names))
+    if unknown:
+        raise ValueError(
+            f"Class(es) {', '.join(unknown)} in {folder} have no folder in {train_folder}. "
+            f"Known classes: {', '.join(class_names)}. Add them to train/ or remove them "
+            f"from {folder.name}/."
+        )
+    missing = sorted(set(class_names) - set(scan))
+    if missing:
+        report.warnings.append(f"Class(es) {', '.join(missing)} have no images in "
+                               f"{folder.name}/; their scores there cannot be measured.")
 
 
 def load_image_folder(path, image_size, batch_size=32, validation_split=None, seed=0,
@@ -512,25 +555,10 @@ def load_image_folder(path, image_size, batch_size=32, validation_split=None, se
             f"{str(split_folders['train'])!r}; a classifier needs at least two. Add one "
             f"folder per class: <root>/<class_name>/<image>."
         )
-    if "val" in scans:
-        if not scans["val"]:
-            raise ValueError(
-                f"The held-out folder {str(split_folders['val'])!r} has no class folders. "
-                f"Put its images in {split_folders['val']}/<class_name>/, or remove it and "
-                f"use validation_split."
-            )
-        unknown = sorted(set(scans["val"]) - set(class_names))
-        if unknown:
-            raise ValueError(
-                f"Validation class(es) {', '.join(unknown)} in {split_folders['val']} have "
-                f"no folder in {split_folders['train']}. Known classes: "
-                f"{', '.join(class_names)}. Add them to train/ or remove them from "
-                f"{split_folders['val'].name}/."
-            )
-        missing = sorted(set(class_names) - set(scans["val"]))
-        if missing:
-            report.warnings.append(f"Class(es) {', '.join(missing)} have no validation "
-                                   f"images; their validation scores cannot be measured.")
+    for split in ("val", "test"):
+        if split in split_folders:  # (a validation_split part cannot miss a class)
+            _check_held_out_classes(scans[split], split_folders[split],
+                                    split_folders["train"], class_names, report)
 
     report.class_names = class_names
     records = []
@@ -552,10 +580,11 @@ def load_image_folder(path, image_size, batch_size=32, validation_split=None, se
 
     train_ds = prepare((report.train_images, report.train_labels), batch_size=batch_size,
                        shuffle=shuffle, seed=seed)
-    val_ds = None
-    if report.val_images is not None:
-        val_ds = prepare((report.val_images, report.val_labels), batch_size=batch_size)
-    return ImageFolderData(train_ds, val_ds, class_names, report)
+    val_ds, test_ds = (
+        None if images is None else prepare((images, labels), batch_size=batch_size)
+        for images, labels in [(report.val_images, report.val_labels),
+                               (report.test_images, report.test_labels)])
+    return ImageFolderData(train_ds, val_ds, class_names, report, test_ds)
 
 
 # ----------------------------------------------------------------------------
