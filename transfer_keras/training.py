@@ -137,7 +137,7 @@ class AtomicCheckpoint(keras.callbacks.Callback):
         self.path = Path(path)
         self.monitor = monitor
         self.model_to_save = model_to_save
-        self.best = None
+        self.best = None  # kept across fits: one instance can watch both stages
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
@@ -150,8 +150,12 @@ class AtomicCheckpoint(keras.callbacks.Callback):
             save_model(self.model_to_save or self.model, self.path)
 
 
+def _monitor(val_ds):
+    return "val_loss" if val_ds is not None else "loss"
+
+
 def _callbacks(val_ds, patience, checkpoint_path, callbacks, model_to_save):
-    monitor = "val_loss" if val_ds is not None else "loss"
+    monitor = _monitor(val_ds)
     result = list(callbacks or [])
     if patience:
         result.append(keras.callbacks.EarlyStopping(
@@ -361,9 +365,14 @@ class TransferHistory:
         epoch: epoch numbers (0-based) for every entry.
         fine_tune_epoch: index of the first stage-2 epoch (`None` if stage 2 did not run).
         seconds: wall-clock seconds per stage, `{"head": ..., "fine_tune": ...}`.
+        kept_stage: whose weights the model holds at the end: `"fine_tune"`, or
+            `"head"` when fine-tuning never beat stage 1's best validation loss
+            (`None` without validation data).
     """
 
-    def __init__(self, head_history, fine_tune_history=None, seconds=None):
+    def __init__(self, head_history, fine_tune_history=None, seconds=None,
+                 kept_stage=None):
+        self.kept_stage = kept_stage
         self.history = {key: list(values) for key, values in head_history.history.items()}
         self.fine_tune_epoch = None
         if fine_tune_history is not None and fine_tune_history.history:
@@ -381,14 +390,14 @@ class TransferHistory:
     def to_dict(self):
         """Plain data for JSON reports."""
         return {"history": self.history, "fine_tune_epoch": self.fine_tune_epoch,
-                "seconds": self.seconds}
+                "seconds": self.seconds, "kept_stage": self.kept_stage}
 
 
 def train_two_stage(model, train_ds, val_ds=None, head_epochs=10, fine_tune_epochs=5,
                     head_learning_rate=None, fine_tune_learning_rate=None,
                     num_layers=None, from_layer=None, fraction=None,
                     cache_features="auto", patience=5, checkpoint_path=None,
-                    verbose="auto", strategy=None, augment=None):
+                    verbose="auto", strategy=None, augment=None, after_head=None):
     """The whole recipe: `train_head`, then `fine_tune`; returns one merged history.
 
     Args:
@@ -404,9 +413,16 @@ def train_two_stage(model, train_ds, val_ds=None, head_epochs=10, fine_tune_epoc
             `build_augmentation()` (see `fine_tune`). Stage 1 still trains the head
             on cached features of the original images, so it stays fast; with
             `cache_features=False`, stage 1 is augmented too. Defaults to `None`.
+        after_head: a function called with the model when stage 1 is done (its
+            best head restored), before fine-tuning; e.g. to score or save the
+            frozen-backbone model. Defaults to `None`.
 
     Returns:
         A `TransferHistory` with `fine_tune_epoch` marking where stage 2 began.
+        With validation data the model ends with the best weights of BOTH
+        stages: stage 2's best epoch if it beat stage 1's best validation loss,
+        else stage 1's head (`history.kept_stage` says which). A
+        `checkpoint_path` likewise holds the best model of both stages.
 
     Example:
     >>> history = train_two_stage(model, train_ds, val_ds, head_epochs=5, fine_tune_epochs=5)
@@ -416,20 +432,97 @@ def train_two_stage(model, train_ds, val_ds=None, head_epochs=10, fine_tune_epoc
     head_train_ds = train_ds
     if augment is not None and cache_features is False:
         head_train_ds = augment_dataset(train_ds, augment)
+    # One checkpoint for both stages: it keeps the best score seen so far, so a
+    # worse first fine-tuning epoch cannot overwrite stage 1's best model.
+    checkpoint = (None if checkpoint_path is None else
+                  [AtomicCheckpoint(checkpoint_path, _monitor(val_ds), model)])
     head_history = train_head(model, head_train_ds, val_ds, head_epochs,
                               head_learning_rate, cache_features, patience,
-                              checkpoint_path, verbose=verbose, strategy=strategy)
+                              callbacks=checkpoint, verbose=verbose, strategy=strategy)
     seconds = {"head": time.perf_counter() - start}
-    fine_tune_history = None
-    if fine_tune_epochs:
-        start = time.perf_counter()
-        fine_tune_history = fine_tune(
-            model, train_ds, val_ds, fine_tune_epochs, num_layers, from_layer, fraction,
-            fine_tune_learning_rate, patience, checkpoint_path,
-            initial_epoch=len(head_history.epoch), verbose=verbose, strategy=strategy,
-            augment=augment)
-        seconds["fine_tune"] = time.perf_counter() - start
-    return TransferHistory(head_history, fine_tune_history, seconds)
+    if after_head is not None:
+        after_head(model)
+    if not fine_tune_epochs:
+        return TransferHistory(head_history, None, seconds)
+    start = time.perf_counter()
+    head_best = _best_val_loss(head_history)
+    head_weights = model.get_weights() if head_best is not None else None
+    fine_tune_history = fine_tune(
+        model, train_ds, val_ds, fine_tune_epochs, num_layers, from_layer, fraction,
+        fine_tune_learning_rate, patience, callbacks=checkpoint,
+        initial_epoch=len(head_history.epoch), verbose=verbose, strategy=strategy,
+        augment=augment)
+    kept_stage = None
+    if head_best is not None:
+        # Early stopping restored stage 2's best epoch; keep it only if it beats
+        # stage 1's best, as the checkpoint does.
+        kept_stage = "fine_tune"
+        if not _best_val_loss(fine_tune_history) < head_best:
+            model.set_weights(head_weights)
+            kept_stage = "head"
+    seconds["fine_tune"] = time.perf_counter() - start
+    return TransferHistory(head_history, fine_tune_history, seconds, kept_stage)
+
+
+def _best_val_loss(history):
+    """The lowest validation loss of a Keras `History` (None without validation)."""
+    values = history.history.get("val_loss")
+    return min(values) if values else None
+
+
+def train_from_scratch(model, train_ds, val_ds=None, epochs=100, learning_rate=1e-3,
+                       patience=10, augment=None, verbose="auto", strategy=None):
+    """Trains every layer of a randomly initialised model: the no-transfer baseline.
+
+    Args:
+        model: e.g. from `build_small_cnn` or `build_scratch_classifier`.
+        train_ds, val_ds: batched datasets of (raw images, integer labels).
+        epochs: maximum epochs. Defaults to `100`.
+        learning_rate: Adam learning rate; choose it on the validation set.
+            Defaults to `1e-3`.
+        patience: early-stopping patience on the validation loss (best weights
+            restored); 0 or `None` to disable. Defaults to `10` (a model that
+            starts from nothing improves in fits and starts).
+        augment: a random augmentation applied to the training batches, e.g.
+            `build_augmentation()`. Defaults to `None`.
+        verbose, strategy: as in `train_head`.
+
+    Returns:
+        The Keras `History`.
+
+    Example:
+    >>> model = build_small_cnn(2, (128, 128, 3))
+    >>> history = train_from_scratch(model, train_ds, val_ds, learning_rate=1e-3)
+    """
+    if augment is not None:
+        train_ds = augment_dataset(train_ds, augment)
+    model.trainable = True
+    compile_for_stage(model, "scratch", learning_rate, strategy=strategy)
+    return model.fit(train_ds, validation_data=val_ds, epochs=epochs, shuffle=False,
+                     callbacks=_callbacks(val_ds, patience, None, None, None),
+                     verbose=_verbose(verbose))
+
+
+def set_seed(seed, deterministic=True):
+    """Makes a run repeatable: seeds Python, NumPy and TensorFlow, and (by default)
+    turns on TensorFlow's op determinism, so the same seed gives the same numbers.
+
+    Op determinism stays on for the rest of the process (TensorFlow cannot turn
+    it off); on a CPU it costs little.
+
+    Args:
+        seed: a whole number.
+        deterministic: also call `tf.config.experimental.enable_op_determinism()`.
+            Defaults to `True`.
+
+    Example:
+    >>> set_seed(0)
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"`seed` must be a whole number; received {seed!r}.")
+    keras.utils.set_random_seed(int(seed))
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
 
 
 def pretrain_source(backbone, source_train, source_val=None, num_classes=None,
