@@ -8,7 +8,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import transfer_keras  # noqa: E402, F401  (first: it starts TensorFlow quietly)
+import transfer_keras  # noqa: E402, F401  (first: it imports TensorFlow quietly)
 import keras  # noqa: E402
 import matplotlib  # noqa: E402
 import pytest  # noqa: E402
