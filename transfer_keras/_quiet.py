@@ -12,7 +12,9 @@ It lists the *physical* devices only: TensorFlow's runtime (its logical
 devices) is not started, so a user can still call
 `tf.config.threading.set_intra_op_parallelism_threads`,
 `tf.config.experimental.set_memory_growth` or `tf.config.set_visible_devices`
-after `import transfer_keras`.
+after `import transfer_keras`. (Listing the physical devices does initialise
+CUDA, so the `CUDA_VISIBLE_DEVICES` variable must be set before the import;
+`tf.config.set_visible_devices` works at any time before the first op.)
 """
 
 import contextlib
