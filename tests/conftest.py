@@ -8,7 +8,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import transfer_keras  # noqa: E402, F401  (first: it starts TensorFlow quietly)
+import transfer_keras  # noqa: E402, F401  (first: it imports TensorFlow quietly)
 import keras  # noqa: E402
 import matplotlib  # noqa: E402
 import pytest  # noqa: E402
@@ -27,13 +27,12 @@ def _seeded():
 def keras_home(tmp_path, monkeypatch):
     """A temporary, empty Keras home (KERAS_HOME) for the duration of a test.
 
-    Keras reads KERAS_HOME once at import, so the already-imported config is
-    patched too. Returns the `models/` folder inside it.
+    Keras itself reads KERAS_HOME once, at import; the library reads it at each
+    call (`transfer_keras._keras_compat.keras_home`) and has Keras download into
+    that folder, so setting the variable is enough. Returns the `models/`
+    folder inside it.
     """
-    from keras.src.backend import config
-
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    monkeypatch.setattr(config, "_KERAS_DIR", str(tmp_path))
     models = tmp_path / "models"
     models.mkdir()
     return models

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import transfer_keras as tk
+from transfer_keras import _keras_compat
 
 
 
@@ -171,9 +172,7 @@ def test_imagenet_offline_gives_a_helpful_error_fast(keras_home, monkeypatch):
     def no_network(url, *args, **kwargs):
         raise urllib.error.URLError("no network in this test")
 
-    monkeypatch.setattr(
-        "keras.src.utils.file_utils.urlretrieve", no_network
-    )
+    monkeypatch.setattr(_keras_compat.keras_file_utils, "urlretrieve", no_network)
     start = time.perf_counter()
     with pytest.raises(tk.WeightsUnavailableError) as error:
         tk.build_backbone("mobilenetv2", (96, 96, 3), weights="imagenet")
@@ -201,7 +200,7 @@ def _no_network(monkeypatch):
     def no_network(url, *args, **kwargs):
         raise urllib.error.URLError(f"no network in this test ({url})")
 
-    monkeypatch.setattr("keras.src.utils.file_utils.urlretrieve", no_network)
+    monkeypatch.setattr(_keras_compat.keras_file_utils, "urlretrieve", no_network)
 
 
 def test_genuine_imagenet_weights_load_from_the_keras_cache(keras_home, monkeypatch):
@@ -211,7 +210,7 @@ def test_genuine_imagenet_weights_load_from_the_keras_cache(keras_home, monkeypa
     def no_download(url, *args, **kwargs):
         raise AssertionError(f"tried to download {url}")
 
-    monkeypatch.setattr("keras.src.utils.file_utils.urlretrieve", no_download)
+    monkeypatch.setattr(_keras_compat.keras_file_utils, "urlretrieve", no_download)
     assert tk.cached_weights("mobilenet") == [keras_home / genuine.name]
     model = tk.build_classifier("mobilenet", 2, (224, 224, 3), weights="imagenet",
                                 alpha=0.25)

@@ -1,5 +1,7 @@
 """Tests for transfer_keras.plots: every function returns a Figure with the expected parts."""
 
+import base64
+import sys
 from pathlib import Path
 
 import keras
@@ -228,3 +230,57 @@ def test_plot_data_efficiency_one_line_per_method():
         plot_data_efficiency([{"method": "a", "labels_per_class": 1}])
     with pytest.raises(ValueError, match="empty"):
         plot_data_efficiency([])
+
+
+# --------------------------------------------------------------------------- notebooks
+
+
+class _FakeShell:
+    """The part of an IPython shell that displays values: its display formatter."""
+
+    def __init__(self):
+        from IPython.core.formatters import DisplayFormatter
+
+        self.display_formatter = DisplayFormatter()
+
+    def mimetypes_of(self, value):
+        data, _ = self.display_formatter.format(value)
+        return set(data)
+
+
+@pytest.fixture
+def fake_shell(monkeypatch):
+    """A fresh IPython-like shell that `IPython.get_ipython()` returns during the test."""
+    IPython = pytest.importorskip("IPython")
+    shell = _FakeShell()
+    monkeypatch.setattr(IPython, "get_ipython", lambda: shell)
+    return shell
+
+
+def test_returned_figures_display_as_png_without_matplotlib_inline(fake_shell):
+    bare = Figure()
+    bare.add_subplot()
+    assert "image/png" not in fake_shell.mimetypes_of(bare)  # a fresh shell shows text only
+
+    figure = plot_confusion_matrix(np.eye(2))  # registers PNG for Figures
+    assert "image/png" in fake_shell.mimetypes_of(figure)
+    png = fake_shell.display_formatter.format(figure)[0]["image/png"]
+    assert base64.b64decode(png).startswith(b"\x89PNG")
+
+
+def test_a_figure_format_the_user_chose_is_kept(fake_shell):
+    from IPython.core.pylabtools import select_figure_formats
+
+    select_figure_formats(fake_shell, {"svg"})  # as `%config InlineBackend.figure_formats`
+    figure = plot_confusion_matrix(np.eye(2))
+    assert "image/svg+xml" in fake_shell.mimetypes_of(figure)
+    assert "image/png" not in fake_shell.mimetypes_of(figure)
+
+
+def test_outside_ipython_figures_are_returned_untouched(monkeypatch):
+    IPython = pytest.importorskip("IPython")
+    monkeypatch.setattr(IPython, "get_ipython", lambda: None)
+    figure = Figure()
+    assert plots._shown_in_notebooks(figure) is figure
+    monkeypatch.delitem(sys.modules, "IPython")  # plain Python never imported IPython
+    assert plots._shown_in_notebooks(figure) is figure

@@ -11,9 +11,9 @@ import os
 # Quiet TensorFlow's C++ start-up chatter unless the user asked for it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from transfer_keras._quiet import start_tensorflow_quietly  # noqa: E402
+from transfer_keras._quiet import import_tensorflow_quietly  # noqa: E402
 
-start_tensorflow_quietly()
+import_tensorflow_quietly()  # does not start TensorFlow's devices: tf.config still works
 
 from transfer_keras import kit  # noqa: E402
 from transfer_keras.backbones import (  # noqa: E402

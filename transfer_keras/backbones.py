@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 import keras
-from keras.src.utils import file_utils as _keras_file_utils
 
+from transfer_keras import _keras_compat
 from transfer_keras._table import Table
 
 apps = keras.applications
@@ -125,12 +125,18 @@ def get_backbone_spec(name):
 def keras_cache_dir():
     """Returns the folder where Keras caches downloaded weights (`<KERAS_HOME>/models`).
 
-    Keras reads `KERAS_HOME` once, when it is imported; set it before importing
-    Keras (or this package) to use another cache.
-    """
-    from keras.src.backend import config
+    `KERAS_HOME` is read at each call, so setting it after importing Keras (or
+    this package) also works: `build_backbone` has Keras read and download
+    ImageNet weights in this same folder. Unset, it is `~/.keras/models`.
 
-    return Path(os.path.expanduser(config.keras_home())) / "models"
+    Returns:
+        The folder as a `Path` (it may not exist yet).
+
+    Example:
+    >>> keras_cache_dir()
+    PosixPath('/home/student/.keras/models')
+    """
+    return _keras_compat.keras_home() / "models"
 
 
 def cached_weights(name):
@@ -222,38 +228,27 @@ def _check_weights(weights):
 @contextlib.contextmanager
 def _explain_download_failure(spec):
     """Turns a failed ImageNet download into one `WeightsUnavailableError`."""
-    requests = []
-    original = _keras_file_utils.get_file
-
-    def recording_get_file(fname=None, origin=None, *args, **kwargs):
-        requests.append((fname, origin, kwargs.get("cache_subdir", "datasets")))
-        return original(fname, origin, *args, **kwargs)
-
-    _keras_file_utils.get_file = recording_get_file
-    try:
-        yield requests
-    except Exception as error:
-        if not requests or "URL fetch failure" not in str(error) and not isinstance(
-            error, OSError
-        ):
-            raise
-        fname, origin, _ = requests[-1]
-        fname = fname or origin.rsplit("/", 1)[-1]
-        folder = keras_cache_dir()
-        unavailable = WeightsUnavailableError(
-            f"Could not get the ImageNet weights for backbone {spec.name!r}: the file "
-            f"is not in the Keras cache and the download failed ({error}).\n"
-            f"Keras looks for this file:\n    {fname}\nin this folder:\n    {folder}\n"
-            f"To fix it, on a machine with internet download\n    {origin}\n"
-            f"and copy it into that folder (or run `transfer-keras prefetch --backbones "
-            f"{spec.name}` there and copy its Keras cache), then run again. To use "
-            f"another cache folder, set KERAS_HOME before importing Keras. Or pass "
-            f"weights=None (random start) or weights='path/to/weights.h5'."
-        )
-        unavailable.file_name = fname
-        raise unavailable from None
-    finally:
-        _keras_file_utils.get_file = original
+    with _keras_compat.recording_downloads() as requests:
+        try:
+            yield requests
+        except Exception as error:
+            if not requests or "URL fetch failure" not in str(error) and not isinstance(
+                error, OSError
+            ):
+                raise
+            fname, origin, folder = requests[-1]
+            unavailable = WeightsUnavailableError(
+                f"Could not get the ImageNet weights for backbone {spec.name!r}: the file "
+                f"is not in the Keras cache and the download failed ({error}).\n"
+                f"Keras looks for this file:\n    {fname}\nin this folder:\n    {folder}\n"
+                f"To fix it, on a machine with internet download\n    {origin}\n"
+                f"and copy it into that folder (or run `transfer-keras prefetch --backbones "
+                f"{spec.name}` there and copy its Keras cache), then run again. To use "
+                f"another cache folder, set KERAS_HOME to the folder that holds `models/`. "
+                f"Or pass weights=None (random start) or weights='path/to/weights.h5'."
+            )
+            unavailable.file_name = fname
+            raise unavailable from None
 
 
 def build_backbone(name, input_shape=None, weights="imagenet", **kwargs):
@@ -303,8 +298,7 @@ def build_backbone(name, input_shape=None, weights="imagenet", **kwargs):
         try:
             with _explain_download_failure(spec) as requests:
                 backbone = spec.constructor(weights="imagenet", **common, **arguments)
-            fname, origin, _ = requests[-1]
-            backbone.weights_file = str(keras_cache_dir() / (fname or origin.rsplit("/", 1)[-1]))
+            backbone.weights_file = str(requests[-1].folder / requests[-1].fname)
             backbone.name = "backbone"  # (some constructors use `name` for their config)
             return backbone
         except WeightsUnavailableError as error:

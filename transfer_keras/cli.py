@@ -23,7 +23,7 @@ import time  # noqa: E402
 import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import transfer_keras  # noqa: E402, F401  (first: it starts TensorFlow quietly)
+import transfer_keras  # noqa: E402, F401  (first: it imports TensorFlow quietly)
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402

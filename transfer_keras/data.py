@@ -29,6 +29,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from transfer_keras import _keras_compat
 from transfer_keras._table import Table
 
 TRAIN_FOLDER = "train"
@@ -858,10 +859,7 @@ def _read_fashion_mnist(folder):
 
 def _keras_fashion_mnist_dir():
     """Returns Keras's cache folder for Fashion-MNIST; KERAS_HOME set now wins."""
-    from keras.src.backend import config
-
-    home = os.environ.get("KERAS_HOME") or config.keras_home()
-    return Path(home).expanduser() / "datasets" / "fashion-mnist"
+    return _keras_compat.keras_home() / "datasets" / "fashion-mnist"
 
 
 def _debian_fashion_mnist_dir():

@@ -10,6 +10,7 @@ rest of the library works without matplotlib's display machinery.
 """
 
 import math
+import sys
 
 import keras
 import numpy as np
@@ -31,29 +32,42 @@ __all__ = [
     "show_batch",
 ]
 
-def _show_figures_in_notebooks():
-    """Lets Jupyter draw a returned Figure as a picture, without `%matplotlib inline`.
-
-    IPython only registers its PNG formatter for Figures once a plotting backend
-    is switched on; these figures never touch pyplot, so register it here.
-    """
-    try:
-        from IPython import get_ipython
-        from IPython.core.pylabtools import select_figure_formats
-    except ImportError:  # plain Python: nothing to do
-        return
-    shell = get_ipython()
-    if shell is not None and hasattr(shell, "display_formatter"):
-        select_figure_formats(shell, {"png"})
-
-
-_show_figures_in_notebooks()
-
 _ACCURACY_KEYS = ("accuracy", "acc", "sparse_categorical_accuracy", "binary_accuracy",
                   "categorical_accuracy")
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _shown_in_notebooks(figure):
+    """Returns `figure`, first letting IPython draw Figures as PNG pictures if it cannot yet.
+
+    IPython registers a picture formatter for Figures only when a plotting
+    backend is switched on (`%matplotlib inline`); these figures never touch
+    pyplot, so a notebook without that line would print `<Figure ...>`. This
+    registers PNG once, at the first returned figure, and leaves any formatter
+    the user chose (SVG, retina, a widget backend) alone. Outside IPython it
+    does nothing.
+    """
+    ipython = sys.modules.get("IPython")  # not imported: not running in IPython
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is not None and hasattr(shell, "display_formatter"):
+        formatter = shell.display_formatter
+        if not any(_formats(f, Figure) for f in
+                   [*formatter.formatters.values(), formatter.ipython_display_formatter]):
+            from IPython.core.pylabtools import select_figure_formats
+
+            select_figure_formats(shell, {"png"})
+    return figure
+
+
+def _formats(formatter, kind):
+    """Whether an IPython display formatter has a printer for objects of type `kind`."""
+    try:
+        formatter.lookup_by_type(kind)
+    except KeyError:
+        return False
+    return True
 
 
 def _grid(count, size=2.2):
@@ -152,7 +166,7 @@ def show_batch(data, class_names=None, n=16, predictions=None):
             ax.set_title(f"pred: {_name(guess, class_names)}\ntrue: "
                          f"{_name(label, class_names)}", fontsize=9,
                          color="black" if guess == label else "red")
-    return figure
+    return _shown_in_notebooks(figure)
 
 
 # --------------------------------------------------------------------------- training curves
@@ -211,7 +225,7 @@ def plot_history(history, fine_tune_epoch=None):
             ax.axvline(fine_tune_epoch + 0.5, color="gray", linestyle="--",
                        label="fine-tuning starts")
         ax.legend()
-    return figure
+    return _shown_in_notebooks(figure)
 
 
 # --------------------------------------------------------------------------- confusion matrix
@@ -270,7 +284,7 @@ def plot_confusion_matrix(report_or_matrix, class_names=None, normalize=False):
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title("Confusion matrix" + ("\n(fraction of each true class)" if normalize else ""))
-    return figure
+    return _shown_in_notebooks(figure)
 
 
 # --------------------------------------------------------------------------- top losses
@@ -299,7 +313,7 @@ def plot_top_losses(top_losses, class_names=None):
         ax.axis("off")
         ax.text(0.5, 0.5, "No misclassified examples: nothing to show.",
                 ha="center", va="center", transform=ax.transAxes)
-        return figure
+        return _shown_in_notebooks(figure)
     figure, axes = _grid(len(top_losses), size=2.6)
     for ax, item in zip(axes, top_losses):
         _show(ax, item.image)
@@ -308,7 +322,7 @@ def plot_top_losses(top_losses, class_names=None):
             f"{_name(item.true_label, class_names)}\n"
             f"{item.probability:.2f} / {item.loss:.2f}", fontsize=9)
     figure.suptitle("pred / true, prob / loss")
-    return figure
+    return _shown_in_notebooks(figure)
 
 
 # --------------------------------------------------------------------------- Grad-CAM
@@ -447,7 +461,7 @@ def plot_grad_cam(model, image, class_index=None, alpha=0.4, class_names=None):
                        f"({probabilities[predicted]:.2f})")
     overlay_ax.imshow(heatmap, cmap="jet", alpha=alpha, vmin=0, vmax=1)
     overlay_ax.set_title(f"Grad-CAM for {_name(class_index, class_names)}")
-    return figure
+    return _shown_in_notebooks(figure)
 
 
 # --------------------------------------------------------------------------- experiments
@@ -497,4 +511,4 @@ def plot_data_efficiency(results):
     ax.set_ylabel("test accuracy")
     ax.set_title("Data efficiency")
     ax.legend()
-    return figure
+    return _shown_in_notebooks(figure)

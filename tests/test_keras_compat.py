@@ -1,0 +1,106 @@
+"""transfer_keras._keras_compat: the only module that touches private Keras APIs.
+
+When a Keras upgrade breaks one of these tests, the fix belongs in
+`transfer_keras/_keras_compat.py` only.
+"""
+
+from pathlib import Path
+
+import pytest
+
+import transfer_keras
+from transfer_keras import _keras_compat, data
+from transfer_keras._keras_compat import DownloadRequest, keras_home, recording_downloads
+from transfer_keras.backbones import keras_cache_dir
+
+PACKAGE = Path(transfer_keras.__file__).parent
+
+
+def test_only_the_compat_module_uses_private_keras_apis():
+    users = sorted(path.name for path in PACKAGE.glob("*.py")
+                   if "keras.src" in path.read_text(encoding="utf-8"))
+    assert users == ["_keras_compat.py"]
+
+
+# --------------------------------------------------------------------------- keras_home
+
+
+def test_keras_home_follows_keras_home_set_at_call_time(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    assert keras_home() == tmp_path
+    monkeypatch.setenv("KERAS_HOME", "~/elsewhere")
+    assert keras_home() == Path.home() / "elsewhere"
+
+
+def test_keras_home_without_the_variable_is_the_one_keras_chose(tmp_path, monkeypatch):
+    monkeypatch.delenv("KERAS_HOME", raising=False)
+    assert keras_home() == Path(_keras_compat.keras_config.keras_home()).expanduser()
+    # Keras's own answer, not a guess at ~/.keras: change it and the resolver follows.
+    monkeypatch.setattr(_keras_compat.keras_config, "_KERAS_DIR", str(tmp_path / "home"))
+    assert keras_home() == tmp_path / "home"
+
+
+def test_weights_and_datasets_use_the_same_keras_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    assert keras_cache_dir() == tmp_path / "models"
+    assert data._keras_fashion_mnist_dir() == tmp_path / "datasets" / "fashion-mnist"
+
+
+# --------------------------------------------------------------------------- downloads
+
+
+def _fake_download(monkeypatch, calls):
+    """Replaces the network with a function that writes a tiny file."""
+
+    def fake_urlretrieve(origin, target, *args):
+        calls.append(origin)
+        Path(target).write_bytes(b"weights")
+
+    monkeypatch.setattr(_keras_compat.keras_file_utils, "urlretrieve", fake_urlretrieve)
+
+
+def test_recording_downloads_records_and_saves_into_keras_home(keras_home, monkeypatch):
+    calls = []
+    _fake_download(monkeypatch, calls)
+    origin = "https://example.org/weights/some_weights.h5"
+    with recording_downloads() as requests:
+        path = _keras_compat.keras_file_utils.get_file(
+            "some_weights.h5", origin, cache_subdir="models")
+        _keras_compat.keras_file_utils.get_file(origin=origin, cache_subdir="models")
+    assert Path(path) == keras_home / "some_weights.h5"
+    assert calls == [origin]  # the second call found the file in the cache
+    assert requests == [DownloadRequest("some_weights.h5", origin, keras_home)] * 2
+
+
+def test_recording_downloads_keeps_a_cache_dir_given_by_the_caller(keras_home, tmp_path,
+                                                                   monkeypatch):
+    _fake_download(monkeypatch, [])
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()  # (Keras falls back to /tmp/.keras for a folder that does not exist)
+    with recording_downloads() as requests:
+        path = _keras_compat.keras_file_utils.get_file(
+            "file.bin", "https://example.org/file.bin", cache_dir=str(elsewhere))
+    assert Path(path) == elsewhere / "datasets" / "file.bin"
+    assert requests[0].folder == elsewhere / "datasets"
+    assert list(keras_home.iterdir()) == []
+
+
+def test_recording_downloads_creates_a_keras_home_set_after_import(tmp_path, monkeypatch):
+    _fake_download(monkeypatch, [])
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "new_home"))
+    with recording_downloads():
+        path = _keras_compat.keras_file_utils.get_file(
+            "w.h5", "https://example.org/w.h5", cache_subdir="models")
+    assert Path(path) == tmp_path / "new_home" / "models" / "w.h5" == keras_cache_dir() / "w.h5"
+
+
+def test_recording_downloads_restores_get_file_even_on_error():
+    original = _keras_compat.keras_file_utils.get_file
+    with recording_downloads():
+        assert _keras_compat.keras_file_utils.get_file is not original
+    assert _keras_compat.keras_file_utils.get_file is original
+
+    with pytest.raises(RuntimeError, match="boom"):
+        with recording_downloads():
+            raise RuntimeError("boom")
+    assert _keras_compat.keras_file_utils.get_file is original

@@ -1,0 +1,93 @@
+"""Every private Keras API the library uses, in one place.
+
+Keras 3 has no public way to ask for its cache folder or to see which file a
+`keras.applications` constructor tries to download, so this module reaches
+into `keras.src`. Nothing else in `transfer_keras` does: when a Keras upgrade
+moves one of these internals, this file is the only one to fix (the tests in
+`tests/test_keras_compat.py` say which).
+
+- `keras_home()`: the one answer to "where is the Keras cache?", used for
+  weights (`<home>/models`) and datasets (`<home>/datasets`).
+- `recording_downloads()`: while it is active, every `get_file` call made by
+  `keras.applications` is recorded (file name, URL, folder) and saves into
+  `keras_home()`, so Keras reads and writes the folder `keras_home()` names.
+"""
+
+import contextlib
+import inspect
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+from keras.src.backend import config as keras_config
+from keras.src.utils import file_utils as keras_file_utils
+
+
+class DownloadRequest(NamedTuple):
+    """One `get_file` call: the file name, its URL and the folder it is saved in."""
+
+    fname: str
+    origin: str
+    folder: Path
+
+
+def keras_home():
+    """Returns Keras's home folder: `$KERAS_HOME` as set now, else the one Keras chose.
+
+    Keras reads `KERAS_HOME` once, when it is imported (`~/.keras` when unset,
+    or `/tmp/.keras` when the home folder is read-only). Reading the variable
+    again here lets a notebook or test set it after importing Keras.
+
+    Returns:
+        The folder as a `Path`, with `~` expanded.
+
+    Example:
+    >>> keras_home() / "models"
+    PosixPath('/home/student/.keras/models')
+    """
+    home = os.environ.get("KERAS_HOME") or keras_config.keras_home()
+    return Path(home).expanduser()
+
+
+@contextlib.contextmanager
+def recording_downloads():
+    """Records every file Keras's `get_file` is asked for while the block runs.
+
+    Calls that name no `cache_dir` (all of `keras.applications`) save into
+    `keras_home()`, created if needed. The original `get_file` is put back
+    when the block ends, also when it ends with an error.
+
+    Yields:
+        A list, filled with one `DownloadRequest` per `get_file` call.
+
+    Example:
+    >>> with recording_downloads() as requests:
+    ...     keras.applications.MobileNetV2(weights="imagenet", include_top=False)
+    >>> requests[-1].fname
+    'mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5'
+    """
+    original = keras_file_utils.get_file
+    signature = inspect.signature(original)
+    requests = []
+
+    def recording_get_file(*args, **kwargs):
+        call = signature.bind(*args, **kwargs)
+        call.apply_defaults()
+        if call.arguments["cache_dir"] is None:
+            home = keras_home()
+            # As Keras does for its own home at import: it falls back to /tmp/.keras
+            # for a folder that does not exist or is read-only.
+            with contextlib.suppress(OSError):
+                home.mkdir(parents=True, exist_ok=True)
+            call.arguments["cache_dir"] = str(home)
+        origin = call.arguments["origin"]
+        fname = call.arguments["fname"] or str(origin).rsplit("/", 1)[-1]
+        folder = Path(call.arguments["cache_dir"]).expanduser() / call.arguments["cache_subdir"]
+        requests.append(DownloadRequest(fname, origin, folder))
+        return original(*call.args, **call.kwargs)
+
+    keras_file_utils.get_file = recording_get_file
+    try:
+        yield requests
+    finally:
+        keras_file_utils.get_file = original
