@@ -9,6 +9,10 @@ Every part is a named layer (`model.get_layer("backbone")`, ...). The backbone
 starts frozen. A saved model therefore needs no extra code at inference time,
 and the classic `preprocess_input` mismatch cannot happen.
 
+Self-contained files: the preprocessing is made of Keras's built-in layers
+(`build_preprocessing`), so a `.keras` file loads with plain
+`keras.saving.load_model`, without this library.
+
 Head convention: `num_classes` is the number of classes. With 2 or more the
 head is `num_classes` softmax units (labels are integers `0..num_classes-1`);
 this is the default for binary tasks too (`num_classes=2`). `num_classes=1`
@@ -23,18 +27,68 @@ from pathlib import Path
 import keras
 
 from transfer_keras._files import atomic_path
-from transfer_keras.backbones import build_backbone, check_input_shape, get_backbone_spec
+from transfer_keras.backbones import (
+    BACKBONES,
+    build_backbone,
+    check_input_shape,
+    get_backbone_spec,
+)
 
 HEAD_LAYERS = ("pooling", "dropout", "predictions")  # plus hidden_1, hidden_2, ...
 POOLINGS = ("avg", "max")
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # of [0, 1] RGB pixels ("torch" mode)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# Each preprocessing mode of the `BACKBONES` table, written with Keras's
+# built-in layers only (so a saved model loads without this library).
+PREPROCESSING_LAYERS = {
+    # [0, 255] -> [-1, 1]: x / 127.5 - 1
+    "tf": lambda: [keras.layers.Rescaling(1 / 127.5, offset=-1)],
+    # [0, 255] -> [0, 1], then (x - mean) / std per channel
+    "torch": lambda: [
+        keras.layers.Rescaling(1 / 255),
+        keras.layers.Normalization(mean=IMAGENET_MEAN,
+                                   variance=[std**2 for std in IMAGENET_STD]),
+    ],
+    # the backbone holds its own preprocessing: pass the pixels through
+    "none": lambda: [keras.layers.Identity()],
+}
+
+
+def build_preprocessing(backbone):
+    """Builds a backbone's `preprocess_input` from Keras's built-in layers.
+
+    The layers follow the row's `preprocessing` mode in `BACKBONES` and compute
+    the same numbers as the backbone's own `preprocess_input` (the tests check
+    every row). Being built-in, they save and load with plain Keras in safe mode.
+
+    Args:
+        backbone: a backbone name from `BACKBONES`, e.g. `"mobilenetv2"`.
+
+    Returns:
+        A `keras.Sequential` named `"preprocessing"`, mapping raw [0, 255] RGB
+        pixels to the backbone's input range.
+
+    Raises:
+        ValueError: unknown backbone.
+
+    Example:
+    >>> preprocessing = build_preprocessing("mobilenetv2")
+    >>> preprocessing(np.array([[[[0.0, 127.5, 255.0]]]]))  # -> [[[[-1., 0., 1.]]]]
+    """
+    spec = get_backbone_spec(backbone)
+    return keras.Sequential(PREPROCESSING_LAYERS[spec.preprocessing](),
+                            name="preprocessing")
 
 
 @keras.saving.register_keras_serializable(package="transfer_keras")
 class BackbonePreprocessing(keras.layers.Layer):
     """Applies a backbone's own `preprocess_input` to raw [0, 255] RGB pixels.
 
-    A real layer (not a `Lambda`), so models that contain it save and load in
-    Keras's safe mode.
+    Kept so that models saved by earlier versions of this library still load
+    (with `transfer_keras` imported). New models use `build_preprocessing`,
+    made of Keras's built-in layers, whose files load with plain Keras.
 
     Args:
         backbone_name: a name from `BACKBONES`.
@@ -229,7 +283,7 @@ def _assemble(backbone, num_classes, input_shape, weights, hidden_units, dropout
         if augmentation is not None:
             augmentation.name = "augmentation"  # a known name for the library to find
             x = augmentation(x)
-        x = BackbonePreprocessing(spec.name)(x)
+        x = build_preprocessing(spec.name)(x)
         if from_scratch:
             features = backbone_model(x)  # BatchNorm learns: training follows fit()
         else:
@@ -297,13 +351,40 @@ def head_layers(model):
 
 
 def backbone_name(model):
-    """Returns the table name of the backbone inside a model from `build_classifier`."""
+    """Returns the table name of the backbone inside a model from `build_classifier`.
+
+    Read from the model's name, which `build_classifier` and
+    `build_scratch_classifier` set to `"<backbone>_classifier"` or
+    `"<backbone>_scratch"`: the name travels with the model into its `.keras`
+    file, so this works for new models, loaded models and plain-Keras loads
+    alike. Models saved by earlier versions answer through their
+    `BackbonePreprocessing` layer.
+
+    Args:
+        model: a model from `build_classifier` or `build_scratch_classifier`
+            (or loaded from their `.keras` file), not renamed.
+
+    Returns:
+        The backbone's name in `BACKBONES`, e.g. `"mobilenetv2"`.
+
+    Raises:
+        ValueError: the model's name does not start with a backbone name.
+
+    Example:
+    >>> backbone_name(build_classifier("mobilenet", 3, (32, 32, 3), weights=None))
+    'mobilenet'
+    """
     for layer in model.layers:
-        if isinstance(layer, BackbonePreprocessing):
+        if isinstance(layer, BackbonePreprocessing):  # saved by an earlier version
             return layer.backbone_name
+    prefix = model.name.split("_")[0]
+    if prefix in BACKBONES:
+        return prefix
     raise ValueError(
-        f"`model` {model.name!r} has no BackbonePreprocessing layer; build it with "
-        f"build_classifier()."
+        f"Cannot tell the backbone of `model` {model.name!r}: its name should start "
+        f"with a backbone name and '_' (e.g. 'mobilenetv2_classifier'), as "
+        f"build_classifier() names it. Build it with build_classifier(), or give it "
+        f"such a name."
     )
 
 
