@@ -67,6 +67,7 @@ from transfer_keras.models import (  # noqa: E402
     build_head,
     build_preprocessing,
     build_scratch_classifier,
+    load_class_names,
     load_model,
     save_model,
 )
@@ -120,6 +121,7 @@ __all__ = [
     "keras_cache_dir",
     "list_backbones",
     "project_source_backbone",
+    "load_class_names",
     "load_fashion_mnist",
     "load_image",
     "load_image_folder",
