@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import transfer_keras as tk
 from shared_paths import SHARED_PHOTOS, SHARED_WEIGHTS, needs_shared_photos, needs_shared_weights
 from transfer_keras.cli import build_parser, main
 
@@ -91,9 +92,10 @@ def test_train_writes_model_reports_and_figures(trained):
     assert "Traceback" not in result.stderr
     assert "blue" in result.stdout and "red" in result.stdout  # the data report first
     assert result.stdout.index("resized to 32x32") < result.stdout.index("Stage 1")
-    for name in ("model.keras", "class_names.json", "report.md", "report.json",
+    for name in ("model.keras", "report.md", "report.json",
                  "learning_curves.png", "confusion_matrix.png"):
         assert (out / name).is_file(), name
+    assert not (out / "class_names.json").exists()  # the names are inside model.keras
     assert not list(out.glob(".*")), "temporary files left behind"
     report = json.loads((out / "report.json").read_text())
     for key in ("settings", "class_names", "data", "accuracy", "evaluation", "history"):
@@ -103,7 +105,7 @@ def test_train_writes_model_reports_and_figures(trained):
     assert 0 <= report["accuracy"] <= 1
     assert report["accuracy"] == report["evaluation"]["accuracy"]
     assert report["data"]["counts"]["train"] == {"blue": 10, "red": 10}  # 0.2 held out
-    assert json.loads((out / "class_names.json").read_text()) == ["blue", "red"]
+    assert tk.load_class_names(out / "model.keras") == ["blue", "red"]
     markdown = (out / "report.md").read_text()
     assert f"{report['accuracy']:.4f}" in markdown and "blue" in markdown
 
@@ -116,23 +118,45 @@ def test_predict_prints_a_table(trained, image_folder):
     assert result.stdout.count(".png") == 24
 
 
-def test_predict_json_and_index_fallback(trained, image_folder, tmp_path):
+def test_predict_json_names_classes_from_the_model_file_alone(trained, image_folder,
+                                                              tmp_path):
     _, out = trained
-    result = run_cli("predict", out / "model.keras", image_folder / "red" / "3.png", "--json")
+    alone = tmp_path / "model.keras"  # no class_names.json or report.json beside it
+    shutil.copy(out / "model.keras", alone)
+    result = run_cli("predict", alone, image_folder / "red" / "3.png", "--json")
     assert result.returncode == 0, result.stderr
+    assert "note:" not in result.stderr
     data = json.loads(result.stdout)
+    assert data["class_names"] == ["blue", "red"]
+    assert data["class_names_from"] == str(alone)
     [only] = data["results"]
     assert only["file"] == "3.png"
     assert {p["class"] for p in only["predictions"]} == {"blue", "red"}
     assert abs(sum(p["probability"] for p in only["predictions"]) - 1) < 1e-3
 
-    alone = tmp_path / "model.keras"  # without class_names.json: indices, and a note
-    shutil.copy(out / "model.keras", alone)
-    result = run_cli("predict", alone, image_folder / "red" / "3.png", "--json")
+
+def test_predict_old_model_reads_class_names_json_or_falls_back_to_indices(
+        trained, image_folder, tmp_path):
+    _, out = trained
+    old = tmp_path / "model.keras"  # as saved before the names moved into the file
+    tk.load_model(out / "model.keras", compile=False).save(old)
+    assert tk.load_class_names(old) is None
+    photo = image_folder / "red" / "3.png"
+
+    result = run_cli("predict", old, photo, "--json")
     assert result.returncode == 0, result.stderr
     assert "class indices" in result.stderr
-    assert data["results"][0]["predictions"][0]["probability"] == pytest.approx(
-        json.loads(result.stdout)["results"][0]["predictions"][0]["probability"])
+    by_index = json.loads(result.stdout)
+    assert by_index["class_names"] == ["0", "1"] and by_index["class_names_from"] is None
+
+    (tmp_path / "class_names.json").write_text(json.dumps(["blue", "red"]))
+    result = run_cli("predict", old, photo, "--json")
+    assert result.returncode == 0, result.stderr
+    by_name = json.loads(result.stdout)
+    assert by_name["class_names"] == ["blue", "red"]
+    assert by_name["class_names_from"] == str(tmp_path / "class_names.json")
+    assert [p["probability"] for p in by_name["results"][0]["predictions"]] == \
+        [p["probability"] for p in by_index["results"][0]["predictions"]]
 
 
 def test_evaluate_scores_a_folder(trained, image_folder, tmp_path):
@@ -142,6 +166,7 @@ def test_evaluate_scores_a_folder(trained, image_folder, tmp_path):
     assert "Accuracy" in result.stdout and "on 24 examples" in result.stdout
     report = json.loads((tmp_path / "ev" / "report.json").read_text())
     assert report["class_names"] == ["blue", "red"] and 0 <= report["accuracy"] <= 1
+    assert report["class_names_from"] == str(out / "model.keras")
     assert (tmp_path / "ev" / "confusion_matrix.png").is_file()
 
 
@@ -223,11 +248,13 @@ def test_demo_writes_every_output(tmp_path):
     out = tmp_path / "demo"
     result = run_cli("demo", "--out", out, "--labels-per-class", "5", "--curve", "5")
     assert result.returncode == 0, result.stderr
-    for name in ("model.keras", "class_names.json", "report.md", "report.json",
+    for name in ("model.keras", "report.md", "report.json",
                  "learning_curves.png", "confusion_matrix.png", "data_efficiency.png"):
         assert (out / name).is_file(), name
+    assert not (out / "class_names.json").exists()
     report = json.loads((out / "report.json").read_text())
     assert report["class_names"] == ["Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+    assert tk.load_class_names(out / "model.keras") == report["class_names"]
     assert set(report["headline"]) == {"transfer", "frozen", "scratch"}
     assert "scratch" in result.stdout and str(out) in result.stdout
 

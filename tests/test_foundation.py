@@ -24,6 +24,12 @@ def test_every_backbone_builds_a_frozen_classifier(name):
     out = model.predict(np.random.uniform(0, 255, (2, size, size, 3)), verbose=0)
     np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
 
+    pixels = np.random.uniform(0, 255, (2, size, size, 3)).astype("float32")
+    inside = model.get_layer("preprocessing")(pixels)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(inside),
+                               keras.ops.convert_to_numpy(spec.preprocess(pixels.copy())),
+                               atol=1e-5)
+
     backbone = model.get_layer("backbone")
     assert backbone.trainable is False
     assert backbone.trainable_weights == []
@@ -65,13 +71,45 @@ def test_hidden_units_dropout_and_names():
     assert model.get_layer("predictions").dtype_policy.name == "float32"
 
 
-def test_preprocessing_inside_the_model_matches_the_backbone_function():
+def _is_built_in(layer):
+    return type(layer).__module__.startswith("keras.")
+
+
+@pytest.mark.parametrize("name", list(tk.BACKBONES))
+def test_preprocessing_matches_the_backbone_function(name):
+    spec = tk.BACKBONES[name]
+    preprocessing = tk.build_preprocessing(name)
+    pixels = np.random.uniform(0, 255, (2, 8, 8, 3)).astype("float32")
+    pixels[0, 0, 0], pixels[0, 0, 1] = 0, 255  # the ends of the range
+    expected = keras.ops.convert_to_numpy(spec.preprocess(pixels.copy()))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(preprocessing(pixels)),
+                               expected, atol=1e-5)
+    assert preprocessing.name == "preprocessing"
+    assert preprocessing.layers and all(_is_built_in(layer) for layer in preprocessing.layers)
+
+
+def test_preprocessing_inside_the_model_is_built_in_keras():
     model = tk.build_classifier("mobilenetv2", 2, (32, 32, 3), weights=None)
+    preprocessing = model.get_layer("preprocessing")
+    assert not isinstance(preprocessing, tk.BackbonePreprocessing)
+    assert all(_is_built_in(layer) for layer in preprocessing.layers)
     pixels = np.random.uniform(0, 255, (2, 32, 32, 3)).astype("float32")
-    inside = model.get_layer("preprocessing")(pixels)
+    inside = preprocessing(pixels)
     expected = keras.applications.mobilenet_v2.preprocess_input(pixels.copy())
-    np.testing.assert_allclose(np.asarray(inside), expected, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(inside), expected, atol=1e-6)
     assert float(np.min(inside)) >= -1 and float(np.max(inside)) <= 1
+
+
+def test_backbone_name_of_new_and_scratch_models():
+    from transfer_keras.models import backbone_name
+
+    model = tk.build_classifier("mobilenetv2", 2, (32, 32, 3), weights=None)
+    assert backbone_name(model) == "mobilenetv2"
+    scratch = tk.build_scratch_classifier("mobilenet", 2, (32, 32, 3), alpha=0.25)
+    assert backbone_name(scratch) == "mobilenet"
+    scratch.name = "my_model"
+    with pytest.raises(ValueError, match="'my_model'.*backbone name"):
+        backbone_name(scratch)
 
 
 def _fit_once(model, size=32, steps=3):

@@ -13,6 +13,7 @@ import tensorflow as tf
 
 import transfer_keras as tk
 from transfer_keras import training
+from transfer_keras.models import backbone_name
 
 to_numpy = keras.ops.convert_to_numpy
 
@@ -250,7 +251,7 @@ def test_save_load_round_trip_is_identical_and_safe(tmp_path):
     loaded = tk.load_model(path)
     np.testing.assert_allclose(model.predict(images, verbose=0),
                                loaded.predict(images, verbose=0), rtol=1e-6)
-    assert loaded.get_layer("preprocessing").backbone_name == "mobilenet"
+    assert backbone_name(loaded) == "mobilenet"
     with pytest.raises(ValueError, match="'.keras'"):
         tk.save_model(model, tmp_path / "model.h5")
     bad = tmp_path / "not_a_model.keras"

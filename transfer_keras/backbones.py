@@ -37,6 +37,13 @@ class BackboneSpec:
         name: the short name users type (`"mobilenetv2"`).
         constructor: the `keras.applications` function.
         preprocess: the backbone's own `preprocess_input` (raw [0, 255] RGB in).
+        preprocessing: the same computation as a mode that `build_preprocessing`
+            writes with Keras's built-in layers (the modes of
+            `keras.applications.imagenet_utils.preprocess_input`): `"tf"` scales
+            to [-1, 1] (x / 127.5 - 1); `"torch"` scales to [0, 1], then
+            subtracts the ImageNet mean and divides by its standard deviation,
+            per channel; `"none"` passes pixels through, because the backbone
+            preprocesses them itself (EfficientNet, ConvNeXt, MobileNetV3).
         default_size: the image side the ImageNet weights were trained at.
         min_size: the smallest image side the architecture accepts.
         feature_width: channels of the last feature map with the default arguments.
@@ -47,6 +54,7 @@ class BackboneSpec:
     name: str
     constructor: object
     preprocess: object
+    preprocessing: str
     default_size: int
     min_size: int
     feature_width: int
@@ -57,34 +65,38 @@ class BackboneSpec:
 BACKBONES = {
     spec.name: spec
     for spec in [
-        BackboneSpec("mobilenet", apps.MobileNet, apps.mobilenet.preprocess_input,
-                     224, 32, 1024, {"alpha": 1.0, "depth_multiplier": 1},
-                     "mobilenet_*_tf_no_top.h5"),
-        BackboneSpec("mobilenetv2", apps.MobileNetV2, apps.mobilenet_v2.preprocess_input,
-                     224, 32, 1280, {"alpha": 1.0},
-                     "mobilenet_v2_weights_*_no_top.h5"),
+        BackboneSpec("mobilenet", apps.MobileNet,
+                     apps.mobilenet.preprocess_input, "tf", 224, 32, 1024,
+                     {"alpha": 1.0, "depth_multiplier": 1}, "mobilenet_*_tf_no_top.h5"),
+        BackboneSpec("mobilenetv2", apps.MobileNetV2,
+                     apps.mobilenet_v2.preprocess_input, "tf", 224, 32, 1280,
+                     {"alpha": 1.0}, "mobilenet_v2_weights_*_no_top.h5"),
         BackboneSpec("mobilenetv3small", apps.MobileNetV3Small,
-                     apps.mobilenet_v3.preprocess_input, 224, 32, 576,
+                     apps.mobilenet_v3.preprocess_input, "none", 224, 32, 576,
                      {"alpha": 1.0, "minimalistic": False},
                      "weights_mobilenet_v3_small_*_no_top_v2.h5"),
         BackboneSpec("mobilenetv3large", apps.MobileNetV3Large,
-                     apps.mobilenet_v3.preprocess_input, 224, 32, 960,
+                     apps.mobilenet_v3.preprocess_input, "none", 224, 32, 960,
                      {"alpha": 1.0, "minimalistic": False},
                      "weights_mobilenet_v3_large_*_no_top_v2.h5"),
         BackboneSpec("efficientnetb0", apps.EfficientNetB0,
-                     apps.efficientnet.preprocess_input, 224, 32, 1280, {},
+                     apps.efficientnet.preprocess_input, "none", 224, 32, 1280, {},
                      "efficientnetb0_notop.h5"),
         BackboneSpec("efficientnetv2b0", apps.EfficientNetV2B0,
-                     apps.efficientnet_v2.preprocess_input, 224, 32, 1280, {},
+                     apps.efficientnet_v2.preprocess_input, "none", 224, 32, 1280, {},
                      "efficientnetv2-b0_notop.h5"),
-        BackboneSpec("resnet50v2", apps.ResNet50V2, apps.resnet_v2.preprocess_input,
-                     224, 32, 2048, {}, "resnet50v2_*_notop.h5"),
-        BackboneSpec("densenet121", apps.DenseNet121, apps.densenet.preprocess_input,
-                     224, 32, 1024, {}, "densenet121_*_notop.h5"),
-        BackboneSpec("xception", apps.Xception, apps.xception.preprocess_input,
-                     299, 71, 2048, {}, "xception_*_notop.h5"),
-        BackboneSpec("convnexttiny", apps.ConvNeXtTiny, apps.convnext.preprocess_input,
-                     224, 32, 768, {}, "convnext_tiny_notop.h5"),
+        BackboneSpec("resnet50v2", apps.ResNet50V2,
+                     apps.resnet_v2.preprocess_input, "tf", 224, 32, 2048, {},
+                     "resnet50v2_*_notop.h5"),
+        BackboneSpec("densenet121", apps.DenseNet121,
+                     apps.densenet.preprocess_input, "torch", 224, 32, 1024, {},
+                     "densenet121_*_notop.h5"),
+        BackboneSpec("xception", apps.Xception,
+                     apps.xception.preprocess_input, "tf", 299, 71, 2048, {},
+                     "xception_*_notop.h5"),
+        BackboneSpec("convnexttiny", apps.ConvNeXtTiny,
+                     apps.convnext.preprocess_input, "none", 224, 32, 768, {},
+                     "convnext_tiny_notop.h5"),
     ]
 }
 

@@ -8,8 +8,10 @@
     transfer-keras prefetch --backbones mobilenet --datasets fashion_mnist
 
 Every command that trains writes one output folder: `model.keras` (takes raw
-pixels), `class_names.json` (label order, read back by `predict` and
-`evaluate`), `report.md`, `report.json` and the figures.
+pixels and carries its class names, which `predict` and `evaluate` read back;
+it loads with plain Keras too), `report.md`, `report.json` and the figures.
+Models saved before the class names moved into the file still work: their
+names are read from a `class_names.json` beside them.
 
 Exit codes: 0 success, 1 something could not be done (e.g. a download failed),
 2 a mistake the user can fix (the message says how; never a traceback).
@@ -65,7 +67,7 @@ from transfer_keras.evaluation import num_classes_of, predict_probabilities  # n
 from transfer_keras.training import TransferHistory  # noqa: E402
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-CLASS_NAMES_FILE = "class_names.json"
+CLASS_NAMES_FILE = "class_names.json"  # read for models saved by earlier versions
 MODEL_FILE = "model.keras"
 
 # The demo: the project's source backbone (Fashion-MNIST classes 0-4) moved to
@@ -152,13 +154,12 @@ def _has_split_folders(folder):
 
 
 def _save_outputs(folder, model, class_names, report_md, report_json, figures):
-    """Writes the model first (atomic), then its class names, the reports and figures.
+    """Writes the model with its class names first (atomic), then the reports and figures.
 
     Written in this order so a crash can leave a model without its report, but
-    never a report (or class names) that describe a model that was not saved.
+    never a report that describes a model that was not saved.
     """
-    save_model(model, folder / MODEL_FILE)
-    _write_json(folder / CLASS_NAMES_FILE, list(class_names))
+    save_model(model, folder / MODEL_FILE, class_names=list(class_names))
     for name, figure in figures.items():
         _save_figure(figure, folder / name)
     write_text_atomically(folder / "report.md", report_md)
@@ -195,12 +196,16 @@ def _weights_argument(weights):
 # --------------------------------------------------------------------------- class names
 
 
-def _class_names_for(model_path, num_classes):
-    """Returns `(class names, where they came from)` for a saved model.
+def _class_names_for(model, model_path, num_classes):
+    """Returns `(class names, where they came from)` for a model loaded from a file.
 
-    Looks for `class_names.json` beside the model, then for the `class_names`
-    in a `report.json` beside it; else the class indices "0", "1", ...
+    Takes the names stored in the model file (`model.class_names`, set by
+    `load_model`); for older files, `class_names.json` beside the model, then
+    the `class_names` in a `report.json` beside it; else the class indices
+    "0", "1", ... with `None` as their source.
     """
+    if getattr(model, "class_names", None) is not None:
+        return list(model.class_names), str(model_path)
     folder = Path(model_path).expanduser().parent
     for file_name in (CLASS_NAMES_FILE, "report.json"):
         path = folder / file_name
@@ -436,7 +441,7 @@ def run_demo(args):
     ])
     _save_outputs(out, model, class_names, report_md, report_json, figures)
     _say()
-    _say(f"Wrote {MODEL_FILE}, {CLASS_NAMES_FILE}, report.md, report.json, "
+    _say(f"Wrote {MODEL_FILE} (with its class names), report.md, report.json, "
          f"{', '.join(figures)} to {out.resolve()}")
     _say(f"Test accuracy with {args.labels_per_class} labels per class: transfer "
          f"(fine-tuned) {report.accuracy:.3f}, frozen backbone {frozen_report.accuracy:.3f}, "
@@ -544,7 +549,7 @@ def run_train(args):
     ])
     _save_outputs(out, model, class_names, report_md, report_json, figures)
     _say()
-    _say(f"Wrote {MODEL_FILE}, {CLASS_NAMES_FILE}, report.md, report.json, "
+    _say(f"Wrote {MODEL_FILE} (with its class names), report.md, report.json, "
          f"{', '.join(figures)} to {out.resolve()}")
     _say(f"Validation accuracy {report.accuracy:.4f} ({seconds:.0f} s)")
     return EXIT_OK
@@ -577,10 +582,10 @@ def run_predict(args):
     model = _load_model(args.model)
     size = _input_size(model)
     num_classes = num_classes_of(model)
-    class_names, names_from = _class_names_for(args.model, num_classes)
+    class_names, names_from = _class_names_for(model, args.model, num_classes)
     if names_from is None:
-        _note(f"no {CLASS_NAMES_FILE} beside {args.model}: showing class indices "
-              f"0..{num_classes - 1} instead of names.")
+        _note(f"no class names in {args.model} (nor a {CLASS_NAMES_FILE} beside it): "
+              f"showing class indices 0..{num_classes - 1} instead of names.")
 
     images, names, skipped = [], [], []
     for file in files:
@@ -627,7 +632,7 @@ def run_evaluate(args):
     model = _load_model(args.model)
     size = _input_size(model)
     num_classes = num_classes_of(model)
-    model_names, names_from = _class_names_for(args.model, num_classes)
+    model_names, names_from = _class_names_for(model, args.model, num_classes)
 
     data = load_image_folder(folder, size, batch_size=args.batch_size, shuffle=False)
     _say(str(data.report))
@@ -640,12 +645,14 @@ def run_evaluate(args):
     if names_from is None:
         if len(data.class_names) != num_classes:
             raise UsageError(
-                f"No {CLASS_NAMES_FILE} beside {args.model}, and the folder has "
-                f"{len(data.class_names)} classes while the model predicts {num_classes}: "
-                f"cannot tell which folder is which class. Put the class names, in label "
-                f"order, in {CLASS_NAMES_FILE} beside the model.")
-        _note(f"no {CLASS_NAMES_FILE} beside {args.model}: assuming the folders, "
-              f"sorted ({', '.join(data.class_names)}), are classes 0..{num_classes - 1}.")
+                f"No class names in {args.model} (nor a {CLASS_NAMES_FILE} beside it), and "
+                f"the folder has {len(data.class_names)} classes while the model predicts "
+                f"{num_classes}: cannot tell which folder is which class. Save the model "
+                f"with its class names, in label order (save_model(model, path, "
+                f"class_names=[...])), or put them in {CLASS_NAMES_FILE} beside it.")
+        _note(f"no class names in {args.model} (nor a {CLASS_NAMES_FILE} beside it): "
+              f"assuming the folders, sorted ({', '.join(data.class_names)}), are classes "
+              f"0..{num_classes - 1}.")
         model_names = list(data.class_names)
     unknown = [name for name in data.class_names if name not in model_names]
     if unknown:
@@ -801,8 +808,8 @@ def build_parser():
         "train", help="two-stage transfer learning on your image folder",
         description="Trains a classifier on DATA_DIR (one sub-folder per class, or train/ "
                     "and val/ folders): stage 1 trains a new head on the frozen backbone, "
-                    "stage 2 fine-tunes the top of the backbone. Writes model.keras, "
-                    "class_names.json, report.md, report.json and figures to --out.")
+                    "stage 2 fine-tunes the top of the backbone. Writes model.keras (with "
+                    "its class names), report.md, report.json and figures to --out.")
     train.add_argument("data_dir", metavar="DATA_DIR", help="the image folder")
     train.add_argument("--backbone", required=True,
                        help="backbone name (see `transfer-keras backbones`)")
@@ -836,7 +843,8 @@ def build_parser():
     predict = commands.add_parser(
         "predict", help="classify images with a saved model",
         description="Prints the top-k classes of each image. Class names come from "
-                    "class_names.json beside the model (written by train and demo).")
+                    "the model file (train and demo store them there); for older "
+                    "models, from class_names.json beside it.")
     predict.add_argument("model", metavar="MODEL", help="a model.keras file")
     predict.add_argument("images", metavar="IMAGE_OR_DIR",
                          help="an image file, or a folder (read recursively)")

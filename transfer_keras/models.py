@@ -9,6 +9,12 @@ Every part is a named layer (`model.get_layer("backbone")`, ...). The backbone
 starts frozen. A saved model therefore needs no extra code at inference time,
 and the classic `preprocess_input` mismatch cannot happen.
 
+Self-contained files: the preprocessing is made of Keras's built-in layers
+(`build_preprocessing`), so a `.keras` file loads with plain
+`keras.saving.load_model`, without this library; and `save_model` stores the
+class names inside the file (`load_model` gives them back as
+`model.class_names`).
+
 Head convention: `num_classes` is the number of classes. With 2 or more the
 head is `num_classes` softmax units (labels are integers `0..num_classes-1`);
 this is the default for binary tasks too (`num_classes=2`). `num_classes=1`
@@ -17,24 +23,77 @@ classic binary head; the library's training and evaluation handle both.
 """
 
 import contextlib
+import json
 import zipfile
 from pathlib import Path
 
 import keras
 
 from transfer_keras._files import atomic_path
-from transfer_keras.backbones import build_backbone, check_input_shape, get_backbone_spec
+from transfer_keras.backbones import (
+    BACKBONES,
+    build_backbone,
+    check_input_shape,
+    get_backbone_spec,
+)
+from transfer_keras.evaluation import num_classes_of
 
 HEAD_LAYERS = ("pooling", "dropout", "predictions")  # plus hidden_1, hidden_2, ...
 POOLINGS = ("avg", "max")
+MODEL_METADATA_FILE = "transfer_keras.json"  # the library's member inside a .keras zip
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # of [0, 1] RGB pixels ("torch" mode)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# Each preprocessing mode of the `BACKBONES` table, written with Keras's
+# built-in layers only (so a saved model loads without this library).
+PREPROCESSING_LAYERS = {
+    # [0, 255] -> [-1, 1]: x / 127.5 - 1
+    "tf": lambda: [keras.layers.Rescaling(1 / 127.5, offset=-1)],
+    # [0, 255] -> [0, 1], then (x - mean) / std per channel
+    "torch": lambda: [
+        keras.layers.Rescaling(1 / 255),
+        keras.layers.Normalization(mean=IMAGENET_MEAN,
+                                   variance=[std**2 for std in IMAGENET_STD]),
+    ],
+    # the backbone holds its own preprocessing: pass the pixels through
+    "none": lambda: [keras.layers.Identity()],
+}
+
+
+def build_preprocessing(backbone):
+    """Builds a backbone's `preprocess_input` from Keras's built-in layers.
+
+    The layers follow the row's `preprocessing` mode in `BACKBONES` and compute
+    the same numbers as the backbone's own `preprocess_input` (the tests check
+    every row). Being built-in, they save and load with plain Keras in safe mode.
+
+    Args:
+        backbone: a backbone name from `BACKBONES`, e.g. `"mobilenetv2"`.
+
+    Returns:
+        A `keras.Sequential` named `"preprocessing"`, mapping raw [0, 255] RGB
+        pixels to the backbone's input range.
+
+    Raises:
+        ValueError: unknown backbone.
+
+    Example:
+    >>> preprocessing = build_preprocessing("mobilenetv2")
+    >>> preprocessing(np.array([[[[0.0, 127.5, 255.0]]]]))  # -> [[[[-1., 0., 1.]]]]
+    """
+    spec = get_backbone_spec(backbone)
+    return keras.Sequential(PREPROCESSING_LAYERS[spec.preprocessing](),
+                            name="preprocessing")
 
 
 @keras.saving.register_keras_serializable(package="transfer_keras")
 class BackbonePreprocessing(keras.layers.Layer):
     """Applies a backbone's own `preprocess_input` to raw [0, 255] RGB pixels.
 
-    A real layer (not a `Lambda`), so models that contain it save and load in
-    Keras's safe mode.
+    Kept so that models saved by earlier versions of this library still load
+    (with `transfer_keras` imported). New models use `build_preprocessing`,
+    made of Keras's built-in layers, whose files load with plain Keras.
 
     Args:
         backbone_name: a name from `BACKBONES`.
@@ -229,7 +288,7 @@ def _assemble(backbone, num_classes, input_shape, weights, hidden_units, dropout
         if augmentation is not None:
             augmentation.name = "augmentation"  # a known name for the library to find
             x = augmentation(x)
-        x = BackbonePreprocessing(spec.name)(x)
+        x = build_preprocessing(spec.name)(x)
         if from_scratch:
             features = backbone_model(x)  # BatchNorm learns: training follows fit()
         else:
@@ -297,18 +356,97 @@ def head_layers(model):
 
 
 def backbone_name(model):
-    """Returns the table name of the backbone inside a model from `build_classifier`."""
+    """Returns the table name of the backbone inside a model from `build_classifier`.
+
+    Read from the model's name, which `build_classifier` and
+    `build_scratch_classifier` set to `"<backbone>_classifier"` or
+    `"<backbone>_scratch"`: the name travels with the model into its `.keras`
+    file, so this works for new models, loaded models and plain-Keras loads
+    alike. Models saved by earlier versions answer through their
+    `BackbonePreprocessing` layer.
+
+    Args:
+        model: a model from `build_classifier` or `build_scratch_classifier`
+            (or loaded from their `.keras` file), not renamed.
+
+    Returns:
+        The backbone's name in `BACKBONES`, e.g. `"mobilenetv2"`.
+
+    Raises:
+        ValueError: the model's name does not start with a backbone name.
+
+    Example:
+    >>> backbone_name(build_classifier("mobilenet", 3, (32, 32, 3), weights=None))
+    'mobilenet'
+    """
     for layer in model.layers:
-        if isinstance(layer, BackbonePreprocessing):
+        if isinstance(layer, BackbonePreprocessing):  # saved by an earlier version
             return layer.backbone_name
+    prefix = model.name.split("_")[0]
+    if prefix in BACKBONES:
+        return prefix
     raise ValueError(
-        f"`model` {model.name!r} has no BackbonePreprocessing layer; build it with "
-        f"build_classifier()."
+        f"Cannot tell the backbone of `model` {model.name!r}: its name should start "
+        f"with a backbone name and '_' (e.g. 'mobilenetv2_classifier'), as "
+        f"build_classifier() names it. Build it with build_classifier(), or give it "
+        f"such a name."
     )
 
 
-def save_model(model, path):
-    """Saves a model as a `.keras` file, atomically (never a half-written file).
+def _check_class_names(class_names, num_classes):
+    """Returns `class_names` as a list of str, one per class, or raises ValueError."""
+    if isinstance(class_names, str) or not isinstance(class_names, (list, tuple)):
+        raise ValueError(
+            f"`class_names` must be a list of {num_classes} class names (str), in "
+            f"label order; received {class_names!r}. Example: "
+            f"{[f'class_{index}' for index in range(num_classes)]}."
+        )
+    not_text = [name for name in class_names if not isinstance(name, str)]
+    if not_text:
+        raise ValueError(
+            f"`class_names` must hold str only; received {not_text[0]!r} of type "
+            f"{type(not_text[0]).__name__} in {list(class_names)!r}. Convert them, "
+            f"e.g. [str(name) for name in class_names]."
+        )
+    if len(class_names) != num_classes:
+        raise ValueError(
+            f"`class_names` has {len(class_names)} name(s) but the model predicts "
+            f"{num_classes} classes; received {list(class_names)!r}. Give one name per "
+            f"class, in label order."
+        )
+    repeated = sorted({name for name in class_names if class_names.count(name) > 1})
+    if repeated:
+        raise ValueError(
+            f"`class_names` must be different from each other; received "
+            f"{list(class_names)!r}, where {', '.join(map(repr, repeated))} repeat(s)."
+        )
+    return [str(name) for name in class_names]
+
+
+def _metadata(model, class_names):
+    """The facts `save_model` stores in the `.keras` file beside Keras's own."""
+    from transfer_keras import __version__  # (late: the package imports this module)
+
+    try:
+        backbone = backbone_name(model)
+    except ValueError:
+        backbone = None  # any Keras model can be saved
+    shape = model.input_shape
+    image_size = None  # (height, width) of a model of images of one size
+    if isinstance(shape, tuple) and len(shape) == 4 and None not in shape[1:3]:
+        image_size = [int(side) for side in shape[1:3]]
+    return {"class_names": class_names, "backbone": backbone, "image_size": image_size,
+            "transfer_keras_version": __version__}
+
+
+def save_model(model, path, class_names=None):
+    """Saves a model and its class names as one `.keras` file, atomically.
+
+    The file is Keras's own format plus one small member, `transfer_keras.json`,
+    holding the class names, the backbone's name, the image size and this
+    library's version. Keras ignores that member, so the file loads with plain
+    `keras.saving.load_model` (safe mode, without this library); `load_model`
+    gives the class names back as `model.class_names`.
 
     The model is written to a temporary file in the same folder and renamed
     into place, so an interrupted save leaves the previous file (or none).
@@ -316,15 +454,19 @@ def save_model(model, path):
     Args:
         model: a Keras model.
         path: destination ending in `.keras`.
+        class_names: the class names in label order, one per class (2 for a
+            single sigmoid unit). Defaults to `None` (the model's own
+            `class_names` attribute, e.g. from `load_model`, if it has one).
 
     Returns:
         The `Path` written.
 
     Raises:
-        ValueError: `path` does not end in `.keras`.
+        ValueError: `path` does not end in `.keras`; `class_names` is not a list
+            of distinct str with one name per class.
 
     Example:
-    >>> save_model(model, "ants_bees.keras")
+    >>> save_model(model, "ants_bees.keras", class_names=["ants", "bees"])
     """
     path = Path(path).expanduser()
     if path.suffix != ".keras":
@@ -332,30 +474,20 @@ def save_model(model, path):
             f"`path` must end in '.keras' (Keras's safe, pickle-free format); "
             f"received {str(path)!r}. Example: 'model.keras'."
         )
+    if class_names is None:
+        class_names = getattr(model, "class_names", None)
+    if class_names is not None:
+        class_names = _check_class_names(class_names, num_classes_of(model))
+    metadata = _metadata(model, class_names)
     with atomic_path(path) as temporary:
         model.save(temporary)
+        with zipfile.ZipFile(temporary, "a") as archive:
+            archive.writestr(MODEL_METADATA_FILE, json.dumps(metadata, indent=2) + "\n")
     return path
 
 
-def load_model(path, compile=True):
-    """Loads a `.keras` model in Keras's safe mode (no pickle, no arbitrary code).
-
-    Models from `build_classifier` take raw pixels in [0, 255], so predicting
-    needs no extra preprocessing code.
-
-    Args:
-        path: a `.keras` file written by `save_model` or `model.save`.
-        compile: restore the optimizer and loss too. Defaults to `True`.
-
-    Returns:
-        The `keras.Model`.
-
-    Raises:
-        ValueError: the file is missing or is not a Keras model.
-
-    Example:
-    >>> model = load_model("ants_bees.keras")
-    """
+def _check_model_file(path):
+    """Returns `path` as a `Path` of an existing zip file, or raises ValueError."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise ValueError(f"`path` {str(path)!r} does not exist; give a .keras file.")
@@ -364,9 +496,87 @@ def load_model(path, compile=True):
             f"`path` {str(path)!r} is not a Keras model: a .keras file is a zip "
             f"archive written by model.save('name.keras') or save_model()."
         )
+    return path
+
+
+def _read_metadata(path):
+    """The `transfer_keras.json` member of a `.keras` file as a dict ({} if absent)."""
+    with zipfile.ZipFile(path) as archive:
+        if MODEL_METADATA_FILE not in archive.namelist():
+            return {}  # saved by plain Keras or by an earlier version
+        text = archive.read(MODEL_METADATA_FILE)
     try:
-        return keras.saving.load_model(path, compile=compile, safe_mode=True)
+        metadata = json.loads(text)
+    except ValueError:
+        metadata = None
+    if not isinstance(metadata, dict):
+        raise ValueError(
+            f"`path` {str(path)!r} holds a damaged {MODEL_METADATA_FILE} (not a JSON "
+            f"object). Save the model again with save_model()."
+        )
+    return metadata
+
+
+def load_class_names(path):
+    """Returns the class names stored in a `.keras` file, without loading the model.
+
+    Args:
+        path: a `.keras` file.
+
+    Returns:
+        The class names (a list of str) in label order, or `None` when the file
+        holds none (saved without `class_names`, by plain Keras or by an earlier
+        version of this library).
+
+    Raises:
+        ValueError: the file is missing, is not a Keras model, or its
+            `transfer_keras.json` member is damaged.
+
+    Example:
+    >>> load_class_names("ants_bees.keras")
+    ['ants', 'bees']
+    """
+    names = _read_metadata(_check_model_file(path)).get("class_names")
+    return None if names is None else [str(name) for name in names]
+
+
+def load_model(path, compile=True):
+    """Loads a `.keras` model in Keras's safe mode (no pickle, no arbitrary code).
+
+    Models from `build_classifier` take raw pixels in [0, 255], so predicting
+    needs no extra preprocessing code. The class names stored by `save_model`
+    come back as `model.class_names`.
+
+    Args:
+        path: a `.keras` file written by `save_model` or `model.save`.
+        compile: restore the optimizer and loss too. Defaults to `True`.
+
+    Returns:
+        The `keras.Model`, with `model.class_names` set: a list of str in label
+        order, or `None` when the file holds no class names.
+
+    Raises:
+        ValueError: the file is missing or is not a Keras model, or its class
+            names do not fit the model.
+
+    Example:
+    >>> model = load_model("ants_bees.keras")
+    >>> model.class_names
+    ['ants', 'bees']
+    """
+    path = _check_model_file(path)
+    class_names = load_class_names(path)
+    try:
+        model = keras.saving.load_model(path, compile=compile, safe_mode=True)
     except Exception as error:
         raise ValueError(
             f"`path` {str(path)!r} could not be loaded as a Keras model: {error}"
         ) from None
+    if class_names is not None:
+        try:
+            class_names = _check_class_names(class_names, num_classes_of(model))
+        except ValueError as error:
+            raise ValueError(f"`path` {str(path)!r} holds class names that do not fit "
+                             f"its model: {error}") from None
+    model.class_names = class_names
+    return model
