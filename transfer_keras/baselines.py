@@ -53,8 +53,18 @@ def majority_baseline(train_labels, test_labels):
                          {"class": majority})
 
 
-def _fit_logistic(train, val, test):
-    """Standardise, choose C on validation, score on test: a `BaselineScore`."""
+def logistic_regression(train, val, test):
+    """Logistic regression on feature vectors: standardised, `C` chosen on `val`.
+
+    Args:
+        train, val, test: `(features, labels)` pairs; features `(n, d)`.
+
+    Returns:
+        A `BaselineScore` (`chosen`: `C` from `LOGISTIC_C_GRID`).
+
+    Example:
+    >>> score = logistic_regression((f_train, y_train), (f_val, y_val), (f_test, y_test))
+    """
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = train, val, test
     scaler = StandardScaler().fit(x_train)
     x_train, x_val, x_test = (scaler.transform(x) for x in (x_train, x_val, x_test))
@@ -67,6 +77,21 @@ def _fit_logistic(train, val, test):
     val_accuracy, c, classifier = best
     return BaselineScore(float(classifier.score(x_test, y_test)), float(val_accuracy),
                          {"C": c})
+
+
+def pooled_features(model, images, batch_size=64):
+    """The frozen backbone's pooled features of raw [0, 255] images, as numpy.
+
+    Args:
+        model: a model from `build_classifier`.
+        images: `(n, h, w, 3)` raw images.
+        batch_size: images per forward pass. Defaults to `64`.
+
+    Returns:
+        A float32 array `(n, feature width)`.
+    """
+    return build_feature_extractor(model).predict(np.asarray(images, np.float32),
+                                                  batch_size=batch_size, verbose=0)
 
 
 def _downsized(images, side):
@@ -87,8 +112,8 @@ def pixels_logistic(train, val, test, side=PIXELS_SIDE):
     Example:
     >>> score = pixels_logistic((x_train, y_train), (x_val, y_val), (x_test, y_test))
     """
-    return _fit_logistic(*[(_downsized(images, side), np.asarray(labels))
-                           for images, labels in (train, val, test)])
+    return logistic_regression(*[(_downsized(images, side), np.asarray(labels))
+                                 for images, labels in (train, val, test)])
 
 
 def linear_probe(model, train, val, test, batch_size=64):
@@ -106,27 +131,27 @@ def linear_probe(model, train, val, test, batch_size=64):
     >>> model = build_classifier("mobilenet", 2, (128, 128, 3), weights=path, alpha=0.25)
     >>> linear_probe(model, (x_train, y_train), (x_val, y_val), (x_test, y_test)).accuracy
     """
-    extractor = build_feature_extractor(model)
-    return _fit_logistic(*[
-        (extractor.predict(np.asarray(images, np.float32), batch_size=batch_size,
-                           verbose=0), np.asarray(labels))
-        for images, labels in (train, val, test)])
+    return logistic_regression(*[(pooled_features(model, images, batch_size),
+                                  np.asarray(labels)) for images, labels in (train, val, test)])
 
 
-def build_small_cnn(num_classes, input_shape, filters=(32, 64, 128), dropout=0.5,
-                    augmentation=None):
+def build_small_cnn(num_classes, input_shape, filters=(16, 32, 64), dropout=0.5,
+                    augmentation=None, working_size=64):
     """Builds a compact CNN to train from scratch on raw [0, 255] pixels.
 
-    A strided stem brings the image to half size; then each block is
-    conv 3x3 -> BatchNorm -> ReLU -> 2x2 max pooling; then global average
-    pooling, dropout and the softmax layer `predictions`. Small on purpose:
-    with a few hundred images a large network only memorises.
+    Larger images are first shrunk to `working_size` (area averaging), a
+    strided stem halves them again, then each block is conv 3x3 -> BatchNorm
+    -> ReLU -> 2x2 max pooling; then global average pooling, dropout and the
+    softmax layer `predictions`. Small on purpose: with a few hundred images a
+    large network only memorises, and fine detail cannot be learned from them.
 
     Args:
         num_classes: number of classes (2 or more).
         input_shape: `(height, width, channels)` of the raw images.
-        filters: channels of the blocks. Defaults to `(32, 64, 128)`.
+        filters: channels of the blocks. Defaults to `(16, 32, 64)`.
         dropout: dropout rate before the last layer. Defaults to `0.5`.
+        working_size: side the images are shrunk to inside the model when they
+            are larger; `None` keeps them as they are. Defaults to `64`.
         augmentation: a Keras layer applied to the raw pixels in training.
             Defaults to `None`.
 
@@ -143,6 +168,9 @@ def build_small_cnn(num_classes, input_shape, filters=(32, 64, 128), dropout=0.5
                          f"{num_classes!r}.")
     inputs = keras.Input(shape=tuple(input_shape), name="pixels")
     x = inputs if augmentation is None else augmentation(inputs)
+    if working_size and max(input_shape[:2]) > working_size:
+        x = keras.layers.Resizing(working_size, working_size, interpolation="area",
+                                  name="shrink")(x)
     x = keras.layers.Rescaling(1 / 255, name="rescaling")(x)
     x = keras.layers.Conv2D(filters[0] // 2, 5, strides=2, padding="same",
                             use_bias=False, name="stem")(x)

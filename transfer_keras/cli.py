@@ -38,24 +38,14 @@ from transfer_keras import (  # noqa: E402
     build_augmentation,
     build_backbone,
     build_classifier,
-    build_scratch_classifier,
     cached_weights,
-    compare,
-    compile_for_stage,
     evaluate_classifier,
-    fine_tune,
     get_backbone_spec,
     keras_cache_dir,
     list_backbones,
-    load_fashion_mnist,
     load_image_folder,
     load_model,
-    prepare,
-    project_source_backbone,
-    sample_per_class,
     save_model,
-    split_classes,
-    train_head,
     train_two_stage,
     trainable_summary,
 )
@@ -64,31 +54,17 @@ from transfer_keras._table import Table  # noqa: E402
 from transfer_keras.backbones import check_input_shape  # noqa: E402
 from transfer_keras.data import HELD_OUT_FOLDERS, TRAIN_FOLDER, load_image  # noqa: E402
 from transfer_keras.evaluation import num_classes_of, predict_probabilities  # noqa: E402
-from transfer_keras.training import TransferHistory  # noqa: E402
+from transfer_keras import kit  # noqa: E402
+from transfer_keras.showcase import (  # noqa: E402
+    SHOWCASE_CURVE,
+    SHOWCASE_IMAGE_SIZE,
+    run_showcase,
+)
+from transfer_keras.reports import showcase_report, write_outputs  # noqa: E402
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 CLASS_NAMES_FILE = "class_names.json"  # read for models saved by earlier versions
 MODEL_FILE = "model.keras"
-
-# The demo: the project's source backbone (Fashion-MNIST classes 0-4) moved to
-# the five other classes. Sized to finish in about two minutes on a 2-core CPU.
-DEMO = {
-    "source_classes": (0, 1, 2, 3, 4),
-    "target_classes": (5, 6, 7, 8, 9),
-    "val_per_class": 50,
-    "test_per_class": 400,  # 2,000 test images
-    "batch_size": 32,
-    "head_epochs": 100,  # on cached features: about 50 ms per epoch
-    "fine_tune_epochs": 15,
-    # Tops and dresses -> shoes and bags is a dissimilar transfer: measured
-    # best (notebooks 00 and 05) is fine-tuning the whole backbone at 1e-3.
-    "fine_tune_fraction": 1.0,
-    "fine_tune_learning_rate": 1e-3,
-    "patience": 10,
-    "curve_labels_per_class": (5, 20, 50),
-    "curve_budget": "quick",
-}
-
 
 class UsageError(Exception):
     """A mistake on the command line; `main` prints it and exits with code 2."""
@@ -247,205 +223,25 @@ def _load_model(path):
 # --------------------------------------------------------------------------- demo
 
 
-def _demo_data(labels_per_class, seed):
-    """Fashion-MNIST target task (classes 5-9): few-label train, validation and test sets."""
-    fashion = load_fashion_mnist()
-    _say(f"Fashion-MNIST from {fashion.source}")
-    _, target = split_classes(fashion.train_images, fashion.train_labels,
-                              DEMO["source_classes"], DEMO["target_classes"],
-                              fashion.class_names)
-    _, test = split_classes(fashion.test_images, fashion.test_labels,
-                            DEMO["source_classes"], DEMO["target_classes"],
-                            fashion.class_names)
-    # Sample indices (not images) so the validation images can be drawn from
-    # what the training sample left over.
-    indices = np.arange(len(target.labels))
-    train_index, _ = sample_per_class(indices, target.labels, labels_per_class, seed=seed)
-    rest = np.setdiff1d(indices, train_index)
-    val_index, _ = sample_per_class(rest, target.labels[rest], DEMO["val_per_class"],
-                                    seed=seed)
-    test_images, test_labels = sample_per_class(test.images, test.labels,
-                                                DEMO["test_per_class"], seed=0)
-    return {
-        "class_names": target.class_names,
-        "pool": (target.images, target.labels),
-        "train": (target.images[train_index], target.labels[train_index]),
-        "val": (target.images[val_index], target.labels[val_index]),
-        "test": (test_images, test_labels),
-        "source": fashion.source,
-    }
-
-
-def _stage_line(name, history, seconds):
-    logs = history.history
-    last = {key: values[-1] for key, values in logs.items() if values}
-    scores = "  ".join(f"{key} {value:.3f}" for key, value in last.items())
-    return f"  {name}: {len(history.epoch)} epoch(s) in {seconds:.1f} s; last: {scores}"
-
-
 def run_demo(args):
-    start = time.perf_counter()
+    """Transfer on the kit's ants/bees photos against every baseline (`run_showcase`)."""
     out = _output_folder(args.out)
-    keras.utils.set_random_seed(args.seed)
-    source = project_source_backbone()
-    size = source.image_size
-    input_shape = (size, size, 3)
-    _say(f"Source backbone: {source.backbone} {source.kwargs} at {size} px, trained on "
-         f"{source.info.get('source_task', 'its source task')} "
-         f"(validation accuracy {source.info.get('source_val_accuracy', float('nan')):.3f})")
-
-    data = _demo_data(args.labels_per_class, args.seed)
-    class_names = data["class_names"]
-    num_classes = len(class_names)
-    batch = DEMO["batch_size"]
-    train_ds = prepare(data["train"], size, batch_size=batch, shuffle=True, seed=args.seed)
-    val_ds = prepare(data["val"], size, batch_size=256)
-    test_ds = prepare(data["test"], size, batch_size=256)
-    _say(f"Target task: {', '.join(class_names)}; {args.labels_per_class} labels per class "
-         f"({len(data['train'][1])} training images), {len(data['val'][1])} validation, "
-         f"{len(data['test'][1]):,} test images")
-
-    # Transfer: the two stages of train_two_stage, run one by one so the frozen
-    # model can be scored on the test set between them.
-    model = build_classifier(source.backbone, num_classes, input_shape,
-                             weights=source.weights, **source.kwargs)
-    _say("Stage 1: frozen backbone, training the new head (cached features)")
-    tic = time.perf_counter()
-    head_history = train_head(model, train_ds, val_ds, epochs=DEMO["head_epochs"],
-                              patience=DEMO["patience"], verbose=0)
-    head_seconds = time.perf_counter() - tic
-    _say(_stage_line("head", head_history, head_seconds))
-    frozen_report = evaluate_classifier(model, test_ds, class_names)
-    frozen_params = trainable_summary(model).total_trainable
-
-    _say(f"Stage 2: fine-tuning the whole backbone (BatchNorm frozen, "
-         f"lr {DEMO['fine_tune_learning_rate']:g})")
-    tic = time.perf_counter()
-    fine_history = fine_tune(model, train_ds, val_ds, epochs=DEMO["fine_tune_epochs"],
-                             fraction=DEMO["fine_tune_fraction"],
-                             learning_rate=DEMO["fine_tune_learning_rate"],
-                             patience=DEMO["patience"], initial_epoch=len(head_history.epoch),
-                             verbose=0)
-    fine_seconds = time.perf_counter() - tic
-    _say(_stage_line("fine-tune", fine_history, fine_seconds))
-    history = TransferHistory(head_history, fine_history,
-                              {"head": head_seconds, "fine_tune": fine_seconds})
-    report = evaluate_classifier(model, test_ds, class_names)
-    tuned_params = trainable_summary(model).total_trainable
-
-    # Scratch: the same architecture from random weights, with as many gradient
-    # steps as both transfer stages together (as in experiments.data_efficiency).
-    epochs = len(history.epoch)
-    _say(f"Baseline: the same architecture from scratch, {epochs} epochs")
-    scratch = build_scratch_classifier(source.backbone, num_classes, input_shape,
-                                       **source.kwargs)
-    compile_for_stage(scratch, "head")
-    tic = time.perf_counter()
-    scratch_history = scratch.fit(train_ds, epochs=epochs, shuffle=False, verbose=0)
-    scratch_seconds = time.perf_counter() - tic
-    _say(_stage_line("scratch", scratch_history, scratch_seconds))
-    scratch_report = evaluate_classifier(scratch, test_ds, class_names)
-
-    comparison = compare({
-        "scratch": {"report": scratch_report, "trainable_params": trainable_summary(scratch).total_trainable,
-                    "train_seconds": round(scratch_seconds, 1)},
-        "frozen backbone, new head": {"report": frozen_report,
-                                      "trainable_params": frozen_params,
-                                      "train_seconds": round(head_seconds, 1)},
-        "fine-tuned": {"report": report, "trainable_params": tuned_params,
-                       "train_seconds": round(head_seconds + fine_seconds, 1)},
-    })
-    comparison.title = f"Test accuracy on {len(data['test'][1]):,} images"
+    _say(f"Ants or bees: {kit.EXAMPLE_BACKBONE} {kit.EXAMPLE_BACKBONE_KWARGS} with genuine "
+         f"ImageNet weights ({kit.EXAMPLE_WEIGHTS_FILE}, embedded) against every baseline, "
+         f"seeds {' '.join(map(str, args.seeds))}; scored on the test photos only")
+    result = run_showcase(image_size=args.image_size, seeds=tuple(args.seeds),
+                          labels_per_class=tuple(args.curve))
+    command = ("transfer-keras demo --seeds " + " ".join(map(str, args.seeds))
+               + " --curve " + " ".join(map(str, args.curve))
+               + f" --image-size {args.image_size}")
+    report_md, report_json, figures = showcase_report(result, command)
+    written = write_outputs(out, report_md, report_json, figures, result.model,
+                            result.settings["class_names"])
     _say()
-    _say(str(comparison))
-
+    _say(str(result.table()))
     _say()
-    _say("Data efficiency: accuracy vs labels per class (budget 'quick', one seed)")
-    from transfer_keras.experiments import data_efficiency
-    pool_images, pool_labels = data["pool"]
-    curve = data_efficiency(source.backbone, pool_images, pool_labels, *data["test"],
-                            weights=source.weights,
-                            labels_per_class=tuple(args.curve),
-                            seeds=(args.seed,), image_size=size,
-                            budget=DEMO["curve_budget"],
-                            fine_tune_fraction=DEMO["fine_tune_fraction"],
-                            fine_tune_learning_rate=DEMO["fine_tune_learning_rate"],
-                            **source.kwargs)
-
-    from transfer_keras import plots
-    figures = {
-        "learning_curves.png": plots.plot_history(history),
-        "confusion_matrix.png": plots.plot_confusion_matrix(report),
-        "data_efficiency.png": plots.plot_data_efficiency(curve),
-    }
-    seconds = time.perf_counter() - start
-    settings = {"labels_per_class": args.labels_per_class, "seed": args.seed,
-                "image_size": size, **{k: list(v) if isinstance(v, tuple) else v
-                                       for k, v in DEMO.items()},
-                "curve_labels_per_class": list(args.curve)}
-    headline = {"transfer": report.accuracy, "frozen": frozen_report.accuracy,
-                "scratch": scratch_report.accuracy}
-    report_json = {
-        "command": "demo",
-        "version": __version__,
-        "settings": settings,
-        "class_names": class_names,
-        "source_backbone": {**source.info, "weights": str(source.weights)},
-        "fashion_mnist_from": data["source"],
-        "accuracy": report.accuracy,
-        "headline": headline,
-        "comparison": comparison.to_dict(),
-        "evaluation": report.to_dict(),
-        "history": history.to_dict(),
-        "data_efficiency": curve.to_dict(),
-        "seconds": round(seconds, 1),
-    }
-    report_md = "\n".join([
-        "# transfer-keras demo: Fashion-MNIST, new classes from a transferred backbone",
-        "",
-        f"- Source backbone: `{source.backbone}` {source.kwargs}, {size} px, trained from "
-        f"scratch on {source.info.get('source_task', 'its source task')}.",
-        f"- Target task: {', '.join(class_names)} (classes it never saw), "
-        f"{args.labels_per_class} labels per class (seed {args.seed}), "
-        f"{DEMO['val_per_class']} per class for validation, "
-        f"{len(data['test'][1]):,} test images.",
-        "- Transfer: stage 1 trains the new head on the frozen backbone; stage 2 "
-        f"fine-tunes the whole backbone (BatchNorm frozen) at learning rate "
-        f"{DEMO['fine_tune_learning_rate']:g} (tops -> shoes and bags is a dissimilar "
-        f"transfer, where this measured best).",
-        f"- Scratch: the same architecture from random weights, {epochs} epochs (as many "
-        f"as both transfer stages together).",
-        "",
-        comparison.to_markdown(),
-        "",
-        "## The fine-tuned model on the test set",
-        "",
-        report.to_markdown(),
-        "",
-        "## Data efficiency",
-        "",
-        curve.to_markdown(),
-        "",
-        "## Figures",
-        "",
-        "![learning curves](learning_curves.png)",
-        "",
-        "![confusion matrix](confusion_matrix.png)",
-        "",
-        "![data efficiency](data_efficiency.png)",
-        "",
-        f"Made by `transfer-keras demo --labels-per-class {args.labels_per_class} "
-        f"--curve {' '.join(map(str, args.curve))} --seed {args.seed}` (version "
-        f"{__version__}) in {seconds:.0f} s.",
-        "",
-    ])
-    _save_outputs(out, model, class_names, report_md, report_json, figures)
-    _say()
-    _say(f"Wrote {MODEL_FILE} (with its class names), report.md, report.json, "
-         f"{', '.join(figures)} to {out.resolve()}")
-    _say(f"Test accuracy with {args.labels_per_class} labels per class: transfer "
-         f"(fine-tuned) {report.accuracy:.3f}, frozen backbone {frozen_report.accuracy:.3f}, "
-         f"scratch {scratch_report.accuracy:.3f}  ({seconds:.0f} s)")
+    _say(f"Wrote {', '.join(written)} to {out.resolve()}")
+    _say(f"{result.conclusion()}  ({result.seconds:.0f} s)")
     return EXIT_OK
 
 
@@ -534,7 +330,7 @@ def run_train(args):
         f"- Backbone `{spec.name}` {kwargs or ''}, weights {weights_text}, "
         f"{image_size}x{image_size} px, batch size {args.batch_size}, seed {args.seed}.",
         f"- Stage 1 (frozen backbone, new head): {args.epochs} epoch(s) at most; stage 2 "
-        f"(fine-tuning {args.fine_tune_layers or 'the top 30% of the'} backbone layers, "
+        f"(fine-tuning {args.fine_tune_layers or 'all the'} backbone layers, "
         f"BatchNorm frozen): {args.fine_tune_epochs} epoch(s) at most. "
         f"{len(history.epoch)} epoch(s) run in {sum(history.seconds.values()):.0f} s.",
         "",
@@ -788,20 +584,24 @@ def build_parser():
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     demo = commands.add_parser(
-        "demo", help="the whole story offline: transfer vs scratch on Fashion-MNIST",
-        description="Moves the project's own source backbone (MobileNet alpha 0.25, trained "
-                    "on Fashion-MNIST classes 0-4) to classes 5-9 with few labels, compares "
-                    "it with training from scratch and draws a data-efficiency curve. "
-                    "Offline, about two minutes on a laptop CPU.")
+        "demo", help="the whole story offline: real photos, ImageNet weights, every baseline",
+        description="Transfers genuine ImageNet MobileNet (alpha 0.25) features to the "
+                    "embedded ants/bees photos and compares, on test photos no choice "
+                    "looked at, the majority class, logistic regression on pixels, a small "
+                    "CNN from scratch, a linear probe, the frozen backbone and the "
+                    "fine-tuned model (mean and std over seeds), plus a data-efficiency "
+                    "curve. Offline, about three minutes on a 2-core CPU.")
     demo.add_argument("--out", default="transfer_keras_demo",
                       help="output folder (default: ./transfer_keras_demo)")
-    demo.add_argument("--labels-per-class", type=_positive_int, default=20,
-                      help="training labels per target class (default: 20)")
-    demo.add_argument("--curve", type=_positive_int, nargs="+", metavar="N",
-                      default=list(DEMO["curve_labels_per_class"]),
-                      help="labels per class of the data-efficiency curve's points "
-                           "(default: 5 20 50)")
-    demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    demo.add_argument("--seeds", type=int, nargs="+", metavar="SEED", default=[0, 1, 2],
+                      help="one run per seed; the same seeds give the same numbers "
+                           "(default: 0 1 2)")
+    demo.add_argument("--curve", type=_positive_int, nargs="*", metavar="N",
+                      default=list(SHOWCASE_CURVE),
+                      help="smaller training sets of the data-efficiency curve, in labels "
+                           "per class (default: 10)")
+    demo.add_argument("--image-size", type=_positive_int, default=SHOWCASE_IMAGE_SIZE,
+                      help=f"photo side in pixels (default: {SHOWCASE_IMAGE_SIZE})")
     demo.set_defaults(run=run_demo)
 
     train = commands.add_parser(
@@ -826,7 +626,7 @@ def build_parser():
     train.add_argument("--fine-tune-epochs", type=int, default=5,
                        help="stage-2 epochs at most, 0 to skip fine-tuning (default: 5)")
     train.add_argument("--fine-tune-layers", type=_positive_int, default=None,
-                       help="unfreeze the last N backbone layers (default: the top 30%%)")
+                       help="unfreeze the last N backbone layers (default: the whole backbone; BatchNorm stays frozen)")
     train.add_argument("--augment", action="store_true",
                        help="fine-tune on randomly flipped, rotated, zoomed and "
                             "contrast-changed photos (stage 1 stays on cached features); "

@@ -145,7 +145,7 @@ def _check_num_classes(num_classes, classifier_activation):
     return classifier_activation
 
 
-def build_head(features, num_classes, hidden_units=(), dropout=0.2, pooling="avg",
+def build_head(features, num_classes, hidden_units=(), dropout=0.5, pooling="avg",
                classifier_activation="softmax"):
     """Adds the task-specific head to a 4-D feature map tensor.
 
@@ -153,7 +153,7 @@ def build_head(features, num_classes, hidden_units=(), dropout=0.2, pooling="avg
         features: a symbolic 4-D tensor (the backbone's output).
         num_classes: number of classes (see the module docstring).
         hidden_units: sizes of optional hidden Dense layers. Defaults to `()`.
-        dropout: dropout rate before each Dense layer, 0 for none. Defaults to `0.2`.
+        dropout: dropout rate before each Dense layer, 0 for none. Defaults to `0.5`.
         pooling: `"avg"` or `"max"` global pooling. Defaults to `"avg"`.
         classifier_activation: `"softmax"`, `"sigmoid"` or `None` for logits.
             Defaults to `"softmax"`.
@@ -193,7 +193,7 @@ def _check_head_args(hidden_units, dropout, pooling):
 
 
 def build_classifier(backbone, num_classes, input_shape=None, weights="imagenet",
-                     hidden_units=(), dropout=0.2, pooling="avg", augmentation=None,
+                     hidden_units=(), dropout=0.5, pooling="avg", augmentation=None,
                      classifier_activation="softmax", mixed_precision=False,
                      strategy=None, **backbone_kwargs):
     """Builds a transfer-learning classifier: frozen pretrained backbone + new head.
@@ -205,7 +205,8 @@ def build_classifier(backbone, num_classes, input_shape=None, weights="imagenet"
             (the backbone's ImageNet size).
         weights: `"imagenet"`, `None` or a weights file path. Defaults to `"imagenet"`.
         hidden_units: sizes of hidden Dense layers in the head. Defaults to `()`.
-        dropout: dropout rate in the head. Defaults to `0.2`.
+        dropout: dropout rate in the head. Defaults to `0.5` (measured best on a
+            few hundred photos; see `benchmarks/README.md`).
         pooling: `"avg"` or `"max"`. Defaults to `"avg"`.
         augmentation: a Keras layer (e.g. from `build_augmentation`) applied to
             the raw pixels; active only in training. Defaults to `None`.

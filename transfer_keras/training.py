@@ -40,8 +40,13 @@ from transfer_keras.models import (
     save_model,
 )
 
-STAGE_LEARNING_RATES = {"head": 1e-3, "fine_tune": 1e-4}
-DEFAULT_FINE_TUNE_FRACTION = 0.3
+# The defaults are the recipe measured best on a few hundred photos (ants/bees,
+# benchmarks/defaults_vs_probe.py): a long stage 1 on cached features (early
+# stopping ends it), then the whole backbone (BatchNorm frozen) in small steps.
+STAGE_LEARNING_RATES = {"head": 1e-3, "fine_tune": 3e-5}
+DEFAULT_FINE_TUNE_FRACTION = 1.0
+DEFAULT_HEAD_EPOCHS = 100
+DEFAULT_FINE_TUNE_EPOCHS = 10
 HEAD_STEPS_PER_EXECUTION = 32
 
 
@@ -91,7 +96,7 @@ def compile_for_stage(model, stage="head", learning_rate=None, optimizer=None,
         stage: `"head"` (stage 1, also used for training from scratch) or
             `"fine_tune"` (stage 2). Defaults to `"head"`.
         learning_rate: Adam learning rate. Defaults to `None`: 1e-3 for the head,
-            1e-4 for fine-tuning (`STAGE_LEARNING_RATES`).
+            3e-5 for fine-tuning (`STAGE_LEARNING_RATES`).
         optimizer: a Keras optimizer instead of Adam. Defaults to `None`.
         metrics: extra metrics besides accuracy. Defaults to `None`.
         strategy: the `tf.distribute` strategy the model was built with.
@@ -234,7 +239,7 @@ def _verbose(verbose):
     return 2 if verbose == "auto" else verbose  # one line per epoch, no progress bars
 
 
-def train_head(model, train_ds, val_ds=None, epochs=10, learning_rate=None,
+def train_head(model, train_ds, val_ds=None, epochs=DEFAULT_HEAD_EPOCHS, learning_rate=None,
                cache_features="auto", patience=5, checkpoint_path=None, callbacks=None,
                verbose="auto", strategy=None):
     """Stage 1: trains the new head on a frozen backbone.
@@ -243,7 +248,8 @@ def train_head(model, train_ds, val_ds=None, epochs=10, learning_rate=None,
         model: a model from `build_classifier`.
         train_ds: batched dataset of (raw images, integer labels).
         val_ds: validation dataset, same form. Defaults to `None`.
-        epochs: maximum epochs. Defaults to `10`.
+        epochs: maximum epochs; early stopping usually ends it sooner. Defaults to `100`
+            (epochs on cached features cost milliseconds).
         learning_rate: defaults to `None` (1e-3).
         cache_features: `True` to train on cached backbone features (fast),
             `False` to run the backbone every epoch, `"auto"` to cache unless the
@@ -318,7 +324,7 @@ def fine_tune(model, train_ds, val_ds=None, epochs=5, num_layers=None, from_laye
     """Stage 2: unfreezes the top of the backbone (BatchNorm stays frozen) and trains on.
 
     Give at most one of `num_layers`, `from_layer`, `fraction`; with none, the
-    top 30% of the backbone's layers are unfrozen. Always recompiles.
+    whole backbone is unfrozen (BatchNorm stays frozen). Always recompiles.
 
     Args:
         model: a model from `build_classifier`, head already trained.
@@ -327,8 +333,9 @@ def fine_tune(model, train_ds, val_ds=None, epochs=5, num_layers=None, from_laye
         epochs: maximum epochs for this stage. Defaults to `5`.
         num_layers: unfreeze the last N backbone layers. Defaults to `None`.
         from_layer: unfreeze from this backbone layer name up. Defaults to `None`.
-        fraction: unfreeze the top fraction of the backbone. Defaults to `None` (0.3).
-        learning_rate: defaults to `None` (1e-4, ten times below the head's).
+        fraction: unfreeze the top fraction of the backbone. Defaults to `None` (1.0:
+            all of it, in small steps).
+        learning_rate: defaults to `None` (3e-5: small steps keep the pretrained features).
         patience, checkpoint_path, callbacks, verbose, strategy: as in `train_head`.
         initial_epoch: epoch number to start counting from. Defaults to `0`.
         augment: a random augmentation applied to the training batches, e.g.
@@ -393,7 +400,8 @@ class TransferHistory:
                 "seconds": self.seconds, "kept_stage": self.kept_stage}
 
 
-def train_two_stage(model, train_ds, val_ds=None, head_epochs=10, fine_tune_epochs=5,
+def train_two_stage(model, train_ds, val_ds=None, head_epochs=DEFAULT_HEAD_EPOCHS,
+                    fine_tune_epochs=DEFAULT_FINE_TUNE_EPOCHS,
                     head_learning_rate=None, fine_tune_learning_rate=None,
                     num_layers=None, from_layer=None, fraction=None,
                     cache_features="auto", patience=5, checkpoint_path=None,
@@ -403,10 +411,10 @@ def train_two_stage(model, train_ds, val_ds=None, head_epochs=10, fine_tune_epoc
     Args:
         model: a model from `build_classifier`.
         train_ds, val_ds: batched datasets of (raw images, integer labels).
-        head_epochs: stage-1 epochs. Defaults to `10`.
-        fine_tune_epochs: stage-2 epochs, 0 to skip stage 2. Defaults to `5`.
+        head_epochs: stage-1 epochs. Defaults to `100` (early stopping ends it).
+        fine_tune_epochs: stage-2 epochs, 0 to skip stage 2. Defaults to `10`.
         head_learning_rate: defaults to `None` (1e-3).
-        fine_tune_learning_rate: defaults to `None` (1e-4).
+        fine_tune_learning_rate: defaults to `None` (3e-5).
         num_layers, from_layer, fraction: what to unfreeze (see `fine_tune`).
         cache_features, patience, checkpoint_path, verbose, strategy: see `train_head`.
         augment: a random augmentation for the training batches of stage 2, e.g.
