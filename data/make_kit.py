@@ -8,7 +8,7 @@
   (never enlarged), re-encoded as JPEG quality 90. The original `val/` folder
   becomes `test/` (never used for any choice); the original `train/` folder is
   split once, per class, 75% `train/` and 25% `val/` with seed 0.
-- `hymenoptera/manifest.csv`: one row per photo: split, class, file, original
+- `hymenoptera_manifest.csv`: one row per photo: split, class, file, original
   path and the original file's sha256.
 
 Run from the repository root (a few seconds; the output is the same every time):
@@ -93,7 +93,7 @@ def main(argv=None):
             target.write_bytes(_compact(data))
             rows.append([split, class_name, target.name,
                          str(original.relative_to(source.parent)), _sha256(data)])
-    with open(out / "manifest.csv", "w", newline="", encoding="utf-8") as file:
+    with open(HERE / "hymenoptera_manifest.csv", "w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file)
         writer.writerow(["split", "class", "file", "original", "original_sha256"])
         writer.writerows(sorted(rows))

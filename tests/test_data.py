@@ -8,10 +8,11 @@ import warnings
 import keras
 import numpy as np
 import pytest
+
+import transfer_keras as tk
 import tensorflow as tf
 from PIL import Image
 
-from shared_paths import SHARED_PHOTOS, needs_shared_photos
 from transfer_keras import data
 from transfer_keras.data import (
     DataWarning,
@@ -252,21 +253,24 @@ def test_duplicates_within_one_class_are_reported_without_warning(tmp_path):
     assert report.warnings == []
 
 
-@needs_shared_photos
-@pytest.mark.shared
-def test_shared_ants_and_bees_photos():
-    before = _snapshot(SHARED_PHOTOS)
-    train_ds, val_ds, class_names, report = load_image_folder(SHARED_PHOTOS, 32, batch_size=64)
-    assert _snapshot(SHARED_PHOTOS) == before
-    assert class_names == ["ants", "bees"]
-    # Counted by listing the folder: 398 files, all decodable (one of them a GIF).
-    assert report.counts == {"train": {"ants": 124, "bees": 121},
-                             "val": {"ants": 70, "bees": 83}}
-    assert report.num_images == 398
-    assert "imageNotFound.gif" in {p.name for p in report.train_paths}
-    assert report.skipped == [] and report.duplicates == []
-    assert report.train_images.shape == (245, 32, 32, 3)
-    assert sum(int(labels.shape[0]) for _, labels in val_ds) == 153
+def test_example_kit_photos_load_with_their_test_split():
+    folder = tk.kit.example_photos_folder()
+    before = _snapshot(folder)
+    data = tk.kit.load_example_photos(32, batch_size=64)
+    train_ds, val_ds, class_names, report = data
+    assert _snapshot(folder) == before
+    assert class_names == tk.kit.EXAMPLE_CLASS_NAMES == ["ants", "bees"]
+    # Counted by listing the kit (data/README.md): every photo decodes.
+    assert report.counts == {"train": {"ants": 92, "bees": 91}, "val": {"ants": 31, "bees": 30},
+                             "test": {"ants": 70, "bees": 83}}
+    assert report.num_images == 397
+    assert "ant photos.jpg" in {p.name for p in report.train_paths}  # a space in the name
+    assert report.skipped == [] and report.duplicates == [] and report.warnings == []
+    assert report.train_images.shape == (183, 32, 32, 3)
+    assert sum(int(labels.shape[0]) for _, labels in data.test_ds) == 153
+    # The three parts are disjoint files.
+    paths = [set(report.train_paths), set(report.val_paths), set(report.test_paths)]
+    assert not (paths[0] & paths[1] or paths[0] & paths[2] or paths[1] & paths[2])
 
 
 @pytest.mark.parametrize(

@@ -47,7 +47,7 @@ def test_compile_for_stage_always_recompiles_with_stage_rates():
     assert float(first.learning_rate) == pytest.approx(1e-3)
     tk.compile_for_stage(model, "fine_tune")
     assert model.optimizer is not first
-    assert float(model.optimizer.learning_rate) == pytest.approx(1e-4)
+    assert float(model.optimizer.learning_rate) == pytest.approx(3e-5)
     assert isinstance(model.loss, keras.losses.SparseCategoricalCrossentropy)
     with pytest.raises(ValueError, match="`stage`"):
         tk.compile_for_stage(model, "stage3")

@@ -6,7 +6,7 @@ in `data/README.md`), so the demo, the course and the tests run offline:
 - `example_weights()`: the ImageNet weights of
   `keras.applications.MobileNet(alpha=0.25, include_top=False)`, the exact file
   Keras downloads for `weights="imagenet"` at 224 px, checked by sha256.
-- `load_example_photos()`: 396 photos of ants and bees, split once into
+- `load_example_photos()`: 397 photos of ants and bees, split once into
   `train/` (183), `val/` (61) and `test/` (153). The test part is for the final
   score only: no choice (epochs, learning rate, early stopping) looks at it.
 """
