@@ -319,3 +319,66 @@ def test_mirrored_strategy_on_two_logical_cpus():
     assert "replicas 2" in result.stdout
     assert "Mirrored" in result.stdout
     assert "epochs 2" in result.stdout
+
+
+def test_best_checkpoint_and_weights_are_the_best_of_both_stages(tmp_path, monkeypatch):
+    ds = _dataset()
+    model = _model()
+    checkpoint = tmp_path / "best.keras"
+    saves = []
+    real_save = training.save_model
+    monkeypatch.setattr(training, "save_model",
+                        lambda m, path: saves.append(path) or real_save(m, path))
+    after_head = []
+    history = tk.train_two_stage(
+        model, ds, ds, head_epochs=8, fine_tune_epochs=3, fine_tune_learning_rate=1.0,
+        patience=0, checkpoint_path=checkpoint, verbose=0,
+        after_head=lambda m: after_head.append(m.evaluate(ds, verbose=0)[0]))
+    head_losses = history.history["val_loss"][:history.fine_tune_epoch]
+    fine_losses = history.history["val_loss"][history.fine_tune_epoch:]
+    assert min(fine_losses) > min(head_losses)  # stage 2 made things worse...
+    assert history.kept_stage == "head"  # ...so stage 1's best weights are kept,
+    assert model.evaluate(ds, verbose=0)[0] == pytest.approx(min(head_losses), rel=1e-3)
+    assert after_head == [pytest.approx(min(head_losses), rel=1e-3)]
+    # ...and no stage-2 epoch overwrote stage 1's best checkpoint.
+    assert len(saves) <= len(head_losses)
+    best = tk.load_model(checkpoint)
+    assert best.evaluate(ds, verbose=0)[0] == pytest.approx(min(head_losses), rel=1e-3)
+
+
+def test_fine_tuning_that_helps_is_kept(tmp_path):
+    ds = _dataset()
+    model = _model()
+    history = tk.train_two_stage(model, ds, ds, head_epochs=1, head_learning_rate=1e-5,
+                                 fine_tune_epochs=4, fine_tune_learning_rate=1e-3,
+                                 patience=0, checkpoint_path=tmp_path / "best.keras",
+                                 verbose=0)
+    losses = history.history["val_loss"]
+    assert min(losses[1:]) < losses[0] and history.kept_stage == "fine_tune"
+    best = tk.load_model(tmp_path / "best.keras")
+    assert best.evaluate(ds, verbose=0)[0] == pytest.approx(min(losses), rel=1e-3)
+
+
+def test_train_from_scratch_learns_every_layer():
+    ds = _dataset()
+    model = tk.baselines.build_small_cnn(2, (32, 32, 3))
+    before = [w.copy() for w in model.get_weights()]
+    history = training.train_from_scratch(model, ds, ds, epochs=15, learning_rate=3e-3,
+                                          patience=0, verbose=0)
+    assert history.history["accuracy"][-1] > 0.9
+    changed = [not np.array_equal(a, b) for a, b in zip(before, model.get_weights())]
+    assert all(changed[:3])  # the stem and first block learned too
+
+
+def test_set_seed_repeats_a_run_exactly():
+    def run():
+        training.set_seed(3)
+        model = _model()
+        tk.train_two_stage(model, _dataset(), _dataset(), head_epochs=2, fine_tune_epochs=1,
+                           patience=0, verbose=0)
+        return model.get_weights()
+
+    first, second = run(), run()
+    assert all(np.array_equal(a, b) for a, b in zip(first, second))
+    with pytest.raises(TypeError, match="`seed`"):
+        training.set_seed("0")

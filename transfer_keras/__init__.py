@@ -15,7 +15,7 @@ from transfer_keras._quiet import import_tensorflow_quietly  # noqa: E402
 
 import_tensorflow_quietly()  # does not start TensorFlow's devices: tf.config still works
 
-from transfer_keras import kit  # noqa: E402
+from transfer_keras import baselines, kit  # noqa: E402
 from transfer_keras.backbones import (  # noqa: E402
     BACKBONES,
     BackboneSpec,
@@ -78,6 +78,8 @@ from transfer_keras.training import (  # noqa: E402
     extract_features,
     fine_tune,
     pretrain_source,
+    set_seed,
+    train_from_scratch,
     train_head,
     train_two_stage,
 )
@@ -102,6 +104,7 @@ __all__ = [
     "WeightsUnavailableError",
     "__version__",
     "augment_dataset",
+    "baselines",
     "build_augmentation",
     "build_backbone",
     "build_classifier",
@@ -134,8 +137,10 @@ __all__ = [
     "pretrain_source",
     "sample_per_class",
     "save_model",
+    "set_seed",
     "split_classes",
     "top_losses",
+    "train_from_scratch",
     "train_head",
     "train_two_stage",
     "trainable_summary",

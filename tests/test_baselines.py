@@ -1,0 +1,58 @@
+"""The baselines every result is shown next to."""
+
+import numpy as np
+import pytest
+
+import transfer_keras as tk
+from transfer_keras import baselines
+
+
+def _colour_split(n, seed):
+    """Reddish vs bluish 8x8 images with noise: linearly separable pixels."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 2
+    images = rng.uniform(0, 100, (n, 8, 8, 3))
+    images[labels == 0, :, :, 0] += 150
+    images[labels == 1, :, :, 2] += 150
+    return images.astype("float32"), labels
+
+
+def test_majority_predicts_the_most_frequent_training_class():
+    score = baselines.majority_baseline([1, 1, 0], [0, 1, 1, 1, 0])
+    assert score.accuracy == pytest.approx(0.6) and score.chosen == {"class": 1}
+
+
+def test_pixels_logistic_separates_colours_and_chooses_c_on_validation():
+    train, val, test = (_colour_split(40, seed) for seed in (0, 1, 2))
+    score = baselines.pixels_logistic(train, val, test, side=4)
+    assert score.accuracy == 1.0 and score.val_accuracy == 1.0
+    assert score.chosen["C"] in baselines.LOGISTIC_C_GRID
+
+
+def test_logistic_regression_scores_the_test_set_it_is_given():
+    train, val, test = (_colour_split(40, seed) for seed in (0, 1, 2))
+    flat = [(images.reshape(len(images), -1), labels) for images, labels in (train, val, test)]
+    flipped = (flat[2][0], 1 - flat[2][1])
+    assert baselines.logistic_regression(flat[0], flat[1], flipped).accuracy == 0.0
+
+
+def test_linear_probe_uses_the_frozen_features():
+    train, val, test = (_colour_split(24, seed) for seed in (0, 1, 2))
+    src = tk.project_source_backbone()
+    resized = [(np.repeat(np.repeat(images, 4, 1), 4, 2), labels)
+               for images, labels in (train, val, test)]
+    model = tk.build_classifier(src.backbone, 2, (32, 32, 3), weights=src.weights, **src.kwargs)
+    features = baselines.pooled_features(model, resized[0][0])
+    assert features.shape == (24, model.get_layer("pooling").output.shape[-1])
+    assert baselines.linear_probe(model, *resized).accuracy > 0.9
+
+
+def test_small_cnn_shapes_and_errors():
+    model = baselines.build_small_cnn(3, (128, 128, 3))
+    assert model.output_shape == (None, 3)
+    assert model.get_layer("shrink").output.shape[1:3] == (64, 64)
+    assert all(layer.trainable for layer in model.layers)
+    assert "shrink" not in [layer.name for layer in
+                            baselines.build_small_cnn(2, (64, 64, 3)).layers]
+    with pytest.raises(ValueError, match="`num_classes`"):
+        baselines.build_small_cnn(1, (64, 64, 3))
