@@ -14,14 +14,12 @@ them as JSON next to this script unless --no-json.
 
 import argparse
 import json
-import sys
 import time
+from pathlib import Path
 
-from _offline import HERE, SHARED, SHARED_PHOTOS, have_shared, seed_keras_home
+import transfer_keras as tk
 
-seed_keras_home()
-
-import transfer_keras as tk  # noqa: E402
+HERE = Path(__file__).resolve().parent
 from transfer_keras import experiments  # noqa: E402
 
 
@@ -40,7 +38,7 @@ def fashion(args):
 
 
 def hymenoptera(args):
-    data = tk.load_image_folder(SHARED_PHOTOS, 224)
+    data = tk.kit.load_example_photos(224)
     train_images, train_labels, val_images, val_labels = data.arrays()
     return experiments.data_efficiency(
         "mobilenet", train_images, train_labels, val_images, val_labels, "imagenet",
@@ -55,11 +53,7 @@ def main():
     parser.add_argument("--only", choices=["fashion", "hymenoptera"])
     parser.add_argument("--no-json", action="store_true")
     args = parser.parse_args()
-    tasks = {"fashion": fashion}
-    if have_shared():
-        tasks["hymenoptera"] = hymenoptera
-    else:
-        print(f"skipping ants/bees: {SHARED} not found", file=sys.stderr)
+    tasks = {"fashion": fashion, "hymenoptera": hymenoptera}
     for name, run in tasks.items():
         if args.only and name != args.only:
             continue

@@ -17,14 +17,7 @@ here too on the same split.
 """
 
 import argparse
-import sys
 import time
-
-from _offline import SHARED_PHOTOS, SHARED_WEIGHTS, have_shared, seed_keras_home
-
-if not have_shared():
-    sys.exit(f"needs {SHARED_WEIGHTS} and {SHARED_PHOTOS}")
-seed_keras_home()
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -51,7 +44,7 @@ def run(seed, recipe, head_epochs, fine_tune_epochs):
     settings = RECIPES[recipe]
     augment = settings.get("augment")
     keras.utils.set_random_seed(seed)
-    data = tk.load_image_folder(SHARED_PHOTOS, 224, batch_size=32, seed=seed)
+    data = tk.kit.load_example_photos(224, batch_size=32, seed=seed)
     plain = tk.build_classifier("mobilenet", 2, (224, 224, 3), weights="imagenet",
                                 alpha=0.25)
     probe = LogisticRegression(max_iter=5000).fit(*tk.extract_features(plain, data.train_ds))
