@@ -1,8 +1,4 @@
-"""Shared fixtures: quiet TensorFlow, seeded tests, a temporary Keras home.
-
-Where ../shared is lives in `shared_paths.py` (importable from every test module;
-`from conftest import ...` would be ambiguous next to notebooks/conftest.py).
-"""
+"""Shared fixtures: quiet TensorFlow, seeded tests, a temporary Keras home."""
 
 import os
 

@@ -11,7 +11,6 @@ import pytest
 from PIL import Image
 
 import transfer_keras as tk
-from shared_paths import SHARED_PHOTOS, SHARED_WEIGHTS, needs_shared_photos, needs_shared_weights
 from transfer_keras.cli import build_parser, main
 
 COMMANDS = ("demo", "train", "predict", "evaluate", "backbones", "prefetch")
@@ -241,35 +240,40 @@ def _fashion_mnist_available():
 
 
 @pytest.mark.slow
-@pytest.mark.fashion_mnist
-def test_demo_writes_every_output(tmp_path):
-    if not _fashion_mnist_available():
-        pytest.skip("needs the real Fashion-MNIST (Keras cache or dataset-fashion-mnist)")
-    out = tmp_path / "demo"
-    result = run_cli("demo", "--out", out, "--labels-per-class", "5", "--curve", "5")
-    assert result.returncode == 0, result.stderr
-    for name in ("model.keras", "report.md", "report.json",
-                 "learning_curves.png", "confusion_matrix.png", "data_efficiency.png"):
-        assert (out / name).is_file(), name
-    assert not (out / "class_names.json").exists()
-    report = json.loads((out / "report.json").read_text())
-    assert report["class_names"] == ["Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
-    assert tk.load_class_names(out / "model.keras") == report["class_names"]
-    assert set(report["headline"]) == {"transfer", "frozen", "scratch"}
-    assert "scratch" in result.stdout and str(out) in result.stdout
+def test_demo_writes_every_output_and_repeats_its_numbers(tmp_path):
+    """The demo on a tiny budget (32 px, one seed, no extra curve point), twice."""
+    results = []
+    for name in ("first", "second"):
+        out = tmp_path / name
+        result = run_cli("demo", "--out", out, "--seeds", "0", "--curve", "--image-size",
+                         "32", keras_home=tmp_path / "empty_keras_home")
+        assert result.returncode == 0, result.stderr
+        for file_name in ("model.keras", "report.md", "report.json", "learning_curves.png",
+                          "confusion_matrix.png", "data_efficiency.png"):
+            assert (out / file_name).is_file(), file_name
+        report = json.loads((out / "report.json").read_text())
+        assert [row["method"] for row in report["results"]] == [
+            "majority", "pixels_logistic", "scratch", "probe", "frozen", "fine_tuned"]
+        for row in report["results"]:
+            assert set(row) == {"method", "accuracy_mean", "accuracy_std", "seeds", "seconds"}
+            assert row["seeds"] == [0]
+        assert "ImageNet" in report["settings"]["weights"]
+        assert report["settings"]["backbone"] == "mobilenet"
+        assert tk.load_class_names(out / "model.keras") == ["ants", "bees"]
+        assert report["conclusion"] in result.stdout and str(out) in result.stdout
+        results.append(report["results"])
+    strip = [[{k: v for k, v in row.items() if k != "seconds"} for row in rows]
+             for rows in results]
+    assert strip[0] == strip[1]
 
 
 @pytest.mark.slow
-@pytest.mark.shared
-@needs_shared_weights
-@needs_shared_photos
-def test_train_ants_bees_with_imagenet_weights(tmp_path):
-    keras_home = tmp_path / "keras_home"
-    (keras_home / "models").mkdir(parents=True)
-    shutil.copy(SHARED_WEIGHTS, keras_home / "models" / SHARED_WEIGHTS.name)
+def test_train_ants_bees_with_imagenet_weights_offline(tmp_path):
+    keras_home = tmp_path / "keras_home"  # empty: the ImageNet file comes from the kit
     out = tmp_path / "ants_bees"
-    result = run_cli("train", SHARED_PHOTOS, "--backbone", "mobilenet", "--alpha", "0.25",
-                     "--weights", "imagenet", "--image-size", "224", "--epochs", "15",
+    result = run_cli("train", tk.kit.example_photos_folder(), "--backbone", "mobilenet",
+                     "--alpha", "0.25", "--weights", "imagenet", "--image-size", "128",
+                     "--epochs", "15",
                      "--fine-tune-epochs", "1", "--augment", "--out", out,
                      keras_home=keras_home,
                      timeout=600)
