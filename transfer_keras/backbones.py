@@ -362,7 +362,6 @@ def _imagenet_file_for_another_size(file_name):
     return None
 
 
-SOURCE_BACKBONE_DIR = Path(__file__).resolve().parents[1] / "data" / "fashion_mnist_source"
 
 
 class SourceBackbone(NamedTuple):
@@ -388,8 +387,8 @@ def project_source_backbone(folder=None):
     Fashion-MNIST classes 0-4, shipped in the repository's `data/` folder.
 
     Args:
-        folder: where to look. Defaults to `None` (the repository's
-            `data/fashion_mnist_source`).
+        folder: where to look. Defaults to `None` (`fashion_mnist_source/` of the
+            data installed with the package: the repository's `data/`).
 
     Returns:
         A `SourceBackbone`; use it as
@@ -398,7 +397,11 @@ def project_source_backbone(folder=None):
     Raises:
         FileNotFoundError: the weights are missing, with the command that remakes them.
     """
-    folder = Path(folder) if folder is not None else SOURCE_BACKBONE_DIR
+    if folder is None:
+        from transfer_keras.kit import kit_folder  # (installed with the package)
+
+        folder = kit_folder() / "fashion_mnist_source"
+    folder = Path(folder)
     records = sorted(folder.glob("*.json")) if folder.is_dir() else []
     for record in records:
         weights = record.with_name(record.stem + ".weights.h5")
@@ -408,6 +411,7 @@ def project_source_backbone(folder=None):
                                   info["image_size"], info)
     raise FileNotFoundError(
         f"The project's source backbone is not in {folder}. It ships with the "
-        f"repository (clone it, or install with `pip install -e .`); to make it "
-        f"again run `python data/make_source_backbone.py` from the repository root."
+        f"package: reinstall it (`pip install --force-reinstall transfer-keras`, or "
+        f"`pip install -e .` in a clone); to make it again run "
+        f"`python data/make_source_backbone.py` from the repository root."
     )
