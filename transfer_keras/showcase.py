@@ -181,6 +181,7 @@ def _run(job):
         history = train_two_stage(model, train_ds, photos["val_ds"], verbose=0, after_head=(
             lambda m: record("frozen", _head_accuracy(m, *test_features))))
         record("fine_tuned", model.evaluate(photos["test_ds"], verbose=0)[1])
+        records[-1]["kept_stage"] = history.kept_stage  # "head": fine-tuning did not help
         if job.get("keep"):
             result.update(weights=model.get_weights(), history=history)
     return {"records": records, **result}
