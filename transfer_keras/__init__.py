@@ -45,6 +45,7 @@ from transfer_keras.data import (  # noqa: E402
     sample_per_class,
     split_classes,
 )
+from transfer_keras.errors import ResourceUnavailableError, TransferKerasError  # noqa: E402
 from transfer_keras.evaluation import (  # noqa: E402
     CrossValidationResult,
     EvaluationReport,
@@ -97,8 +98,10 @@ __all__ = [
     "FashionMNISTUnavailableError",
     "ImageFolderData",
     "LabelledImages",
+    "ResourceUnavailableError",
     "TopLoss",
     "TransferHistory",
+    "TransferKerasError",
     "WeightsUnavailableError",
     "__version__",
     "augment_dataset",
