@@ -99,6 +99,8 @@ def _note(message):
 _CLI_SPELLING = [
     (re.compile(r"\bweights=None\b"), "--weights none"),
     (re.compile(r"\bweights='([^']*)'"), r"--weights \1"),
+    (re.compile(r"`image_size=\((\d+), \1\)`"), r"--image-size \1"),
+    (re.compile(r"`image_size`"), "--image-size"),
 ]
 
 
@@ -232,8 +234,10 @@ def _train_settings(args):
     weights = _weights_argument(args.weights)
     _check_epochs(args.epochs, args.fine_tune_epochs)
     folder = _existing_folder(args.data_dir, "DATA_DIR")
-    split_folders = folder_layout(folder) == "split folders"
-    if split_folders and args.validation_split is not None:
+    validation_split = args.validation_split
+    if folder_layout(folder) == "class folders":
+        validation_split = validation_split or 0.2
+    elif validation_split is not None:
         raise UsageError(f"--validation-split cannot be used with {str(folder)!r}: it has "
                          f"its own validation folder (val/). Drop --validation-split.")
     backbone = build_backbone(spec.name, input_shape, weights=weights, **kwargs)
@@ -243,7 +247,7 @@ def _train_settings(args):
             "fine_tune_epochs": args.fine_tune_epochs,
             "fine_tune_layers": args.fine_tune_layers, "augment": args.augment,
             "batch_size": args.batch_size,
-            "validation_split": None if split_folders else args.validation_split or 0.2,
+            "validation_split": validation_split,
             "seed": args.seed}
 
 
@@ -253,7 +257,8 @@ def _train_settings(args):
 def run_demo(args):
     """Transfer on the kit's ants/bees photos against every baseline (`run_showcase`)."""
     out = _check_out(args.out)
-    kit.example_weights(), kit.example_photos_folder()  # exit 1 if the kit is damaged
+    kit.example_weights()  # KitUnavailableError (exit 1) if the kit is missing or damaged
+    kit.example_photos_folder()
     _say(f"Ants or bees: {kit.EXAMPLE_BACKBONE} {kit.EXAMPLE_BACKBONE_KWARGS} with genuine "
          f"ImageNet weights ({kit.EXAMPLE_WEIGHTS_FILE}, embedded) against every baseline, "
          f"seeds {' '.join(map(str, args.seeds))}; scored on the test photos only")
@@ -579,7 +584,8 @@ def _image_side(text):
     if value > MAX_IMAGE_SIZE:
         raise argparse.ArgumentTypeError(
             f"must be at most {MAX_IMAGE_SIZE} pixels, got {value}: images that large "
-            f"exhaust the memory (ImageNet backbones are trained at 224 to 600)")
+            f"exhaust the memory (the backbones' ImageNet sizes are at most "
+            f"{max(spec.default_size for spec in BACKBONES.values())})")
     return value
 
 
