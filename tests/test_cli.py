@@ -330,6 +330,17 @@ def test_numeric_flags_refused_before_any_data_is_read(flags, flag, image_folder
     assert not out.exists()
 
 
+def test_validation_split_refused_for_split_folders(image_folder, tmp_path, capsys):
+    for part in ("train", "val"):
+        shutil.copytree(image_folder, tmp_path / "photos" / part)
+    assert tk.data.folder_layout(tmp_path / "photos") == "split folders"
+    assert tk.data.folder_layout(image_folder) == "class folders"
+    assert call_main("train", tmp_path / "photos", *TINY_TRAIN, "--validation-split", "0.2",
+                     "--out", tmp_path / "run") == 2
+    assert "--validation-split" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 def test_no_cli_function_is_longer_than_60_lines():
     tree = ast.parse(pathlib.Path(cli.__file__).read_text(encoding="utf-8"))
     lengths = {node.name: node.end_lineno - node.lineno + 1 for node in ast.walk(tree)
