@@ -1,7 +1,10 @@
 """The `transfer-keras` command, driven in subprocesses as a user would run it."""
 
+import ast
+import errno
 import json
 import os
+import pathlib
 import shutil
 import subprocess
 import sys
@@ -11,6 +14,7 @@ import pytest
 from PIL import Image
 
 import transfer_keras as tk
+import transfer_keras.cli as cli
 from transfer_keras.cli import build_parser, main
 
 COMMANDS = ("demo", "train", "predict", "evaluate", "backbones", "prefetch")
@@ -224,6 +228,161 @@ def test_model_file_that_is_not_a_keras_model(image_folder, tmp_path):
     fake.write_text("not a model\n")
     result = run_cli("predict", fake, image_folder)
     assert_user_error(result, "x.keras", "is not a Keras model")
+
+
+# --------------------------------------------------------------------------- errors and exit codes
+
+
+def call_main(*args):
+    """Runs `main(ARGS)` in this process; returns the exit code (argparse's too)."""
+    try:
+        return main([str(arg) for arg in args])
+    except SystemExit as exit_info:
+        return exit_info.code
+
+
+def test_offline_imagenet_weights_exit_1_with_the_flag_to_pass(image_folder, tmp_path):
+    # No internet here and an empty Keras cache: the download fails (fast, DNS).
+    keras_home = tmp_path / "keras_home"
+    keras_home.mkdir()
+    out = tmp_path / "X"
+    result = run_cli("train", image_folder, "--backbone", "mobilenetv2", "--weights",
+                     "imagenet", "--image-size", "32", "--out", out, keras_home=keras_home,
+                     timeout=180)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "--weights none" in result.stderr and "weights=None" not in result.stderr
+    assert "mobilenet_v2_weights" in result.stderr  # the file Keras looks for
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("where", ["data_dir", "inside_data_dir", "file", "under_a_file"])
+def test_out_refused_before_anything_is_created(where, image_folder, tmp_path, capsys):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("keep me\n")
+    out = {"data_dir": image_folder, "inside_data_dir": image_folder / "red" / "run",
+           "file": a_file, "under_a_file": a_file / "run"}[where]
+    before = sorted(image_folder.rglob("*"))
+    assert call_main("train", image_folder, *TINY_TRAIN, "--out", out) == 2
+    error = capsys.readouterr().err
+    assert "error: --out" in error and "Traceback" not in error
+    assert sorted(image_folder.rglob("*")) == before
+    assert a_file.read_text() == "keep me\n"
+
+
+@pytest.mark.parametrize("command", ["demo", "evaluate"])
+def test_demo_and_evaluate_refuse_an_out_that_is_a_file(command, image_folder, tmp_path,
+                                                        capsys):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("keep me\n")
+    args = {"demo": ["demo"],
+            "evaluate": ["evaluate", tmp_path / "model.keras", image_folder]}[command]
+    assert call_main(*args, "--out", a_file) == 2
+    assert "is a file" in capsys.readouterr().err
+    assert sorted(tmp_path.iterdir()) == [a_file]
+
+
+def test_out_without_write_permission_exits_1(image_folder, tmp_path, monkeypatch, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    if os.access(locked, os.W_OK):  # root ignores permissions: pretend it does not
+        monkeypatch.setattr(cli.os, "access", lambda path, mode: False)
+    assert call_main("train", image_folder, *TINY_TRAIN, "--out", locked / "run") == 1
+    error = capsys.readouterr().err
+    assert "Permission denied" in error and str(locked) in error
+    assert len(error.strip().splitlines()) == 1 and "Traceback" not in error
+    assert not (locked / "run").exists()
+
+
+def test_out_that_cannot_be_created_exits_1(image_folder, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "full_disk" / "run"
+    real_mkdir = pathlib.Path.mkdir
+
+    def mkdir(self, *args, **kwargs):
+        if self == out:
+            raise OSError(errno.ENOSPC, "No space left on device", str(self))
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "mkdir", mkdir)
+    assert call_main("train", image_folder, *TINY_TRAIN, "--out", out) == 1
+    error = capsys.readouterr().err
+    assert error.strip() == f"error: No space left on device: {out}"
+
+
+@pytest.mark.parametrize("flags, flag", [
+    (["--epochs", "0", "--fine-tune-epochs", "0"], "--epochs"),
+    (["--fine-tune-epochs", "-1"], "--fine-tune-epochs"),
+    (["--fine-tune-layers", "100000"], "--fine-tune-layers"),
+    (["--image-size", "22400"], "--image-size"),
+])
+def test_numeric_flags_refused_before_any_data_is_read(flags, flag, image_folder, tmp_path,
+                                                       monkeypatch, capsys):
+    def no_reading(*args, **kwargs):
+        raise AssertionError("the data was read before the arguments were checked")
+
+    monkeypatch.setattr(cli, "load_image_folder", no_reading)
+    out = tmp_path / "run"
+    assert call_main("train", image_folder, *TINY_TRAIN, *flags, "--out", out) == 2
+    error = capsys.readouterr().err
+    assert flag in error and "Traceback" not in error
+    assert not out.exists()
+
+
+def test_validation_split_refused_for_split_folders(image_folder, tmp_path, capsys):
+    for part in ("train", "val"):
+        shutil.copytree(image_folder, tmp_path / "photos" / part)
+    assert tk.data.folder_layout(tmp_path / "photos") == "split folders"
+    assert tk.data.folder_layout(image_folder) == "class folders"
+    assert call_main("train", tmp_path / "photos", *TINY_TRAIN, "--validation-split", "0.2",
+                     "--out", tmp_path / "run") == 2
+    assert "--validation-split" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_no_cli_function_is_longer_than_60_lines():
+    tree = ast.parse(pathlib.Path(cli.__file__).read_text(encoding="utf-8"))
+    lengths = {node.name: node.end_lineno - node.lineno + 1 for node in ast.walk(tree)
+               if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    assert lengths and max(lengths.values()) <= 60, {
+        name: length for name, length in lengths.items() if length > 60}
+
+
+def test_a_bug_keeps_its_traceback_and_leaves_no_out(image_folder, tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug in training")
+
+    monkeypatch.setattr(cli, "train_two_stage", broken)
+    out = tmp_path / "new" / "run"
+    with pytest.raises(RuntimeError, match="a bug in training"):
+        main(["train", str(image_folder), *TINY_TRAIN, "--out", str(out)])
+    assert not (tmp_path / "new").exists()  # created for training, removed: still empty
+
+
+def test_ctrl_c_exits_130(image_folder, tmp_path, monkeypatch, capsys):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "train_two_stage", interrupted)
+    out = tmp_path / "run"
+    assert call_main("train", image_folder, *TINY_TRAIN, "--out", out) == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_error_families():
+    from transfer_keras.errors import ResourceUnavailableError, TransferKerasError, UsageError
+
+    for error in (tk.WeightsUnavailableError, tk.FashionMNISTUnavailableError,
+                  tk.kit.KitUnavailableError):
+        assert issubclass(error, ResourceUnavailableError)
+        assert issubclass(error, FileNotFoundError)  # older `except` clauses still work
+    assert issubclass(ResourceUnavailableError, TransferKerasError)
+    assert issubclass(UsageError, TransferKerasError) and issubclass(UsageError, ValueError)
+    assert cli._cli_spelling("Or pass weights=None or weights='path/to/weights.h5'.") == \
+        "Or pass --weights none or --weights path/to/weights.h5."
+    assert cli._cli_spelling("e.g. `image_size=(32, 32)` or larger") == \
+        "e.g. --image-size 32 or larger"
 
 
 # --------------------------------------------------------------------------- real data

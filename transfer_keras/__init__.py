@@ -45,6 +45,7 @@ from transfer_keras.data import (  # noqa: E402
     sample_per_class,
     split_classes,
 )
+from transfer_keras.errors import ResourceUnavailableError, TransferKerasError  # noqa: E402
 from transfer_keras.evaluation import (  # noqa: E402
     CrossValidationResult,
     EvaluationReport,
@@ -99,8 +100,10 @@ __all__ = [
     "FashionMNISTUnavailableError",
     "ImageFolderData",
     "LabelledImages",
+    "ResourceUnavailableError",
     "TopLoss",
     "TransferHistory",
+    "TransferKerasError",
     "WeightsUnavailableError",
     "__version__",
     "augment_dataset",

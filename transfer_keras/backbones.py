@@ -25,6 +25,7 @@ import keras
 
 from transfer_keras import _keras_compat
 from transfer_keras._table import Table
+from transfer_keras.errors import ResourceUnavailableError
 
 apps = keras.applications
 
@@ -101,7 +102,7 @@ BACKBONES = {
 }
 
 
-class WeightsUnavailableError(FileNotFoundError):
+class WeightsUnavailableError(FileNotFoundError, ResourceUnavailableError):
     """Raised when ImageNet weights are neither in the Keras cache nor downloadable."""
 
 

@@ -13,24 +13,39 @@ it loads with plain Keras too), `report.md`, `report.json` and the figures.
 Models saved before the class names moved into the file still work: their
 names are read from a `class_names.json` beside them.
 
-Exit codes: 0 success, 1 something could not be done (e.g. a download failed),
-2 a mistake the user can fix (the message says how; never a traceback).
+This module only parses arguments, calls the library (the reports come from
+`reports.py`) and turns errors into exit codes (families in `errors.py`):
+
+    0    success
+    1    the environment: missing weights, data or kit (`ResourceUnavailableError`),
+         or any other `OSError` (permission denied, disk full); e.g. a failed download
+    2    a mistake the user can fix: bad arguments (`ValueError`, `TypeError`,
+         `UsageError`), also from argparse
+    130  interrupted (Ctrl-C)
+
+Codes 1 and 2 print one `error: ...` line (or paragraph) saying how to fix it,
+never a traceback; anything else is a bug and keeps its traceback. `train`,
+`demo` and `evaluate` check every input (and that `--out` can be written)
+before they create `--out`.
 """
 
 import argparse
-import json  # noqa: E402
-import os  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-import warnings  # noqa: E402
-from pathlib import Path  # noqa: E402
+import contextlib
+import errno
+import json
+import os
+import re
+import sys
+import time
+import warnings
+from pathlib import Path
 
-import transfer_keras  # noqa: E402, F401  (first: it imports TensorFlow quietly)
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import transfer_keras  # noqa: F401  (first: it imports TensorFlow quietly)
+import keras
+import numpy as np
+import tensorflow as tf
 
-from transfer_keras import (  # noqa: E402
+from transfer_keras import (
     BACKBONES,
     DataWarning,
     WeightsUnavailableError,
@@ -45,29 +60,28 @@ from transfer_keras import (  # noqa: E402
     list_backbones,
     load_image_folder,
     load_model,
-    save_model,
     train_two_stage,
-    trainable_summary,
 )
-from transfer_keras._files import atomic_path, write_text_atomically  # noqa: E402
-from transfer_keras._table import Table  # noqa: E402
-from transfer_keras.backbones import check_input_shape  # noqa: E402
-from transfer_keras.data import HELD_OUT_FOLDERS, TRAIN_FOLDER, load_image  # noqa: E402
-from transfer_keras.evaluation import num_classes_of, predict_probabilities  # noqa: E402
-from transfer_keras import kit  # noqa: E402
-from transfer_keras.showcase import (  # noqa: E402
-    SHOWCASE_CURVE,
-    SHOWCASE_IMAGE_SIZE,
-    run_showcase,
+from transfer_keras import kit
+from transfer_keras._table import Table
+from transfer_keras.backbones import check_input_shape
+from transfer_keras.data import folder_layout, load_image
+from transfer_keras.errors import ResourceUnavailableError, UsageError
+from transfer_keras.evaluation import num_classes_of, predict_probabilities
+from transfer_keras.reports import (
+    evaluate_report,
+    fine_tune_extent,
+    showcase_report,
+    train_report,
+    write_outputs,
 )
-from transfer_keras.reports import showcase_report, write_outputs  # noqa: E402
+from transfer_keras.showcase import SHOWCASE_CURVE, SHOWCASE_IMAGE_SIZE, run_showcase
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+MAX_IMAGE_SIZE = 1024  # pixels per side; larger images exhaust a laptop's memory
 CLASS_NAMES_FILE = "class_names.json"  # read for models saved by earlier versions
-MODEL_FILE = "model.keras"
 
-class UsageError(Exception):
-    """A mistake on the command line; `main` prints it and exits with code 2."""
+__all__ = ["UsageError", "build_parser", "main"]  # UsageError: from errors.py
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -81,35 +95,31 @@ def _note(message):
     print(f"note: {message}", file=sys.stderr, flush=True)
 
 
-def _json_default(value):
-    """Lets `json.dumps` write numpy numbers and arrays and paths."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+# Library messages spell fixes as Python arguments; a command-line user needs flags.
+_CLI_SPELLING = [
+    (re.compile(r"\bweights=None\b"), "--weights none"),
+    (re.compile(r"\bweights='([^']*)'"), r"--weights \1"),
+    (re.compile(r"`image_size=\((\d+), \1\)`"), r"--image-size \1"),
+    (re.compile(r"`image_size`"), "--image-size"),
+]
 
 
-def _write_json(path, data):
-    return write_text_atomically(path, json.dumps(data, indent=2, default=_json_default)
-                                 + "\n")
+def _cli_spelling(message):
+    """A library message with its fixes spelled as flags (`weights=None` -> `--weights none`)."""
+    for pattern, replacement in _CLI_SPELLING:
+        message = pattern.sub(replacement, message)
+    return message
 
 
-def _save_figure(figure, path):
-    """Saves a matplotlib Figure as PNG, atomically."""
-    with atomic_path(path, suffix=".png") as temporary:
-        figure.savefig(temporary, dpi=100)
-    return Path(path)
+def _os_error_message(error):
+    """One line for an `OSError`: what went wrong and the path, no traceback."""
+    if not error.filename:
+        return str(error)
+    paths = " -> ".join(str(p) for p in (error.filename, error.filename2) if p)
+    return f"{error.strerror or type(error).__name__}: {paths}"
 
 
-def _output_folder(out):
-    folder = Path(out).expanduser()
-    if folder.exists() and not folder.is_dir():
-        raise UsageError(f"--out {str(out)!r} is a file; give a folder for the outputs.")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+# --------------------------------------------------------------------------- folders
 
 
 def _existing_folder(path, what):
@@ -123,26 +133,49 @@ def _existing_folder(path, what):
     return folder
 
 
-def _has_split_folders(folder):
-    """True for the `train/` + `val/` layout (load_image_folder then splits itself)."""
-    names = {entry.name.lower() for entry in folder.iterdir() if entry.is_dir()}
-    return TRAIN_FOLDER in names or bool(names & set(HELD_OUT_FOLDERS))
+def _check_out(out, data_dir=None):
+    """The `--out` folder, checked but not created: not a file, not in DATA_DIR, writable.
 
-
-def _save_outputs(folder, model, class_names, report_md, report_json, figures):
-    """Writes the model with its class names first (atomic), then the reports and figures.
-
-    Written in this order so a crash can leave a model without its report, but
-    never a report that describes a model that was not saved.
+    Raises UsageError (exit 2) for a path the user should change, `OSError`
+    (exit 1) when this machine does not let us write there.
     """
-    save_model(model, folder / MODEL_FILE, class_names=list(class_names))
-    for name, figure in figures.items():
-        _save_figure(figure, folder / name)
-    write_text_atomically(folder / "report.md", report_md)
-    _write_json(folder / "report.json", report_json)
+    folder = Path(out).expanduser().resolve()
+    if data_dir is not None:
+        data = Path(data_dir).expanduser().resolve()
+        if folder == data or data in folder.parents:
+            where = "is" if folder == data else "is inside"
+            raise UsageError(f"--out {str(out)!r} {where} DATA_DIR {str(data)!r}: the "
+                             f"outputs would be mixed with the images (and read as a class "
+                             f"next time). Give a folder outside it, e.g. --out "
+                             f"{data.name}_run.")
+    existing = next(path for path in (folder, *folder.parents) if path.exists())
+    if not existing.is_dir():
+        where = "is a file" if existing == folder else f"is inside the file {str(existing)!r}"
+        raise UsageError(f"--out {str(out)!r} {where}; give a folder for the outputs.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OSError(errno.EACCES, f"Permission denied: cannot write the --out folder "
+                                    f"{str(out)!r} in", str(existing))
+    return folder
 
 
-# --------------------------------------------------------------------------- backbone arguments
+@contextlib.contextmanager
+def _new_folder(folder):
+    """Creates `folder` (and missing parents); removes them again if the block fails
+    before writing anything into them (e.g. Ctrl-C during training)."""
+    created = [path for path in (folder, *folder.parents) if not path.exists()]
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        yield folder
+    except BaseException:
+        for path in created:  # the deepest first; stops at the first non-empty one
+            try:
+                path.rmdir()
+            except OSError:
+                break
+        raise
+
+
+# --------------------------------------------------------------------------- arguments
 
 
 def _backbone_kwargs(spec, alpha):
@@ -166,7 +199,123 @@ def _weights_argument(weights):
         raise UsageError(f"--weights {weights!r} is not 'imagenet', 'none' or an existing "
                          f"weights file. Check the path (a .h5 or .weights.h5 file saved "
                          f"for the same backbone and --alpha).")
-    return path
+    return str(path)
+
+
+def _check_epochs(epochs, fine_tune_epochs):
+    if epochs < 1:
+        raise UsageError(f"--epochs must be 1 or more; received {epochs}. Stage 1 trains "
+                         f"the new head, which fine-tuning needs (to skip fine-tuning, "
+                         f"pass --fine-tune-epochs 0).")
+    if fine_tune_epochs < 0:
+        raise UsageError(f"--fine-tune-epochs must be 0 (no fine-tuning) or more; received "
+                         f"{fine_tune_epochs}.")
+
+
+def _check_fine_tune_layers(backbone, num_layers):
+    if num_layers is not None and num_layers > len(backbone.layers):
+        raise UsageError(f"--fine-tune-layers {num_layers} is more than the "
+                         f"{len(backbone.layers)} layers of this backbone. Give at most "
+                         f"{len(backbone.layers)}, or leave it out to fine-tune "
+                         f"{fine_tune_extent(None)}.")
+
+
+def _train_settings(args):
+    """Checks every `train` argument without reading an image or creating a folder.
+
+    Builds the backbone once (resolving its weights: offline, missing ImageNet
+    weights fail here with exit 1) to know its layer count. Returns the settings
+    that `train_report` records.
+    """
+    spec = get_backbone_spec(args.backbone)
+    image_size = args.image_size or spec.default_size
+    input_shape = check_input_shape(spec, (image_size, image_size, 3))
+    kwargs = _backbone_kwargs(spec, args.alpha)
+    weights = _weights_argument(args.weights)
+    _check_epochs(args.epochs, args.fine_tune_epochs)
+    folder = _existing_folder(args.data_dir, "DATA_DIR")
+    validation_split = args.validation_split
+    if folder_layout(folder) == "class folders":
+        validation_split = validation_split or 0.2
+    elif validation_split is not None:
+        raise UsageError(f"--validation-split cannot be used with {str(folder)!r}: it has "
+                         f"its own validation folder (val/). Drop --validation-split.")
+    backbone = build_backbone(spec.name, input_shape, weights=weights, **kwargs)
+    _check_fine_tune_layers(backbone, args.fine_tune_layers)
+    return {"data_dir": str(folder), "backbone": spec.name, "backbone_kwargs": kwargs,
+            "weights": weights, "image_size": image_size, "epochs": args.epochs,
+            "fine_tune_epochs": args.fine_tune_epochs,
+            "fine_tune_layers": args.fine_tune_layers, "augment": args.augment,
+            "batch_size": args.batch_size,
+            "validation_split": validation_split,
+            "seed": args.seed}
+
+
+# --------------------------------------------------------------------------- demo
+
+
+def run_demo(args):
+    """Transfer on the kit's ants/bees photos against every baseline (`run_showcase`)."""
+    out = _check_out(args.out)
+    kit.example_weights()  # KitUnavailableError (exit 1) if the kit is missing or damaged
+    kit.example_photos_folder()
+    _say(f"Ants or bees: {kit.EXAMPLE_BACKBONE} {kit.EXAMPLE_BACKBONE_KWARGS} with genuine "
+         f"ImageNet weights ({kit.EXAMPLE_WEIGHTS_FILE}, embedded) against every baseline, "
+         f"seeds {' '.join(map(str, args.seeds))}; scored on the test photos only")
+    with _new_folder(out):  # run_showcase checks its arguments first: then it is removed
+        result = run_showcase(image_size=args.image_size, seeds=tuple(args.seeds),
+                              labels_per_class=tuple(args.curve))
+        command = ("transfer-keras demo --seeds " + " ".join(map(str, args.seeds))
+                   + " --curve " + " ".join(map(str, args.curve))
+                   + f" --image-size {args.image_size}")
+        report_md, report_json, figures = showcase_report(result, command)
+        written = write_outputs(out, report_md, report_json, figures, result.model,
+                                result.settings["class_names"])
+    _say()
+    _say(str(result.table()))
+    _say()
+    _say(f"Wrote {', '.join(written)} to {out}")
+    _say(f"{result.conclusion()}  ({result.seconds:.0f} s)")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- train
+
+
+def run_train(args):
+    """Two-stage transfer learning on an image folder; writes the model and its report."""
+    start = time.perf_counter()
+    settings = _train_settings(args)
+    out = _check_out(args.out, data_dir=settings["data_dir"])
+    keras.utils.set_random_seed(args.seed)
+    size = settings["image_size"]
+    _say(f"Reading {settings['data_dir']} at {size}x{size}")
+    data = load_image_folder(settings["data_dir"], size, batch_size=args.batch_size,
+                             validation_split=settings["validation_split"], seed=args.seed)
+    _say(str(data.report))
+    _say()
+    _say(f"Building {settings['backbone']} {settings['backbone_kwargs'] or ''} with weights "
+         f"{settings['weights'] or 'random (none)'}")
+    model = build_classifier(settings["backbone"], len(data.class_names), (size, size, 3),
+                             weights=settings["weights"], **settings["backbone_kwargs"])
+    _say(f"Stage 1: frozen backbone, {args.epochs} epoch(s) for the head; then stage 2: "
+         f"fine-tuning {fine_tune_extent(args.fine_tune_layers)} for "
+         f"{args.fine_tune_epochs} epoch(s)" + (" on augmented photos" if args.augment else ""))
+    with _new_folder(out):
+        history = train_two_stage(
+            model, data.train_ds, data.val_ds, head_epochs=args.epochs,
+            fine_tune_epochs=args.fine_tune_epochs, num_layers=args.fine_tune_layers,
+            verbose=2, augment=build_augmentation(seed=args.seed) if args.augment else None)
+        evaluation = evaluate_classifier(model, data.val_ds, data.class_names)
+        _say()
+        _say(str(evaluation))
+        seconds = time.perf_counter() - start
+        report = train_report(data, model, history, evaluation, settings, seconds)
+        written = write_outputs(out, *report, model=model, class_names=data.class_names)
+    _say()
+    _say(f"Wrote {', '.join(written)} to {out} (the model carries its class names)")
+    _say(f"Validation accuracy {evaluation.accuracy:.4f} ({seconds:.0f} s)")
+    return EXIT_OK
 
 
 # --------------------------------------------------------------------------- class names
@@ -218,137 +367,6 @@ def _load_model(path):
         raise UsageError(f"Model file {str(path)!r} does not exist. Give the model.keras "
                          f"file written by `transfer-keras train` or `demo`.")
     return load_model(path, compile=False)
-
-
-# --------------------------------------------------------------------------- demo
-
-
-def run_demo(args):
-    """Transfer on the kit's ants/bees photos against every baseline (`run_showcase`)."""
-    out = _output_folder(args.out)
-    _say(f"Ants or bees: {kit.EXAMPLE_BACKBONE} {kit.EXAMPLE_BACKBONE_KWARGS} with genuine "
-         f"ImageNet weights ({kit.EXAMPLE_WEIGHTS_FILE}, embedded) against every baseline, "
-         f"seeds {' '.join(map(str, args.seeds))}; scored on the test photos only")
-    result = run_showcase(image_size=args.image_size, seeds=tuple(args.seeds),
-                          labels_per_class=tuple(args.curve))
-    command = ("transfer-keras demo --seeds " + " ".join(map(str, args.seeds))
-               + " --curve " + " ".join(map(str, args.curve))
-               + f" --image-size {args.image_size}")
-    report_md, report_json, figures = showcase_report(result, command)
-    written = write_outputs(out, report_md, report_json, figures, result.model,
-                            result.settings["class_names"])
-    _say()
-    _say(str(result.table()))
-    _say()
-    _say(f"Wrote {', '.join(written)} to {out.resolve()}")
-    _say(f"{result.conclusion()}  ({result.seconds:.0f} s)")
-    return EXIT_OK
-
-
-# --------------------------------------------------------------------------- train
-
-
-def run_train(args):
-    start = time.perf_counter()
-    spec = get_backbone_spec(args.backbone)
-    image_size = args.image_size or spec.default_size
-    check_input_shape(spec, (image_size, image_size, 3))
-    kwargs = _backbone_kwargs(spec, args.alpha)
-    weights = _weights_argument(args.weights)
-    for name, value in [("--epochs", args.epochs), ("--fine-tune-epochs", args.fine_tune_epochs)]:
-        if value < 0:
-            raise UsageError(f"{name} must be 0 or more; received {value}.")
-    folder = _existing_folder(args.data_dir, "Data folder")
-    validation_split = args.validation_split
-    if validation_split is None and not _has_split_folders(folder):
-        validation_split = 0.2
-    out = _output_folder(args.out)
-    keras.utils.set_random_seed(args.seed)
-
-    _say(f"Reading {folder} at {image_size}x{image_size}")
-    data = load_image_folder(folder, image_size, batch_size=args.batch_size,
-                             validation_split=validation_split, seed=args.seed)
-    _say(str(data.report))
-    _say()
-    if data.val_ds is None:
-        raise UsageError(f"{folder} has no validation part. Pass --validation-split 0.2 or "
-                         f"add a val/ folder next to train/.")
-    class_names = data.class_names
-
-    weights_text = "random (none)" if weights is None else str(weights)
-    _say(f"Building {spec.name} {kwargs or ''} with weights {weights_text}")
-    model = build_classifier(spec.name, len(class_names), (image_size, image_size, 3),
-                             weights=weights, **kwargs)
-    _say(f"Stage 1: frozen backbone, {args.epochs} epoch(s) for the head; then stage 2: "
-         f"fine-tuning for {args.fine_tune_epochs} epoch(s)"
-         + (" on augmented photos" if args.augment else ""))
-    history = train_two_stage(model, data.train_ds, data.val_ds, head_epochs=args.epochs,
-                              fine_tune_epochs=args.fine_tune_epochs,
-                              num_layers=args.fine_tune_layers, verbose=2,
-                              augment=build_augmentation(seed=args.seed) if args.augment
-                              else None)
-    report = evaluate_classifier(model, data.val_ds, class_names)
-    _say()
-    _say(str(report))
-
-    from transfer_keras import plots
-    figures = {"learning_curves.png": plots.plot_history(history),
-               "confusion_matrix.png": plots.plot_confusion_matrix(report)}
-    seconds = time.perf_counter() - start
-    settings = {"data_dir": str(folder), "backbone": spec.name, "backbone_kwargs": kwargs,
-                "weights": None if weights is None else str(weights),
-                "image_size": image_size, "epochs": args.epochs,
-                "fine_tune_epochs": args.fine_tune_epochs,
-                "fine_tune_layers": args.fine_tune_layers, "augment": args.augment,
-                "batch_size": args.batch_size,
-                "validation_split": validation_split, "seed": args.seed}
-    report_json = {
-        "command": "train",
-        "version": __version__,
-        "settings": settings,
-        "class_names": class_names,
-        "data": data.report.to_dict(),
-        "accuracy": report.accuracy,
-        "evaluated_on": "validation part",
-        "evaluation": report.to_dict(),
-        "history": history.to_dict(),
-        "trainable_params": trainable_summary(model).total_trainable,
-        "seconds": round(seconds, 1),
-    }
-    report_md = "\n".join([
-        f"# transfer-keras train: {folder.name}",
-        "",
-        f"Validation accuracy **{report.accuracy:.4f}** (macro F1 {report.macro_f1:.4f}) "
-        f"on {len(report.y_true):,} images; classes: {', '.join(class_names)}.",
-        "",
-        "## Data",
-        "",
-        data.report.table().to_markdown(),
-        "",
-        "## Training",
-        "",
-        f"- Backbone `{spec.name}` {kwargs or ''}, weights {weights_text}, "
-        f"{image_size}x{image_size} px, batch size {args.batch_size}, seed {args.seed}.",
-        f"- Stage 1 (frozen backbone, new head): {args.epochs} epoch(s) at most; stage 2 "
-        f"(fine-tuning {args.fine_tune_layers or 'all the'} backbone layers, "
-        f"BatchNorm frozen): {args.fine_tune_epochs} epoch(s) at most. "
-        f"{len(history.epoch)} epoch(s) run in {sum(history.seconds.values()):.0f} s.",
-        "",
-        "## Evaluation on the validation part",
-        "",
-        report.to_markdown(),
-        "",
-        "![learning curves](learning_curves.png)",
-        "",
-        "![confusion matrix](confusion_matrix.png)",
-        "",
-    ])
-    _save_outputs(out, model, class_names, report_md, report_json, figures)
-    _say()
-    _say(f"Wrote {MODEL_FILE} (with its class names), report.md, report.json, "
-         f"{', '.join(figures)} to {out.resolve()}")
-    _say(f"Validation accuracy {report.accuracy:.4f} ({seconds:.0f} s)")
-    return EXIT_OK
 
 
 # --------------------------------------------------------------------------- predict
@@ -423,8 +441,34 @@ def run_predict(args):
 # --------------------------------------------------------------------------- evaluate
 
 
+def _folder_to_model_labels(folder, folder_names, model_names, names_from, model_path):
+    """Returns `(class names of the model, array: folder label -> model label)`."""
+    if names_from is None:
+        if len(folder_names) != len(model_names):
+            raise UsageError(
+                f"No class names in {model_path} (nor a {CLASS_NAMES_FILE} beside it), and "
+                f"the folder has {len(folder_names)} classes while the model predicts "
+                f"{len(model_names)}: cannot tell which folder is which class. Save the "
+                f"model with its class names, in label order (save_model(model, path, "
+                f"class_names=[...])), or put them in {CLASS_NAMES_FILE} beside it.")
+        _note(f"no class names in {model_path} (nor a {CLASS_NAMES_FILE} beside it): "
+              f"assuming the folders, sorted ({', '.join(folder_names)}), are classes "
+              f"0..{len(model_names) - 1}.")
+        model_names = list(folder_names)
+    unknown = [name for name in folder_names if name not in model_names]
+    if unknown:
+        raise UsageError(f"Class folder(s) {', '.join(unknown)} in {folder} are not classes "
+                         f"of the model, which knows: {', '.join(model_names)}. Rename or "
+                         f"remove those folders.")
+    # Folder label i is the folder folder_names[i]; the model's label is its position
+    # in model_names.
+    return model_names, np.array([model_names.index(name) for name in folder_names])
+
+
 def run_evaluate(args):
-    folder = _existing_folder(args.data_dir, "Data folder")
+    """Scores a saved model on a labelled image folder; optionally writes the report."""
+    folder = _existing_folder(args.data_dir, "DATA_DIR")
+    out = None if args.out is None else _check_out(args.out, data_dir=folder)
     model = _load_model(args.model)
     size = _input_size(model)
     num_classes = num_classes_of(model)
@@ -438,43 +482,16 @@ def run_evaluate(args):
         _say(f"Evaluating on the held-out part ({len(val_labels)} images); the train/ "
              f"part is not scored.")
         images, labels = val_images, val_labels
-    if names_from is None:
-        if len(data.class_names) != num_classes:
-            raise UsageError(
-                f"No class names in {args.model} (nor a {CLASS_NAMES_FILE} beside it), and "
-                f"the folder has {len(data.class_names)} classes while the model predicts "
-                f"{num_classes}: cannot tell which folder is which class. Save the model "
-                f"with its class names, in label order (save_model(model, path, "
-                f"class_names=[...])), or put them in {CLASS_NAMES_FILE} beside it.")
-        _note(f"no class names in {args.model} (nor a {CLASS_NAMES_FILE} beside it): "
-              f"assuming the folders, sorted ({', '.join(data.class_names)}), are classes "
-              f"0..{num_classes - 1}.")
-        model_names = list(data.class_names)
-    unknown = [name for name in data.class_names if name not in model_names]
-    if unknown:
-        raise UsageError(f"Class folder(s) {', '.join(unknown)} in {folder} are not classes "
-                         f"of the model, which knows: {', '.join(model_names)}. Rename or "
-                         f"remove those folders.")
-    # Folder label i is the folder class_names[i]; the model's label is its position
-    # in model_names.
-    to_model_label = np.array([model_names.index(name) for name in data.class_names])
-    report = evaluate_classifier(model, (images, to_model_label[labels]), model_names,
-                                 batch_size=args.batch_size)
-    print(report)
-    if args.out:
-        out = _output_folder(args.out)
-        from transfer_keras import plots
-        _save_figure(plots.plot_confusion_matrix(report), out / "confusion_matrix.png")
-        write_text_atomically(out / "report.md", "\n".join([
-            f"# transfer-keras evaluate: {Path(args.model).name} on {folder.name}", "",
-            data.report.table().to_markdown(), "", report.to_markdown(), "",
-            "![confusion matrix](confusion_matrix.png)", ""]))
-        _write_json(out / "report.json", {
-            "command": "evaluate", "version": __version__, "model": str(args.model),
-            "data_dir": str(folder), "class_names": model_names,
-            "class_names_from": names_from, "accuracy": report.accuracy,
-            "data": data.report.to_dict(), "evaluation": report.to_dict()})
-        _say(f"Wrote report.md, report.json, confusion_matrix.png to {out}")
+    model_names, to_model_label = _folder_to_model_labels(
+        folder, data.class_names, model_names, names_from, args.model)
+    evaluation = evaluate_classifier(model, (images, to_model_label[labels]), model_names,
+                                     batch_size=args.batch_size)
+    print(evaluation)
+    if out is not None:
+        with _new_folder(out):
+            written = write_outputs(out, *evaluate_report(data, evaluation, args.model,
+                                                          names_from))
+        _say(f"Wrote {', '.join(written)} to {out}")
     return EXIT_OK
 
 
@@ -522,7 +539,7 @@ def run_prefetch(args):
         try:
             detail = job()
         except WeightsUnavailableError as error:
-            failures.append((item, str(error)))
+            failures.append((item, _cli_spelling(str(error))))
             rows.append({"item": item, "status": "failed",
                          "detail": "download failed (see below)"})
         except Exception as error:  # no network, proxy, full disk: report, go on
@@ -562,6 +579,16 @@ def _positive_int(text):
     return value
 
 
+def _image_side(text):
+    value = _positive_int(text)
+    if value > MAX_IMAGE_SIZE:
+        raise argparse.ArgumentTypeError(
+            f"must be at most {MAX_IMAGE_SIZE} pixels, got {value}: images that large "
+            f"exhaust the memory (the backbones' ImageNet sizes are at most "
+            f"{max(spec.default_size for spec in BACKBONES.values())})")
+    return value
+
+
 def _fraction(text):
     try:
         value = float(text)
@@ -573,16 +600,7 @@ def _fraction(text):
     return value
 
 
-def build_parser():
-    """Returns the `argparse` parser of the `transfer-keras` command."""
-    parser = argparse.ArgumentParser(
-        prog="transfer-keras",
-        description="Transfer learning with Keras 3: train, evaluate and use image "
-                    "classifiers built on pretrained backbones.",
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
+def _add_demo(commands):
     demo = commands.add_parser(
         "demo", help="the whole story offline: real photos, ImageNet weights, every baseline",
         description="Transfers genuine ImageNet MobileNet (alpha 0.25) features to the "
@@ -600,10 +618,12 @@ def build_parser():
                       default=list(SHOWCASE_CURVE),
                       help="smaller training sets of the data-efficiency curve, in labels "
                            "per class (default: 10)")
-    demo.add_argument("--image-size", type=_positive_int, default=SHOWCASE_IMAGE_SIZE,
+    demo.add_argument("--image-size", type=_image_side, default=SHOWCASE_IMAGE_SIZE,
                       help=f"photo side in pixels (default: {SHOWCASE_IMAGE_SIZE})")
     demo.set_defaults(run=run_demo)
 
+
+def _add_train(commands):
     train = commands.add_parser(
         "train", help="two-stage transfer learning on your image folder",
         description="Trains a classifier on DATA_DIR (one sub-folder per class, or train/ "
@@ -616,17 +636,19 @@ def build_parser():
     train.add_argument("--alpha", type=float, default=None,
                        help="width multiplier of the MobileNet family, e.g. 0.25 "
                             "(default: the backbone's, 1.0)")
-    train.add_argument("--image-size", type=_positive_int, default=None,
-                       help="image side in pixels (default: the backbone's ImageNet size)")
+    train.add_argument("--image-size", type=_image_side, default=None,
+                       help="image side in pixels, at most %d (default: the backbone's "
+                            "ImageNet size)" % MAX_IMAGE_SIZE)
     train.add_argument("--weights", default="imagenet",
                        help="'imagenet' (Keras cache or download), 'none' (random) or a "
                             "weights file path (default: imagenet)")
     train.add_argument("--epochs", type=int, default=10,
-                       help="stage-1 (head) epochs at most (default: 10)")
+                       help="stage-1 (head) epochs at most, 1 or more (default: 10)")
     train.add_argument("--fine-tune-epochs", type=int, default=5,
                        help="stage-2 epochs at most, 0 to skip fine-tuning (default: 5)")
     train.add_argument("--fine-tune-layers", type=_positive_int, default=None,
-                       help="unfreeze the last N backbone layers (default: the whole backbone; BatchNorm stays frozen)")
+                       help=f"unfreeze the last N backbone layers (default: "
+                            f"{fine_tune_extent(None)}; BatchNorm stays frozen)")
     train.add_argument("--augment", action="store_true",
                        help="fine-tune on randomly flipped, rotated, zoomed and "
                             "contrast-changed photos (stage 1 stays on cached features); "
@@ -637,9 +659,13 @@ def build_parser():
                        help="fraction of each class held out for validation (default: "
                             "0.2, or the val/ folder when there is one)")
     train.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    train.add_argument("--out", required=True, help="output folder")
+    train.add_argument("--out", required=True,
+                       help="output folder, outside DATA_DIR (created once every input "
+                            "is checked)")
     train.set_defaults(run=run_train)
 
+
+def _add_predict_and_evaluate(commands):
     predict = commands.add_parser(
         "predict", help="classify images with a saved model",
         description="Prints the top-k classes of each image. Class names come from "
@@ -664,9 +690,11 @@ def build_parser():
                           help="images per batch (default: 32)")
     evaluate.add_argument("--out", default=None,
                           help="also write report.md, report.json and confusion_matrix.png "
-                               "to this folder")
+                               "to this folder (outside DATA_DIR)")
     evaluate.set_defaults(run=run_evaluate)
 
+
+def _add_backbones_and_prefetch(commands):
     backbones = commands.add_parser(
         "backbones", help="list the supported backbones",
         description="The supported keras.applications backbones: sizes, feature width, "
@@ -680,7 +708,7 @@ def build_parser():
                     "machines.")
     prefetch.add_argument("--backbones", nargs="+", metavar="NAME", default=[],
                           help="backbone names (see `transfer-keras backbones`)")
-    prefetch.add_argument("--image-size", type=_positive_int, default=None,
+    prefetch.add_argument("--image-size", type=_image_side, default=None,
                           help="image side: MobileNet weights differ per size (default: "
                                "each backbone's ImageNet size)")
     prefetch.add_argument("--alpha", type=float, default=None,
@@ -688,6 +716,23 @@ def build_parser():
     prefetch.add_argument("--datasets", nargs="+", choices=["fashion_mnist"], default=[],
                           help="datasets to download")
     prefetch.set_defaults(run=run_prefetch)
+
+
+def build_parser():
+    """Returns the `argparse` parser of the `transfer-keras` command."""
+    parser = argparse.ArgumentParser(
+        prog="transfer-keras",
+        description="Transfer learning with Keras 3: train, evaluate and use image "
+                    "classifiers built on pretrained backbones.",
+        epilog="Exit codes: 0 success, 1 the environment (missing weights or data, "
+               "permission denied, disk full), 2 a mistake in the arguments, "
+               "130 interrupted.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_demo(commands)
+    _add_train(commands)
+    _add_predict_and_evaluate(commands)
+    _add_backbones_and_prefetch(commands)
     return parser
 
 
@@ -700,6 +745,10 @@ def _quiet():
     tf.get_logger().setLevel("ERROR")  # e.g. tf.function retracing notes
 
 
+def _error(message):
+    print(f"error: {message}", file=sys.stderr, flush=True)
+
+
 def main(argv=None):
     """Runs the `transfer-keras` command; returns the exit code.
 
@@ -708,18 +757,26 @@ def main(argv=None):
             (`sys.argv[1:]`).
 
     Returns:
-        0 on success, 1 when something could not be done, 2 for a user mistake.
+        0 on success, 1 when the environment stops it (missing weights or data,
+        an `OSError`), 2 for a user mistake, 130 when interrupted. Other
+        exceptions are bugs: they propagate with their traceback.
     """
     args = build_parser().parse_args(argv)  # exits with 2 on a usage error
     _quiet()
     try:
         return args.run(args)
-    except (UsageError, ValueError, TypeError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+        _error("interrupted")
+        return EXIT_INTERRUPTED
+    except ResourceUnavailableError as error:  # before OSError: these are OSErrors too
+        _error(_cli_spelling(str(error)))
+        return EXIT_FAILED
+    except (ValueError, TypeError) as error:  # UsageError is a ValueError
+        _error(_cli_spelling(str(error)))
+        return EXIT_USAGE
+    except OSError as error:
+        _error(_os_error_message(error))
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

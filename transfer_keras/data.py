@@ -31,6 +31,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from transfer_keras import _keras_compat
 from transfer_keras._table import Table
+from transfer_keras.errors import ResourceUnavailableError
 
 TRAIN_FOLDER = "train"
 HELD_OUT_FOLDERS = ("val", "valid", "validation", "test")  # in order of preference
@@ -50,7 +51,7 @@ class DataWarning(UserWarning):
     """Warns about a data problem that does not stop loading (leakage, label noise)."""
 
 
-class FashionMNISTUnavailableError(FileNotFoundError):
+class FashionMNISTUnavailableError(FileNotFoundError, ResourceUnavailableError):
     """Raised when Fashion-MNIST is in no local folder and cannot be downloaded."""
 
 
@@ -408,6 +409,24 @@ def _find_splits(root, report):
                                f"{names[held_out[0]].name!r} is the validation part. Load "
                                f"it alone with load_image_folder({str(names[extra])!r}, ...)"))
     return splits
+
+
+def folder_layout(path):
+    """How `load_image_folder` reads `path`: `"class folders"` or `"split folders"`.
+
+    Looks at the folder names only (no image is read), so a caller can choose
+    `validation_split` first: split folders bring their own validation part.
+
+    Raises:
+        ValueError: a layout `load_image_folder` cannot read (the same message).
+
+    Example:
+    >>> folder_layout(kit.example_photos_folder())
+    'split folders'
+    """
+    report = DataReport(path, None)
+    _find_splits(Path(path).expanduser(), report)
+    return report.layout
 
 
 def _stratified_split(scan, validation_split, seed):

@@ -17,6 +17,7 @@ import importlib.resources
 from pathlib import Path
 
 from transfer_keras.data import load_image_folder
+from transfer_keras.errors import ResourceUnavailableError
 
 EXAMPLE_BACKBONE = "mobilenet"
 EXAMPLE_BACKBONE_KWARGS = {"alpha": 0.25}
@@ -25,7 +26,7 @@ EXAMPLE_WEIGHTS_SHA256 = "dbdb03ee2a22fd895301636cd328b234bb3a9952358f436d82f46b
 EXAMPLE_CLASS_NAMES = ["ants", "bees"]
 
 
-class KitUnavailableError(FileNotFoundError):
+class KitUnavailableError(FileNotFoundError, ResourceUnavailableError):
     """Raised when a file of the example kit is missing or damaged."""
 
 

@@ -1,5 +1,7 @@
 """Output folders: report.md, report.json, figures and the model, written once.
 
+`showcase_report`, `train_report` and `evaluate_report` build what the `demo`,
+`train` and `evaluate` commands write: `(report_md, report_json, figures)`.
 `write_outputs` is the one writer every command uses: the model first, then
 the figures, then the reports, each atomically, so a crash can leave a model
 without its report but never a report that describes a model that was not saved.
@@ -11,7 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from transfer_keras._files import atomic_path, write_text_atomically
+from transfer_keras.freezing import trainable_summary
 from transfer_keras.models import save_model
+from transfer_keras.training import DEFAULT_FINE_TUNE_FRACTION
 
 MODEL_FILE = "model.keras"
 
@@ -111,6 +115,111 @@ def showcase_report(result, command):
         "![data efficiency](data_efficiency.png)",
         "",
         f"Made by `{command}` in {result.seconds:.0f} s.",
+        "",
+    ])
+    return report_md, report_json, figures
+
+
+def fine_tune_extent(num_layers):
+    """Words for what stage 2 unfreezes: `num_layers`, or `fine_tune`'s default."""
+    if num_layers is not None:
+        return f"the top {num_layers} backbone layers"
+    if DEFAULT_FINE_TUNE_FRACTION == 1:
+        return "the whole backbone"
+    return f"the top {DEFAULT_FINE_TUNE_FRACTION:.0%} of the backbone's layers"
+
+
+def train_report(data, model, history, evaluation, settings, seconds):
+    """Report text, data and figures of a two-stage run on an image folder (`train`).
+
+    Args:
+        data: the `ImageFolderData` trained on.
+        model: the trained model.
+        history: the `TransferHistory` of `train_two_stage`.
+        evaluation: the `EvaluationReport` on the validation part.
+        settings: the run's settings (`backbone`, `backbone_kwargs`, `weights`,
+            `image_size`, `epochs`, `fine_tune_epochs`, `fine_tune_layers`,
+            `augment`, `batch_size`, `validation_split`, `seed`, `data_dir`).
+        seconds: wall-clock seconds of the whole run.
+
+    Returns:
+        `(report_md, report_json, figures)`.
+    """
+    from transfer_keras import __version__, plots  # figures only when a report is written
+
+    figures = {"learning_curves.png": plots.plot_history(history),
+               "confusion_matrix.png": plots.plot_confusion_matrix(evaluation)}
+    report_json = {
+        "command": "train", "version": __version__, "settings": settings,
+        "class_names": data.class_names, "data": data.report.to_dict(),
+        "accuracy": evaluation.accuracy, "evaluated_on": "validation part",
+        "evaluation": evaluation.to_dict(), "history": history.to_dict(),
+        "trainable_params": trainable_summary(model).total_trainable,
+        "seconds": round(seconds, 1),
+    }
+    size, weights = settings["image_size"], settings["weights"] or "random (none)"
+    report_md = "\n".join([
+        f"# transfer-keras train: {Path(settings['data_dir']).name}",
+        "",
+        f"Validation accuracy **{evaluation.accuracy:.4f}** (macro F1 "
+        f"{evaluation.macro_f1:.4f}) on {len(evaluation.y_true):,} images; classes: "
+        f"{', '.join(data.class_names)}.",
+        "",
+        "## Data",
+        "",
+        data.report.table().to_markdown(),
+        "",
+        "## Training",
+        "",
+        f"- Backbone `{settings['backbone']}` {settings['backbone_kwargs'] or ''}, weights "
+        f"{weights}, {size}x{size} px, batch size {settings['batch_size']}, seed "
+        f"{settings['seed']}.",
+        f"- Stage 1 (frozen backbone, new head): {settings['epochs']} epoch(s) at most; "
+        f"stage 2 (fine-tuning {fine_tune_extent(settings['fine_tune_layers'])}, "
+        f"BatchNorm frozen): {settings['fine_tune_epochs']} epoch(s) at most. "
+        f"{len(history.epoch)} epoch(s) run in {sum(history.seconds.values()):.0f} s.",
+        "",
+        "## Evaluation on the validation part",
+        "",
+        evaluation.to_markdown(),
+        "",
+        "![learning curves](learning_curves.png)",
+        "",
+        "![confusion matrix](confusion_matrix.png)",
+        "",
+    ])
+    return report_md, report_json, figures
+
+
+def evaluate_report(data, evaluation, model_path, class_names_from):
+    """Report text, data and figures of a saved model scored on an image folder (`evaluate`).
+
+    Args:
+        data: the `ImageFolderData` scored.
+        evaluation: the `EvaluationReport` (its class names are the model's).
+        model_path: the model file.
+        class_names_from: where the class names came from (a file), or `None`.
+
+    Returns:
+        `(report_md, report_json, figures)`.
+    """
+    from transfer_keras import __version__, plots  # figures only when a report is written
+
+    figures = {"confusion_matrix.png": plots.plot_confusion_matrix(evaluation)}
+    report_json = {
+        "command": "evaluate", "version": __version__, "model": str(model_path),
+        "data_dir": str(data.report.root), "class_names": list(evaluation.class_names),
+        "class_names_from": class_names_from, "accuracy": evaluation.accuracy,
+        "data": data.report.to_dict(), "evaluation": evaluation.to_dict(),
+    }
+    report_md = "\n".join([
+        f"# transfer-keras evaluate: {Path(model_path).name} on {data.report.root.name}",
+        "",
+        data.report.table().to_markdown(),
+        "",
+        evaluation.to_markdown(),
+        "",
+        "![confusion matrix](confusion_matrix.png)",
         "",
     ])
     return report_md, report_json, figures

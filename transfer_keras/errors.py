@@ -1,0 +1,35 @@
+"""The exceptions of transfer_keras: whose problem is it, and who can fix it?
+
+    TransferKerasError                  every error this library defines
+    ├── ResourceUnavailableError        the machine lacks something: weights, a data set,
+    │   │                               the example kit (fix: copy or download it)
+    │   ├── WeightsUnavailableError     (backbones.py; also a FileNotFoundError)
+    │   ├── FashionMNISTUnavailableError  (data.py; also a FileNotFoundError)
+    │   └── KitUnavailableError         (kit.py; also a FileNotFoundError)
+    └── UsageError                      a mistake on the command line (also a ValueError)
+
+Mistakes in the arguments of a library function stay plain `ValueError` and
+`TypeError`, as in Keras. The `transfer-keras` command maps these families to
+exit codes: 2 for the user's mistakes (`ValueError`, `TypeError`, `UsageError`),
+1 for the environment (`ResourceUnavailableError` and any other `OSError`:
+permission denied, disk full), so a script can tell them apart.
+
+The three `...UnavailableError`s keep `FileNotFoundError` as a base, so
+`except FileNotFoundError:` written before this module existed still catches them.
+"""
+
+
+class TransferKerasError(Exception):
+    """Base of every exception transfer_keras defines."""
+
+
+class ResourceUnavailableError(TransferKerasError):
+    """Something the code needs is not on this machine (weights, data, the kit).
+
+    Not a mistake in the arguments: the message says where the file is looked
+    for and how to get it there.
+    """
+
+
+class UsageError(TransferKerasError, ValueError):
+    """A mistake on the command line; `transfer-keras` prints it and exits with code 2."""
