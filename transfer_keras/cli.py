@@ -76,6 +76,7 @@ from transfer_keras.reports import (
     write_outputs,
 )
 from transfer_keras.showcase import SHOWCASE_CURVE, SHOWCASE_IMAGE_SIZE, run_showcase
+from transfer_keras.training import DEFAULT_FINE_TUNE_EPOCHS, DEFAULT_HEAD_EPOCHS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 MAX_IMAGE_SIZE = 1024  # pixels per side; larger images exhaust a laptop's memory
@@ -298,6 +299,9 @@ def run_train(args):
          f"{settings['weights'] or 'random (none)'}")
     model = build_classifier(settings["backbone"], len(data.class_names), (size, size, 3),
                              weights=settings["weights"], **settings["backbone_kwargs"])
+    settings["weights_file"] = model.get_layer("backbone").weights_file
+    if settings["weights_file"]:
+        _say(f"Weights from {settings['weights_file']}")
     _say(f"Stage 1: frozen backbone, {args.epochs} epoch(s) for the head; then stage 2: "
          f"fine-tuning {fine_tune_extent(args.fine_tune_layers)} for "
          f"{args.fine_tune_epochs} epoch(s)" + (" on augmented photos" if args.augment else ""))
@@ -308,13 +312,22 @@ def run_train(args):
             verbose=2, augment=build_augmentation(seed=args.seed) if args.augment else None)
         evaluation = evaluate_classifier(model, data.val_ds, data.class_names)
         _say()
+        _say("On the validation part (early stopping watched it: slightly optimistic):")
         _say(str(evaluation))
+        test = None
+        if data.test_ds is not None:  # a test/ folder: scored once, no choice looked at it
+            test = evaluate_classifier(model, data.test_ds, data.class_names)
+            _say()
+            _say("On the test/ folder (held out from every choice):")
+            _say(str(test))
         seconds = time.perf_counter() - start
-        report = train_report(data, model, history, evaluation, settings, seconds)
+        report = train_report(data, model, history, evaluation, settings, seconds, test)
         written = write_outputs(out, *report, model=model, class_names=data.class_names)
     _say()
     _say(f"Wrote {', '.join(written)} to {out} (the model carries its class names)")
-    _say(f"Validation accuracy {evaluation.accuracy:.4f} ({seconds:.0f} s)")
+    _say(f"Validation accuracy {evaluation.accuracy:.4f}"
+         + (f", test accuracy {test.accuracy:.4f}" if test is not None else "")
+         + f" ({seconds:.0f} s)")
     return EXIT_OK
 
 
@@ -642,10 +655,12 @@ def _add_train(commands):
     train.add_argument("--weights", default="imagenet",
                        help="'imagenet' (Keras cache or download), 'none' (random) or a "
                             "weights file path (default: imagenet)")
-    train.add_argument("--epochs", type=int, default=10,
-                       help="stage-1 (head) epochs at most, 1 or more (default: 10)")
-    train.add_argument("--fine-tune-epochs", type=int, default=5,
-                       help="stage-2 epochs at most, 0 to skip fine-tuning (default: 5)")
+    train.add_argument("--epochs", type=int, default=DEFAULT_HEAD_EPOCHS,
+                       help=f"stage-1 (head) epochs at most, 1 or more; early stopping "
+                            f"ends it sooner (default: {DEFAULT_HEAD_EPOCHS})")
+    train.add_argument("--fine-tune-epochs", type=int, default=DEFAULT_FINE_TUNE_EPOCHS,
+                       help=f"stage-2 epochs at most, 0 to skip fine-tuning (default: "
+                            f"{DEFAULT_FINE_TUNE_EPOCHS})")
     train.add_argument("--fine-tune-layers", type=_positive_int, default=None,
                        help=f"unfreeze the last N backbone layers (default: "
                             f"{fine_tune_extent(None)}; BatchNorm stays frozen)")

@@ -129,7 +129,7 @@ def fine_tune_extent(num_layers):
     return f"the top {DEFAULT_FINE_TUNE_FRACTION:.0%} of the backbone's layers"
 
 
-def train_report(data, model, history, evaluation, settings, seconds):
+def train_report(data, model, history, evaluation, settings, seconds, test=None):
     """Report text, data and figures of a two-stage run on an image folder (`train`).
 
     Args:
@@ -141,6 +141,8 @@ def train_report(data, model, history, evaluation, settings, seconds):
             `image_size`, `epochs`, `fine_tune_epochs`, `fine_tune_layers`,
             `augment`, `batch_size`, `validation_split`, `seed`, `data_dir`).
         seconds: wall-clock seconds of the whole run.
+        test: the `EvaluationReport` on the folder's `test/` part, if it has one.
+            Defaults to `None`.
 
     Returns:
         `(report_md, report_json, figures)`.
@@ -155,6 +157,8 @@ def train_report(data, model, history, evaluation, settings, seconds):
         "accuracy": evaluation.accuracy, "evaluated_on": "validation part",
         "evaluation": evaluation.to_dict(), "history": history.to_dict(),
         "trainable_params": trainable_summary(model).total_trainable,
+        "test_accuracy": None if test is None else test.accuracy,
+        "test_evaluation": None if test is None else test.to_dict(),
         "seconds": round(seconds, 1),
     }
     size, weights = settings["image_size"], settings["weights"] or "random (none)"
@@ -163,7 +167,10 @@ def train_report(data, model, history, evaluation, settings, seconds):
         "",
         f"Validation accuracy **{evaluation.accuracy:.4f}** (macro F1 "
         f"{evaluation.macro_f1:.4f}) on {len(evaluation.y_true):,} images; classes: "
-        f"{', '.join(data.class_names)}.",
+        f"{', '.join(data.class_names)}. Early stopping watched the validation part, "
+        f"so this is slightly optimistic"
+        + (f"; on the `test/` folder, which no choice looked at: **{test.accuracy:.4f}** "
+           f"on {len(test.y_true):,} images." if test is not None else "."),
         "",
         "## Data",
         "",
