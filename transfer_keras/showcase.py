@@ -42,7 +42,7 @@ SHOWCASE_IMAGE_SIZE = 128  # fast on a CPU; MobileNet's weights fit any size
 SHOWCASE_CURVE = (10,)  # labels per class besides all of them (more: --curve 5 10 20)
 # Chosen on val/ from (3e-4, 1e-3, 3e-3) by benchmarks/showcase.py; give
 # several and run_showcase chooses on val/ itself.
-SHOWCASE_SCRATCH_LEARNING_RATES = (1e-3,)
+SHOWCASE_SCRATCH_LEARNING_RATES = (3e-3,)
 SCRATCH_EPOCHS = 110  # as many as both transfer stages may run (100 + 10)
 PATIENCE = 5  # early stopping, as in train_two_stage
 BATCH_SIZE = 32
@@ -297,7 +297,7 @@ def run_showcase(image_size=SHOWCASE_IMAGE_SIZE, seeds=(0, 1, 2),
         labels_per_class: the curve's smaller training sets (the curve also has
             all labels). Defaults to `(10,)`.
         scratch_learning_rates: tried on the first seed with all labels; the one
-            with the lowest validation loss is used. Defaults to `(1e-3,)`, the
+            with the lowest validation loss is used. Defaults to `(3e-3,)`, the
             rate chosen that way by `benchmarks/showcase.py`.
         workers: processes that run the trainings side by side. Defaults to
             `None` (the number of CPU cores, at most 4); 1 runs everything in this
