@@ -29,6 +29,13 @@ from pathlib import Path
 
 import keras
 
+from transfer_keras._checks import (
+    check_choice,
+    check_fraction,
+    check_whole_number,
+    is_one_of,
+    is_whole_number,
+)
 from transfer_keras._files import atomic_path
 from transfer_keras.backbones import (
     BACKBONES,
@@ -128,21 +135,20 @@ def precision_policy(mixed_precision):
 
 
 def _check_num_classes(num_classes, classifier_activation):
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(
-            f"`num_classes` must be a whole number >= 1; received {num_classes!r}. Use "
-            f"the number of classes (2 for a binary task; 1 means a single sigmoid unit)."
-        )
+    """Returns `(num_classes, classifier_activation)`, checked; one unit gets a sigmoid."""
+    num_classes = check_whole_number(
+        num_classes, "num_classes",
+        hint="Use the number of classes (2 for a binary task; 1 means a single sigmoid unit).")
     if classifier_activation is None:
-        return None
+        return num_classes, None
     if classifier_activation == "softmax" and num_classes == 1:
-        return "sigmoid"  # one unit: softmax would always output 1.0
-    if classifier_activation not in ("softmax", "sigmoid"):
+        return num_classes, "sigmoid"  # one unit: softmax would always output 1.0
+    if not is_one_of(classifier_activation, ("softmax", "sigmoid")):
         raise ValueError(
             f"`classifier_activation` must be 'softmax', 'sigmoid' or None (logits); "
             f"received {classifier_activation!r}."
         )
-    return classifier_activation
+    return num_classes, classifier_activation
 
 
 def build_head(features, num_classes, hidden_units=(), dropout=0.5, pooling="avg",
@@ -177,19 +183,16 @@ def build_head(features, num_classes, hidden_units=(), dropout=0.5, pooling="avg
 
 
 def _check_head_args(hidden_units, dropout, pooling):
-    if pooling not in POOLINGS:
-        raise ValueError(
-            f"`pooling` must be one of {POOLINGS}; received {pooling!r}."
-        )
-    if not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
-        raise ValueError(f"`dropout` must be a rate in [0, 1); received {dropout!r}.")
+    """Returns `(hidden_units, dropout)` as a tuple of ints and a float, checked."""
+    check_choice(pooling, "pooling", POOLINGS)
+    dropout = check_fraction(dropout, "dropout", "[0, 1)", what="a rate")
     units = tuple(hidden_units or ())
-    if not all(isinstance(u, int) and u > 0 for u in units):
+    if not all(is_whole_number(u) and u > 0 for u in units):
         raise ValueError(
             f"`hidden_units` must be positive whole numbers, e.g. (256,); received "
             f"{hidden_units!r}."
         )
-    return units
+    return tuple(int(u) for u in units), dropout
 
 
 def build_classifier(backbone, num_classes, input_shape=None, weights="imagenet",
@@ -271,8 +274,8 @@ def _assemble(backbone, num_classes, input_shape, weights, hidden_units, dropout
     -> backbone -> head."""
     spec = get_backbone_spec(backbone)
     input_shape = check_input_shape(spec, input_shape)
-    classifier_activation = _check_num_classes(num_classes, classifier_activation)
-    hidden_units = _check_head_args(hidden_units, dropout, pooling)
+    num_classes, classifier_activation = _check_num_classes(num_classes, classifier_activation)
+    hidden_units, dropout = _check_head_args(hidden_units, dropout, pooling)
     if augmentation is not None and not isinstance(augmentation, keras.layers.Layer):
         raise TypeError(
             f"`augmentation` must be a Keras layer (e.g. build_augmentation()); "

@@ -14,9 +14,9 @@ inside the model (see `models.py`). One module per job:
 - `splits`: `split_classes` / `sample_per_class`, source and target tasks,
   few-label subsets.
 
-Every public name is re-exported here (with the few private helpers that tests
-and other modules reach for), so `from transfer_keras.data import prepare`
-works as it did when `data` was one module.
+Every public name is re-exported here (with the private helpers that tests reach
+for), so `from transfer_keras.data import prepare` works as it did when `data`
+was one module.
 """
 
 from transfer_keras.data.fashion_mnist import (
@@ -46,8 +46,6 @@ from transfer_keras.data.pipelines import (
     AUTOTUNE,
     SHUFFLE_BUFFER,
     DataWarning,
-    _check_image_size,  # noqa: F401 (were defined in data.py)
-    _check_positive_int,  # noqa: F401 (were defined in data.py)
     augment_dataset,
     dataset_to_arrays,
     prepare,

@@ -20,14 +20,9 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from transfer_keras._checks import check_fraction, check_image_size, check_whole_number
 from transfer_keras._table import Table
-from transfer_keras.data.pipelines import (
-    DataWarning,
-    _check_arrays,
-    _check_image_size,
-    _check_positive_int,
-    prepare,
-)
+from transfer_keras.data.pipelines import DataWarning, _check_arrays, prepare
 
 TRAIN_FOLDER = "train"
 HELD_OUT_FOLDERS = ("val", "valid", "validation", "test")  # in order of preference
@@ -217,7 +212,7 @@ def load_image(path, image_size):
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"`path` {str(path)!r} is not a file; give an image file.")
-    _, pixels, reason = _read_image(path, _check_image_size(image_size))
+    _, pixels, reason = _read_image(path, check_image_size(image_size))
     if reason:
         raise ValueError(f"`path` {str(path)!r} cannot be used: {reason}.")
     return pixels
@@ -460,12 +455,11 @@ def load_image_folder(path, image_size, batch_size=32, validation_split=None, se
     if not root.is_dir():
         raise ValueError(f"`path` {str(path)!r} is a file; pass the folder that holds "
                          f"one sub-folder per class.")
-    image_size = _check_image_size(image_size)
-    batch_size = _check_positive_int(batch_size, "batch_size")
-    if validation_split is not None and not (
-            isinstance(validation_split, (float, int)) and 0 < validation_split < 1):
-        raise ValueError(f"`validation_split` must be a fraction between 0 and 1 (e.g. "
-                         f"0.2) or None; received {validation_split!r}.")
+    image_size = check_image_size(image_size)
+    batch_size = check_whole_number(batch_size, "batch_size")
+    if validation_split is not None:
+        check_fraction(validation_split, "validation_split", "(0, 1)", what="a fraction",
+                       hint="Use e.g. 0.2, or None for no split.")
 
     report = DataReport(root, image_size)
     if not any(not entry.name.startswith(".") for entry in root.iterdir()):
@@ -571,7 +565,7 @@ def export_image_folder(images, labels, class_names, path, per_class=None, forma
     formats = {"png": "PNG", "jpeg": "JPEG", "jpg": "JPEG", "bmp": "BMP"}
     if str(format).lower() not in formats:
         raise ValueError(f"`format` must be one of {', '.join(formats)}; received {format!r}.")
-    per_class = None if per_class is None else _check_positive_int(per_class, "per_class")
+    per_class = None if per_class is None else check_whole_number(per_class, "per_class")
     folder_names = [_folder_name(name) or f"class_{i}" for i, name in enumerate(class_names)]
     if len(set(folder_names)) != len(folder_names):
         raise ValueError(f"`class_names` {list(class_names)} give repeated folder names "

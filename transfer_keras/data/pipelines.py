@@ -12,35 +12,19 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from transfer_keras._checks import (
+    check_choice,
+    check_image_size,
+    check_whole_number,
+    is_whole_number,
+)
+
 AUTOTUNE = tf.data.AUTOTUNE
 SHUFFLE_BUFFER = 10_000  # largest shuffle buffer for datasets (arrays get a full shuffle)
 
 
 class DataWarning(UserWarning):
     """Warns about a data problem that does not stop loading (leakage, label noise)."""
-
-
-# ----------------------------------------------------------------------------
-# Argument checks shared by the loaders.
-
-
-def _check_positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"`{name}` must be a whole number >= 1; received {value!r}.")
-    return int(value)
-
-
-def _check_image_size(image_size):
-    """Returns `(height, width)` from an int or a pair, or raises ValueError."""
-    size = (image_size, image_size) if isinstance(image_size, (int, np.integer)) else image_size
-    if (not isinstance(size, (tuple, list)) or len(size) != 2
-            or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0
-                       for s in size)):
-        raise ValueError(
-            f"`image_size` must be a positive int or a (height, width) pair of positive "
-            f"ints; received {image_size!r}. Example: image_size=224 or (224, 224)."
-        )
-    return int(size[0]), int(size[1])
 
 
 # ----------------------------------------------------------------------------
@@ -139,16 +123,15 @@ def prepare(data, image_size=None, channels=3, batch_size=32, shuffle=False, cac
     >>> ds.element_spec[0].shape
     TensorShape([None, 32, 32, 3])
     """
-    image_size = None if image_size is None else _check_image_size(image_size)
-    if channels not in (1, 3):
-        raise ValueError(f"`channels` must be 1 or 3; received {channels!r}.")
-    batch_size = _check_positive_int(batch_size, "batch_size")
+    image_size = None if image_size is None else check_image_size(image_size)
+    channels = check_choice(channels, "channels", (1, 3))
+    batch_size = check_whole_number(batch_size, "batch_size")
     if not isinstance(shuffle, bool):
         raise TypeError(f"`shuffle` must be True or False; received {shuffle!r}.")
     if augment is not None and not callable(augment):
         raise TypeError(f"`augment` must be a callable such as a Keras layer, or None; "
                         f"received {type(augment).__name__}.")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+    if seed is not None and not is_whole_number(seed):
         raise TypeError(f"`seed` must be an int or None; received {seed!r}.")
     if not isinstance(cache, (bool, str, os.PathLike)):
         raise TypeError(f"`cache` must be True, False or a cache file path; received "

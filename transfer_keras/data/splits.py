@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from transfer_keras.data.pipelines import _check_positive_int
+from transfer_keras._checks import check_whole_number, is_whole_number
 
 
 class LabelledImages(NamedTuple):
@@ -25,7 +25,7 @@ class LabelledImages(NamedTuple):
 
 def _class_ids(classes, argument, class_names, present):
     """Returns the label ids of `classes` (ids or names), checking they exist."""
-    if isinstance(classes, (str, int, np.integer)):
+    if isinstance(classes, str) or is_whole_number(classes):
         classes = [classes]
     ids = []
     for item in classes:
@@ -36,7 +36,7 @@ def _class_ids(classes, argument, class_names, present):
                                  f"{', '.join(known) or 'none'} (pass `class_names` to use "
                                  f"names).")
             item = list(class_names).index(item)
-        if isinstance(item, bool) or not isinstance(item, (int, np.integer)):
+        if not is_whole_number(item):
             raise TypeError(f"`{argument}` must list class ids or names; received {item!r}.")
         if int(item) not in present:
             raise ValueError(f"Class {item!r} in `{argument}` has no images; the labels "
@@ -116,7 +116,7 @@ def sample_per_class(images, labels, n, seed=0):
     >>> np.bincount(labels).tolist()
     [2, 2]
     """
-    n = _check_positive_int(n, "n")
+    n = check_whole_number(n, "n")
     images, labels = np.asarray(images), np.asarray(labels)
     if labels.ndim != 1 or len(images) != len(labels):
         raise ValueError(f"`labels` must be 1-D with one label per image; received "
