@@ -166,7 +166,24 @@ def build_head(features, num_classes, hidden_units=(), dropout=0.5, pooling="avg
 
     Returns:
         The output tensor of the layer named `"predictions"` (always float32).
+
+    Raises:
+        ValueError: `features` is not 4-D, `num_classes < 1`, or a bad `hidden_units`,
+            `dropout`, `pooling` or `classifier_activation`.
+
+    Example:
+    >>> features = keras.Input((7, 7, 1280))
+    >>> build_head(features, 3, pooling="max").shape
+    (None, 3)
     """
+    shape = getattr(features, "shape", None)
+    if shape is None or len(shape) != 4:
+        raise ValueError(
+            f"`features` must be a 4-D feature map (batch, height, width, channels), such "
+            f"as a backbone's output; received shape {shape}. build_head adds the pooling."
+        )
+    num_classes, classifier_activation = _check_num_classes(num_classes, classifier_activation)
+    hidden_units, dropout = _check_head_args(hidden_units, dropout, pooling)
     if pooling == "avg":
         x = keras.layers.GlobalAveragePooling2D(name="pooling")(features)
     else:
