@@ -46,6 +46,7 @@ from transfer_keras.backbones import (
 from transfer_keras.evaluation import num_classes_of
 
 HEAD_LAYERS = ("pooling", "dropout", "predictions")  # plus hidden_1, hidden_2, ...
+AUGMENTATION_LAYER = "augmentation"  # the name the library finds the augmentation by
 POOLINGS = ("avg", "max")
 MODEL_METADATA_FILE = "transfer_keras.json"  # the library's member inside a .keras zip
 
@@ -229,7 +230,9 @@ def build_classifier(backbone, num_classes, input_shape=None, weights="imagenet"
             few hundred photos; see `benchmarks/README.md`).
         pooling: `"avg"` or `"max"`. Defaults to `"avg"`.
         augmentation: a Keras layer (e.g. from `build_augmentation`) applied to
-            the raw pixels; active only in training. Defaults to `None`.
+            the raw pixels; active only in training. The model holds it as the
+            layer named `"augmentation"`: a layer with another name is wrapped in
+            a `keras.Sequential` of that name, never renamed. Defaults to `None`.
         classifier_activation: `"softmax"`, `"sigmoid"` or `None`. Defaults to `"softmax"`.
         mixed_precision: build in `mixed_float16` (the `predictions` layer stays
             float32). Worth it on GPUs/TPUs, not on CPUs. Defaults to `False`.
@@ -307,7 +310,8 @@ def _assemble(backbone, num_classes, input_shape, weights, hidden_units, dropout
         inputs = keras.Input(shape=input_shape, name="pixels")
         x = inputs
         if augmentation is not None:
-            augmentation.name = "augmentation"  # a known name for the library to find
+            if augmentation.name != AUGMENTATION_LAYER:  # the caller's layer keeps its name
+                augmentation = keras.Sequential([augmentation], name=AUGMENTATION_LAYER)
             x = augmentation(x)
         x = build_preprocessing(spec.name)(x)
         if from_scratch:
@@ -362,7 +366,7 @@ def build_augmentation(flip=True, rotation=0.05, zoom=0.1, contrast=0.1, seed=No
         layers.append(keras.layers.RandomZoom(zoom, seed=seed))
     if contrast:
         layers.append(keras.layers.RandomContrast(contrast, value_range=(0, 255), seed=seed))
-    return keras.Sequential(layers, name="augmentation")
+    return keras.Sequential(layers, name=AUGMENTATION_LAYER)
 
 
 def head_layers(model):

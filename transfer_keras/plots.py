@@ -21,7 +21,7 @@ from matplotlib.ticker import MaxNLocator
 from transfer_keras._checks import check_fraction, check_whole_number, is_whole_number
 from transfer_keras.backbones import BACKBONES
 from transfer_keras.evaluation import EvaluationReport, _outputs_logits, _to_probabilities
-from transfer_keras.models import head_layers
+from transfer_keras.models import AUGMENTATION_LAYER, head_layers
 
 __all__ = [
     "grad_cam_heatmap",
@@ -358,7 +358,7 @@ def _grad_cam(model, image, class_index=None):
     # Pixels -> preprocessing -> feature map (augmentation is skipped: inference).
     x = image[None]
     for layer in model.layers[: names.index("backbone")]:
-        if not isinstance(layer, keras.layers.InputLayer) and layer.name != "augmentation":
+        if not isinstance(layer, keras.layers.InputLayer) and layer.name != AUGMENTATION_LAYER:
             x = layer(x, training=False)
     features = backbone(x, training=False)
     *hidden, output_layer = head_layers(model)

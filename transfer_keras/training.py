@@ -35,6 +35,7 @@ from transfer_keras._files import atomic_path, write_text_atomically
 from transfer_keras.data import augment_dataset
 from transfer_keras.freezing import freeze_backbone, unfreeze_backbone
 from transfer_keras.models import (
+    AUGMENTATION_LAYER,
     backbone_name,
     build_scratch_classifier,
     head_layers,
@@ -170,7 +171,7 @@ def _callbacks(val_ds, patience, checkpoint_path, callbacks, model_to_save):
 
 def has_random_augmentation(model):
     """True when the model holds an `augmentation` layer (feature caching can't apply)."""
-    return any(layer.name == "augmentation" for layer in model.layers)
+    return any(layer.name == AUGMENTATION_LAYER for layer in model.layers)
 
 
 def build_feature_extractor(model):
