@@ -71,6 +71,37 @@ def test_hidden_units_dropout_and_names():
     assert model.get_layer("predictions").dtype_policy.name == "float32"
 
 
+def test_build_head_alone_builds_the_pooling_asked_for():
+    features = keras.Input((4, 4, 8))
+    outputs = tk.build_head(features, np.int64(3), hidden_units=(np.int64(5),), pooling="max")
+    head = keras.Model(features, outputs)
+    assert isinstance(head.get_layer("pooling"), keras.layers.GlobalMaxPooling2D)
+    assert head.output_shape == (None, 3) and head.get_layer("hidden_1").units == 5
+    one_unit = keras.Model(features, tk.build_head(features, 1, dropout=0))
+    assert one_unit.get_layer("predictions").activation.__name__ == "sigmoid"
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(pooling="avgg"), r"`pooling` must be one of 'avg', 'max'; received 'avgg'"),
+        (dict(pooling=None), r"`pooling`"),
+        (dict(dropout=1.0), r"`dropout` must be a rate in \[0, 1\)"),
+        (dict(hidden_units=(8, 0)), r"`hidden_units` must be positive whole numbers"),
+        (dict(hidden_units=(8.0,)), r"`hidden_units`"),
+        (dict(num_classes=0), r"`num_classes` must be a whole number >= 1"),
+        (dict(num_classes=True), r"`num_classes`"),
+        (dict(classifier_activation="relu"), r"`classifier_activation`"),
+        (dict(features=keras.Input((8,))), r"`features` must be a 4-D feature map"),
+    ],
+)
+def test_build_head_checks_its_arguments(kwargs, match):
+    arguments = dict(features=keras.Input((4, 4, 8)), num_classes=3)
+    arguments.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        tk.build_head(**arguments)
+
+
 def _is_built_in(layer):
     return type(layer).__module__.startswith("keras.")
 

@@ -135,6 +135,22 @@ def test_augmentation_falls_back_to_full_model_and_forcing_cache_fails():
     assert len(history.history["loss"]) == 1
 
 
+def test_the_callers_augmentation_layer_keeps_its_name(tmp_path):
+    flip = keras.layers.RandomFlip("horizontal", seed=0, name="my_flip")
+    model = _model(augmentation=flip)
+    assert flip.name == "my_flip"  # wrapped, not renamed
+    assert model.get_layer("augmentation").layers == [flip]
+    assert training.has_random_augmentation(model)
+    with pytest.raises(ValueError, match="augmentation"):
+        tk.train_head(model, _dataset(), epochs=1, cache_features=True, verbose=0)
+    tk.save_model(model, tmp_path / "flip.keras")
+    loaded = tk.load_model(tmp_path / "flip.keras")
+    assert training.has_random_augmentation(loaded)
+    assert [layer.name for layer in loaded.get_layer("augmentation").layers] == ["my_flip"]
+    augmentation = tk.build_augmentation(seed=0)  # already named "augmentation": used as is
+    assert _model(augmentation=augmentation).get_layer("augmentation") is augmentation
+
+
 def test_fine_tune_changes_top_kernels_only_and_keeps_batchnorm_stats():
     ds = _dataset()
     model = _model()

@@ -24,6 +24,7 @@ from typing import NamedTuple
 import keras
 
 from transfer_keras import _keras_compat
+from transfer_keras._checks import is_whole_number
 from transfer_keras._table import Table
 from transfer_keras.errors import ResourceUnavailableError
 
@@ -197,12 +198,13 @@ def check_input_shape(spec, input_shape):
     if input_shape is None:
         return (spec.default_size, spec.default_size, 3)
     shape = tuple(input_shape)
-    if len(shape) != 3 or not all(isinstance(d, int) for d in shape):
+    if len(shape) != 3 or not all(is_whole_number(d) for d in shape):
         raise ValueError(
             f"`input_shape` must be (height, width, channels) with whole numbers; "
             f"received {input_shape!r}. Example: ({spec.default_size}, "
             f"{spec.default_size}, 3)."
         )
+    shape = tuple(int(d) for d in shape)
     height, width, channels = shape
     if channels != 3:
         raise ValueError(

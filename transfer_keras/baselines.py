@@ -19,6 +19,7 @@ import tensorflow as tf
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
+from transfer_keras._checks import check_whole_number
 from transfer_keras.training import build_feature_extractor
 
 LOGISTIC_C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0)
@@ -162,10 +163,7 @@ def build_small_cnn(num_classes, input_shape, filters=(16, 32, 64), dropout=0.5,
     >>> build_small_cnn(2, (64, 64, 3)).output_shape
     (None, 2)
     """
-    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or (
-            num_classes < 2):
-        raise ValueError(f"`num_classes` must be a whole number >= 2; received "
-                         f"{num_classes!r}.")
+    num_classes = check_whole_number(num_classes, "num_classes", 2)
     inputs = keras.Input(shape=tuple(input_shape), name="pixels")
     x = inputs if augmentation is None else augmentation(inputs)
     if working_size and max(input_shape[:2]) > working_size:

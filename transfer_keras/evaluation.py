@@ -18,6 +18,7 @@ import tensorflow as tf
 from sklearn.metrics import classification_report, confusion_matrix
 from sklearn.model_selection import StratifiedKFold
 
+from transfer_keras._checks import check_whole_number
 from transfer_keras._table import Table
 
 __all__ = [
@@ -390,10 +391,8 @@ def _compile_if_needed(model):
 
 
 def _check_folds(k, labels, class_names):
-    if isinstance(k, bool) or not isinstance(k, int) or k < 2:
-        raise ValueError(
-            f"`k` must be a whole number of folds >= 2; received {k!r}. Use e.g. k=5."
-        )
+    """Returns `k` as an int: at least 2 and at most the smallest class's count."""
+    k = check_whole_number(k, "k", 2, what="a whole number of folds", hint="Use e.g. k=5.")
     values, counts = np.unique(labels, return_counts=True)
     smallest = int(counts.argmin())
     if k > counts[smallest]:
@@ -404,6 +403,7 @@ def _check_folds(k, labels, class_names):
             f"stratified k-fold needs at least k examples of every class. Use "
             f"k <= {counts[smallest]} or collect more examples of {name!r}."
         )
+    return k
 
 
 def cross_validate(build_fn, images, labels, k=5, epochs=5, batch_size=32, seed=0,
@@ -448,7 +448,7 @@ def cross_validate(build_fn, images, labels, k=5, epochs=5, batch_size=32, seed=
             f"`images` and `labels` must have the same length; received {len(images)} "
             f"images and {len(labels)} labels."
         )
-    _check_folds(k, labels, class_names)
+    k = _check_folds(k, labels, class_names)
     splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     folds, reports, histories, rows = [], [], [], []
     for fold, (train_index, val_index) in enumerate(splitter.split(images, labels), 1):
@@ -601,8 +601,7 @@ def top_losses(model, data, k=9, batch_size=32):
     >>> [(w.true_label, w.predicted_label) for w in worst]
     [(1, 0), (0, 2), (2, 1), (1, 2)]
     """
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"`k` must be a whole number >= 1; received {k!r}.")
+    k = check_whole_number(k, "k")
     images, labels, probabilities = _predict(model, data, batch_size, keep_images=True)
     _check_labels(labels, probabilities.shape[1], list(range(probabilities.shape[1])))
     predicted = probabilities.argmax(axis=1)

@@ -18,6 +18,7 @@ import time
 import keras
 import numpy as np
 
+from transfer_keras._checks import check_choice, is_whole_number
 from transfer_keras._table import Table
 from transfer_keras.backbones import build_backbone
 from transfer_keras.data import prepare, sample_per_class
@@ -40,11 +41,7 @@ BATCH_SIZE = 32
 
 
 def _check_budget(budget):
-    if budget not in BUDGETS:
-        raise ValueError(
-            f"`budget` must be one of {', '.join(BUDGETS)}; received {budget!r}."
-        )
-    return BUDGETS[budget]
+    return BUDGETS[check_choice(budget, "budget", tuple(BUDGETS))]
 
 
 def _epochs_for(steps, num_images):
@@ -260,7 +257,7 @@ def layer_transferability(backbone, train_images, train_labels, test_images,
     input_shape = tuple(test_ds.element_spec[0].shape[1:])
     source = build_backbone(backbone, input_shape, weights, **backbone_kwargs)
     block_of, num_blocks = backbone_blocks(source, backbone)
-    bad = [k for k in blocks if not (isinstance(k, int) and 0 <= k <= num_blocks)]
+    bad = [k for k in blocks if not (is_whole_number(k) and 0 <= k <= num_blocks)]
     if bad:
         raise ValueError(f"`blocks` must be whole numbers from 0 to {num_blocks}; "
                          f"received {bad}.")

@@ -12,6 +12,7 @@ Rules the library enforces so readers do not have to remember them:
 import keras
 import numpy as np
 
+from transfer_keras._checks import check_fraction, check_whole_number
 from transfer_keras._table import Table
 
 
@@ -81,13 +82,8 @@ def unfreeze_backbone(model, num_layers=None, from_layer=None, fraction=None):
         )
     start = 0
     if num_layers is not None:
-        if isinstance(num_layers, bool) or not isinstance(num_layers, int) or not (
-            1 <= num_layers <= len(layers)
-        ):
-            raise ValueError(
-                f"`num_layers` must be a whole number from 1 to {len(layers)} (the "
-                f"backbone's layer count); received {num_layers!r}."
-            )
+        num_layers = check_whole_number(num_layers, "num_layers", 1, len(layers),
+                                        hint=f"The backbone has {len(layers)} layers.")
         start = len(layers) - num_layers
     elif from_layer is not None:
         names = [layer.name for layer in layers]
@@ -99,8 +95,7 @@ def unfreeze_backbone(model, num_layers=None, from_layer=None, fraction=None):
             )
         start = names.index(from_layer)
     elif fraction is not None:
-        if not (isinstance(fraction, (int, float)) and 0 < fraction <= 1):
-            raise ValueError(f"`fraction` must be in (0, 1]; received {fraction!r}.")
+        fraction = check_fraction(fraction, "fraction", "(0, 1]")
         start = len(layers) - max(1, round(fraction * len(layers)))
     backbone.trainable = True
     for index, layer in enumerate(layers):

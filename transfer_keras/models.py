@@ -29,6 +29,13 @@ from pathlib import Path
 
 import keras
 
+from transfer_keras._checks import (
+    check_choice,
+    check_fraction,
+    check_whole_number,
+    is_one_of,
+    is_whole_number,
+)
 from transfer_keras._files import atomic_path
 from transfer_keras.backbones import (
     BACKBONES,
@@ -39,6 +46,7 @@ from transfer_keras.backbones import (
 from transfer_keras.evaluation import num_classes_of
 
 HEAD_LAYERS = ("pooling", "dropout", "predictions")  # plus hidden_1, hidden_2, ...
+AUGMENTATION_LAYER = "augmentation"  # the name the library finds the augmentation by
 POOLINGS = ("avg", "max")
 MODEL_METADATA_FILE = "transfer_keras.json"  # the library's member inside a .keras zip
 
@@ -128,21 +136,20 @@ def precision_policy(mixed_precision):
 
 
 def _check_num_classes(num_classes, classifier_activation):
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(
-            f"`num_classes` must be a whole number >= 1; received {num_classes!r}. Use "
-            f"the number of classes (2 for a binary task; 1 means a single sigmoid unit)."
-        )
+    """Returns `(num_classes, classifier_activation)`, checked; one unit gets a sigmoid."""
+    num_classes = check_whole_number(
+        num_classes, "num_classes",
+        hint="Use the number of classes (2 for a binary task; 1 means a single sigmoid unit).")
     if classifier_activation is None:
-        return None
+        return num_classes, None
     if classifier_activation == "softmax" and num_classes == 1:
-        return "sigmoid"  # one unit: softmax would always output 1.0
-    if classifier_activation not in ("softmax", "sigmoid"):
+        return num_classes, "sigmoid"  # one unit: softmax would always output 1.0
+    if not is_one_of(classifier_activation, ("softmax", "sigmoid")):
         raise ValueError(
             f"`classifier_activation` must be 'softmax', 'sigmoid' or None (logits); "
             f"received {classifier_activation!r}."
         )
-    return classifier_activation
+    return num_classes, classifier_activation
 
 
 def build_head(features, num_classes, hidden_units=(), dropout=0.5, pooling="avg",
@@ -160,7 +167,24 @@ def build_head(features, num_classes, hidden_units=(), dropout=0.5, pooling="avg
 
     Returns:
         The output tensor of the layer named `"predictions"` (always float32).
+
+    Raises:
+        ValueError: `features` is not 4-D, `num_classes < 1`, or a bad `hidden_units`,
+            `dropout`, `pooling` or `classifier_activation`.
+
+    Example:
+    >>> features = keras.Input((7, 7, 1280))
+    >>> build_head(features, 3, pooling="max").shape
+    (None, 3)
     """
+    shape = getattr(features, "shape", None)
+    if shape is None or len(shape) != 4:
+        raise ValueError(
+            f"`features` must be a 4-D feature map (batch, height, width, channels), such "
+            f"as a backbone's output; received shape {shape}. build_head adds the pooling."
+        )
+    num_classes, classifier_activation = _check_num_classes(num_classes, classifier_activation)
+    hidden_units, dropout = _check_head_args(hidden_units, dropout, pooling)
     if pooling == "avg":
         x = keras.layers.GlobalAveragePooling2D(name="pooling")(features)
     else:
@@ -177,19 +201,16 @@ def build_head(features, num_classes, hidden_units=(), dropout=0.5, pooling="avg
 
 
 def _check_head_args(hidden_units, dropout, pooling):
-    if pooling not in POOLINGS:
-        raise ValueError(
-            f"`pooling` must be one of {POOLINGS}; received {pooling!r}."
-        )
-    if not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
-        raise ValueError(f"`dropout` must be a rate in [0, 1); received {dropout!r}.")
+    """Returns `(hidden_units, dropout)` as a tuple of ints and a float, checked."""
+    check_choice(pooling, "pooling", POOLINGS)
+    dropout = check_fraction(dropout, "dropout", "[0, 1)", what="a rate")
     units = tuple(hidden_units or ())
-    if not all(isinstance(u, int) and u > 0 for u in units):
+    if not all(is_whole_number(u) and u > 0 for u in units):
         raise ValueError(
             f"`hidden_units` must be positive whole numbers, e.g. (256,); received "
             f"{hidden_units!r}."
         )
-    return units
+    return tuple(int(u) for u in units), dropout
 
 
 def build_classifier(backbone, num_classes, input_shape=None, weights="imagenet",
@@ -209,7 +230,9 @@ def build_classifier(backbone, num_classes, input_shape=None, weights="imagenet"
             few hundred photos; see `benchmarks/README.md`).
         pooling: `"avg"` or `"max"`. Defaults to `"avg"`.
         augmentation: a Keras layer (e.g. from `build_augmentation`) applied to
-            the raw pixels; active only in training. Defaults to `None`.
+            the raw pixels; active only in training. The model holds it as the
+            layer named `"augmentation"`: a layer with another name is wrapped in
+            a `keras.Sequential` of that name, never renamed. Defaults to `None`.
         classifier_activation: `"softmax"`, `"sigmoid"` or `None`. Defaults to `"softmax"`.
         mixed_precision: build in `mixed_float16` (the `predictions` layer stays
             float32). Worth it on GPUs/TPUs, not on CPUs. Defaults to `False`.
@@ -271,8 +294,8 @@ def _assemble(backbone, num_classes, input_shape, weights, hidden_units, dropout
     -> backbone -> head."""
     spec = get_backbone_spec(backbone)
     input_shape = check_input_shape(spec, input_shape)
-    classifier_activation = _check_num_classes(num_classes, classifier_activation)
-    hidden_units = _check_head_args(hidden_units, dropout, pooling)
+    num_classes, classifier_activation = _check_num_classes(num_classes, classifier_activation)
+    hidden_units, dropout = _check_head_args(hidden_units, dropout, pooling)
     if augmentation is not None and not isinstance(augmentation, keras.layers.Layer):
         raise TypeError(
             f"`augmentation` must be a Keras layer (e.g. build_augmentation()); "
@@ -287,7 +310,8 @@ def _assemble(backbone, num_classes, input_shape, weights, hidden_units, dropout
         inputs = keras.Input(shape=input_shape, name="pixels")
         x = inputs
         if augmentation is not None:
-            augmentation.name = "augmentation"  # a known name for the library to find
+            if augmentation.name != AUGMENTATION_LAYER:  # the caller's layer keeps its name
+                augmentation = keras.Sequential([augmentation], name=AUGMENTATION_LAYER)
             x = augmentation(x)
         x = build_preprocessing(spec.name)(x)
         if from_scratch:
@@ -342,7 +366,7 @@ def build_augmentation(flip=True, rotation=0.05, zoom=0.1, contrast=0.1, seed=No
         layers.append(keras.layers.RandomZoom(zoom, seed=seed))
     if contrast:
         layers.append(keras.layers.RandomContrast(contrast, value_range=(0, 255), seed=seed))
-    return keras.Sequential(layers, name="augmentation")
+    return keras.Sequential(layers, name=AUGMENTATION_LAYER)
 
 
 def head_layers(model):

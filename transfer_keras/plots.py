@@ -18,9 +18,10 @@ import tensorflow as tf
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from transfer_keras._checks import check_fraction, check_whole_number, is_whole_number
 from transfer_keras.backbones import BACKBONES
 from transfer_keras.evaluation import EvaluationReport, _outputs_logits, _to_probabilities
-from transfer_keras.models import head_layers
+from transfer_keras.models import AUGMENTATION_LAYER, head_layers
 
 __all__ = [
     "grad_cam_heatmap",
@@ -147,8 +148,7 @@ def show_batch(data, class_names=None, n=16, predictions=None):
     Example:
     >>> show_batch(train_ds, class_names=["ant", "bee"], n=9)
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"`n` must be a whole number >= 1; received {n!r}.")
+    n = check_whole_number(n, "n")
     images, labels = _take(data, n)
     if len(images) == 0:
         raise ValueError("`data` is empty: there are no images to show.")
@@ -202,11 +202,9 @@ def plot_history(history, fine_tune_epoch=None):
             f"least 'loss'; received {found}."
         )
     epochs = np.arange(1, len(logs["loss"]) + 1)
-    if fine_tune_epoch is not None and not 0 <= fine_tune_epoch <= len(epochs):
-        raise ValueError(
-            f"`fine_tune_epoch` must be an epoch index from 0 to {len(epochs)}; "
-            f"received {fine_tune_epoch!r}."
-        )
+    if fine_tune_epoch is not None:
+        fine_tune_epoch = check_whole_number(fine_tune_epoch, "fine_tune_epoch", 0,
+                                             len(epochs), what="an epoch index")
     accuracy_key = next((key for key in _ACCURACY_KEYS if key in logs), None)
     figure = Figure(figsize=(10, 3.8), layout="constrained")
     loss_ax, accuracy_ax = figure.subplots(1, 2)
@@ -360,7 +358,7 @@ def _grad_cam(model, image, class_index=None):
     # Pixels -> preprocessing -> feature map (augmentation is skipped: inference).
     x = image[None]
     for layer in model.layers[: names.index("backbone")]:
-        if not isinstance(layer, keras.layers.InputLayer) and layer.name != "augmentation":
+        if not isinstance(layer, keras.layers.InputLayer) and layer.name != AUGMENTATION_LAYER:
             x = layer(x, training=False)
     features = backbone(x, training=False)
     *hidden, output_layer = head_layers(model)
@@ -380,7 +378,7 @@ def _grad_cam(model, image, class_index=None):
         probabilities = _to_probabilities(outputs.numpy(), _outputs_logits(model))[0]
         if class_index is None:
             class_index = int(probabilities.argmax())
-        if not 0 <= class_index < len(probabilities):
+        if not (is_whole_number(class_index) and 0 <= class_index < len(probabilities)):
             raise ValueError(
                 f"`class_index` must be from 0 to {len(probabilities) - 1}; received "
                 f"{class_index!r}."
@@ -447,8 +445,7 @@ def plot_grad_cam(model, image, class_index=None, alpha=0.4, class_names=None):
     Example:
     >>> plot_grad_cam(model, images[0], class_names=["ant", "bee"])
     """
-    if not (isinstance(alpha, (int, float)) and 0 <= alpha <= 1):
-        raise ValueError(f"`alpha` must be in [0, 1]; received {alpha!r}.")
+    alpha = check_fraction(alpha, "alpha", "[0, 1]")
     heatmap, class_index, probabilities = _grad_cam(model, image, class_index)
     predicted = int(probabilities.argmax())
     figure = Figure(figsize=(7, 3.8), layout="constrained")

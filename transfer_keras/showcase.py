@@ -29,6 +29,7 @@ import keras
 import numpy as np
 
 from transfer_keras import baselines, kit
+from transfer_keras._checks import check_whole_number, is_number, is_whole_number
 from transfer_keras._table import Table
 from transfer_keras.data import prepare, sample_per_class
 from transfer_keras.evaluation import evaluate_classifier
@@ -255,29 +256,22 @@ def _summaries(runs, points, seeds, per_class_all):
 
 
 def _check_showcase_args(image_size, seeds, labels_per_class, learning_rates, workers):
-    if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)) or (
-            image_size < 32):
-        raise ValueError(f"`image_size` must be a whole number >= 32; received "
-                         f"{image_size!r}.")
+    image_size = check_whole_number(image_size, "image_size", 32)
     seeds = tuple(seeds)
-    if not seeds or len(set(seeds)) != len(seeds) or not all(
-            isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in seeds):
+    if not seeds or len(set(seeds)) != len(seeds) or not all(map(is_whole_number, seeds)):
         raise ValueError(f"`seeds` must be distinct whole numbers, at least one (3 or more "
                          f"to show a spread); received {seeds!r}.")
     smallest = 30  # per class in val/ and train/ of the kit
-    if not all(isinstance(n, (int, np.integer)) and 1 <= n < smallest
-               for n in labels_per_class):
+    if not all(is_whole_number(n) and 1 <= n < smallest for n in labels_per_class):
         raise ValueError(f"`labels_per_class` must be whole numbers from 1 to {smallest - 1} "
                          f"(the curve's smaller training sets); received "
                          f"{labels_per_class!r}.")
-    if not learning_rates or not all(isinstance(r, float) and r > 0 for r in learning_rates):
+    if not learning_rates or not all(is_number(r) and r > 0 for r in learning_rates):
         raise ValueError(f"`scratch_learning_rates` must be positive numbers; received "
                          f"{learning_rates!r}.")
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
-                                or workers < 1):
-        raise ValueError(f"`workers` must be None or a whole number >= 1; received "
-                         f"{workers!r}.")
-    return int(image_size), seeds, tuple(int(n) for n in sorted(set(labels_per_class)))
+    if workers is not None:
+        check_whole_number(workers, "workers", hint="Or None: one per CPU core, at most 4.")
+    return image_size, seeds, tuple(int(n) for n in sorted(set(labels_per_class)))
 
 
 def run_showcase(image_size=SHOWCASE_IMAGE_SIZE, seeds=(0, 1, 2),

@@ -30,10 +30,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from transfer_keras._checks import check_positive_number, is_one_of, is_whole_number
 from transfer_keras._files import atomic_path, write_text_atomically
 from transfer_keras.data import augment_dataset
 from transfer_keras.freezing import freeze_backbone, unfreeze_backbone
 from transfer_keras.models import (
+    AUGMENTATION_LAYER,
     backbone_name,
     build_scratch_classifier,
     head_layers,
@@ -53,7 +55,7 @@ HEAD_STEPS_PER_EXECUTION = 32
 def _check_stage(stage):
     aliases = {1: "head", 2: "fine_tune", "head": "head", "fine_tune": "fine_tune",
                "fine-tune": "fine_tune", "scratch": "head"}
-    if stage not in aliases:
+    if not is_one_of(stage, aliases):
         raise ValueError(
             f"`stage` must be 'head' (stage 1) or 'fine_tune' (stage 2); received "
             f"{stage!r}."
@@ -113,10 +115,7 @@ def compile_for_stage(model, stage="head", learning_rate=None, optimizer=None,
     stage = _check_stage(stage)
     if learning_rate is None:
         learning_rate = STAGE_LEARNING_RATES[stage]
-    if not (isinstance(learning_rate, (int, float)) and learning_rate > 0):
-        raise ValueError(
-            f"`learning_rate` must be a positive number; received {learning_rate!r}."
-        )
+    learning_rate = check_positive_number(learning_rate, "learning_rate")
     with _scope(model, strategy):
         model.compile(
             optimizer=optimizer or keras.optimizers.Adam(learning_rate),
@@ -172,7 +171,7 @@ def _callbacks(val_ds, patience, checkpoint_path, callbacks, model_to_save):
 
 def has_random_augmentation(model):
     """True when the model holds an `augmentation` layer (feature caching can't apply)."""
-    return any(layer.name == "augmentation" for layer in model.layers)
+    return any(layer.name == AUGMENTATION_LAYER for layer in model.layers)
 
 
 def build_feature_extractor(model):
@@ -526,7 +525,7 @@ def set_seed(seed, deterministic=True):
     Example:
     >>> set_seed(0)
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+    if not is_whole_number(seed):
         raise TypeError(f"`seed` must be a whole number; received {seed!r}.")
     keras.utils.set_random_seed(int(seed))
     if deterministic:

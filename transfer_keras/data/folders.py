@@ -1,58 +1,32 @@
-"""Data in, batches out: image folders, Fashion-MNIST, class splits and `prepare`.
-
-Everything here hands the model raw pixels in [0, 255]; preprocessing lives
-inside the model (see `models.py`).
+"""Image folders: scan, validate, load and report; arrays written back as a folder.
 
 - `load_image_folder`: a folder of photos -> checked, resized uint8 arrays and
   `tf.data` datasets, with a `DataReport` of what was loaded, skipped and duplicated.
-- `load_fashion_mnist`: the real Fashion-MNIST from the Keras cache, Debian's
-  `dataset-fashion-mnist` package, or a Keras download, in that order.
-- `split_classes` / `sample_per_class`: source and target tasks, few-label subsets.
-- `prepare`: arrays or an unbatched dataset -> resized, batched, prefetched batches.
+- `load_image`: one file, read exactly as `load_image_folder` reads it.
 - `export_image_folder`: arrays -> `path/<class_name>/<index>.png`.
 """
 
-import gzip
 import hashlib
 import io
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 import warnings
 from pathlib import Path
 from typing import NamedTuple
 
-import keras
 import numpy as np
 import tensorflow as tf
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from transfer_keras import _keras_compat
+from transfer_keras._checks import check_fraction, check_image_size, check_whole_number
 from transfer_keras._table import Table
-from transfer_keras.errors import ResourceUnavailableError
+from transfer_keras.data.pipelines import DataWarning, _check_arrays, prepare
 
 TRAIN_FOLDER = "train"
 HELD_OUT_FOLDERS = ("val", "valid", "validation", "test")  # in order of preference
 TEST_FOLDER = "test"
-FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
-FASHION_MNIST_FILES = ("train-labels-idx1-ubyte.gz", "train-images-idx3-ubyte.gz",
-                       "t10k-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz")
-FASHION_MNIST_DEBIAN_PACKAGE = "dataset-fashion-mnist"
-FASHION_MNIST_DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
-FASHION_MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
-AUTOTUNE = tf.data.AUTOTUNE
-SHUFFLE_BUFFER = 10_000  # largest shuffle buffer for datasets (arrays get a full shuffle)
-
-
-class DataWarning(UserWarning):
-    """Warns about a data problem that does not stop loading (leakage, label noise)."""
-
-
-class FashionMNISTUnavailableError(FileNotFoundError, ResourceUnavailableError):
-    """Raised when Fashion-MNIST is in no local folder and cannot be downloaded."""
 
 
 class ImageRecord(NamedTuple):
@@ -61,25 +35,6 @@ class ImageRecord(NamedTuple):
     path: Path
     split: str
     class_name: str
-
-
-class LabelledImages(NamedTuple):
-    """Images with integer labels `0..k-1` and the `k` class names they stand for."""
-
-    images: np.ndarray
-    labels: np.ndarray
-    class_names: list
-
-
-class FashionMNIST(NamedTuple):
-    """Fashion-MNIST as uint8 `(n, 28, 28)` images, int32 labels, names and source."""
-
-    train_images: np.ndarray
-    train_labels: np.ndarray
-    test_images: np.ndarray
-    test_labels: np.ndarray
-    class_names: list
-    source: str
 
 
 class _ImageFolderParts(NamedTuple):
@@ -107,29 +62,6 @@ class ImageFolderData(_ImageFolderParts):
         """Returns `(train_images, train_labels, val_images, val_labels)` as numpy."""
         report = self.report
         return report.train_images, report.train_labels, report.val_images, report.val_labels
-
-
-# ----------------------------------------------------------------------------
-# Argument checks shared by the loaders.
-
-
-def _check_positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"`{name}` must be a whole number >= 1; received {value!r}.")
-    return int(value)
-
-
-def _check_image_size(image_size):
-    """Returns `(height, width)` from an int or a pair, or raises ValueError."""
-    size = (image_size, image_size) if isinstance(image_size, (int, np.integer)) else image_size
-    if (not isinstance(size, (tuple, list)) or len(size) != 2
-            or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0
-                       for s in size)):
-        raise ValueError(
-            f"`image_size` must be a positive int or a (height, width) pair of positive "
-            f"ints; received {image_size!r}. Example: image_size=224 or (224, 224)."
-        )
-    return int(size[0]), int(size[1])
 
 
 # ----------------------------------------------------------------------------
@@ -280,7 +212,7 @@ def load_image(path, image_size):
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"`path` {str(path)!r} is not a file; give an image file.")
-    _, pixels, reason = _read_image(path, _check_image_size(image_size))
+    _, pixels, reason = _read_image(path, check_image_size(image_size))
     if reason:
         raise ValueError(f"`path` {str(path)!r} cannot be used: {reason}.")
     return pixels
@@ -541,12 +473,11 @@ def load_image_folder(path, image_size, batch_size=32, validation_split=None, se
     if not root.is_dir():
         raise ValueError(f"`path` {str(path)!r} is a file; pass the folder that holds "
                          f"one sub-folder per class.")
-    image_size = _check_image_size(image_size)
-    batch_size = _check_positive_int(batch_size, "batch_size")
-    if validation_split is not None and not (
-            isinstance(validation_split, (float, int)) and 0 < validation_split < 1):
-        raise ValueError(f"`validation_split` must be a fraction between 0 and 1 (e.g. "
-                         f"0.2) or None; received {validation_split!r}.")
+    image_size = check_image_size(image_size)
+    batch_size = check_whole_number(batch_size, "batch_size")
+    if validation_split is not None:
+        check_fraction(validation_split, "validation_split", "(0, 1)", what="a fraction",
+                       hint="Use e.g. 0.2, or None for no split.")
 
     report = DataReport(root, image_size)
     if not any(not entry.name.startswith(".") for entry in root.iterdir()):
@@ -608,469 +539,6 @@ def load_image_folder(path, image_size, batch_size=32, validation_split=None, se
 
 
 # ----------------------------------------------------------------------------
-# prepare: arrays or a dataset -> batches for the model.
-
-
-def _check_arrays(data):
-    """Returns `(images, labels)` numpy arrays from a pair, or raises with the fix."""
-    if not isinstance(data, (tuple, list)) or len(data) != 2:
-        raise TypeError(
-            f"`data` must be an unbatched tf.data.Dataset of (image, label) or a pair "
-            f"(images, labels) of arrays; received {type(data).__name__}."
-        )
-    images, labels = np.asarray(data[0]), np.asarray(data[1])
-    if images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[-1] not in (1, 3)):
-        raise ValueError(
-            f"`images` must have shape (n, height, width), (n, height, width, 1) or "
-            f"(n, height, width, 3); received shape {images.shape}."
-        )
-    if not (np.issubdtype(images.dtype, np.integer) or np.issubdtype(images.dtype, np.floating)):
-        raise TypeError(f"`images` must hold numbers (uint8 or float); received dtype "
-                        f"{images.dtype}.")
-    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(
-            f"`labels` must be a 1-D array of integer class indices; received shape "
-            f"{labels.shape}, dtype {labels.dtype}. For one-hot labels pass "
-            f"labels.argmax(axis=1)."
-        )
-    if len(images) != len(labels) or len(images) == 0:
-        raise ValueError(f"`images` and `labels` must have the same, non-zero length; "
-                         f"received {len(images)} images and {len(labels)} labels.")
-    if np.issubdtype(images.dtype, np.floating) and images.max() <= 1.0:
-        warnings.warn("`images` look scaled to [0, 1], but the models expect raw pixels "
-                      "in [0, 255] (they preprocess themselves). Pass images * 255.",
-                      DataWarning, stacklevel=3)
-    return images, labels
-
-
-def _check_dataset(dataset):
-    """Checks that a dataset yields unbatched `(image, integer label)` pairs."""
-    spec = dataset.element_spec
-    if not isinstance(spec, tuple) or len(spec) != 2:
-        raise ValueError(f"`data` must yield (image, label) pairs; its elements are {spec}.")
-    image_spec, label_spec = spec
-    if image_spec.shape.rank not in (2, 3) or (
-            image_spec.shape.rank == 3 and image_spec.shape[-1] not in (1, 3)):
-        raise ValueError(
-            f"`data` images must be (height, width), (height, width, 1) or (height, "
-            f"width, 3); received {image_spec.shape}. If the dataset is batched, pass "
-            f"ds.unbatch(); when decoding files, set channels=3."
-        )
-    if label_spec.shape.rank != 0 or not label_spec.dtype.is_integer:
-        raise ValueError(
-            f"`data` labels must be integer class indices (one per image); received "
-            f"{label_spec}. For one-hot labels map them with tf.argmax(label)."
-        )
-
-
-def prepare(data, image_size=None, channels=3, batch_size=32, shuffle=False, cache=True,
-            augment=None, seed=None):
-    """Turns images and labels into batches a model can train on.
-
-    Steps: cache the raw elements -> shuffle (a new order every epoch) -> batch ->
-    resize (bilinear, only when the size differs) and grayscale <-> RGB on whole
-    batches, in parallel -> optional `augment` -> prefetch. Pixel values stay in
-    [0, 255]: the model does its own preprocessing.
-
-    Args:
-        data: a pair `(images, labels)` of arrays (images `(n, h, w)`, `(n, h, w, 1)`
-            or `(n, h, w, 3)`, uint8 or float in [0, 255]; integer labels), or an
-            unbatched `tf.data.Dataset` of `(image, label)`.
-        image_size: an int or `(height, width)`. Defaults to `None` (keep the size;
-            the images must then all have the same size).
-        channels: 3 (RGB; grayscale is repeated) or 1. Defaults to `3`.
-        batch_size: images per batch. Defaults to `32`.
-        shuffle: reshuffle the elements every epoch (arrays: a full shuffle;
-            datasets: a buffer of up to `SHUFFLE_BUFFER` elements). Defaults to `False`.
-        cache: keep the raw elements of a dataset in memory (`True`) or in a
-            cache file (a path) after the first epoch. Arrays are already in
-            memory and are not copied. Defaults to `True`.
-        augment: a callable (e.g. `build_augmentation()`) applied to each float
-            batch; Keras layers are called with `training=True`. Defaults to `None`.
-        seed: the shuffle seed. Defaults to `None` (a different order every run).
-
-    Returns:
-        A `tf.data.Dataset` of `(float32 (b, H, W, channels), int32 (b,))` batches.
-
-    Raises:
-        TypeError: `data` is neither a dataset nor a pair of arrays, or `augment`,
-            `shuffle`, `seed` or `cache` has the wrong type.
-        ValueError: bad shapes, labels, `image_size`, `channels` or `batch_size`.
-
-    Example:
-    >>> images = np.zeros((10, 28, 28), np.uint8)
-    >>> ds = prepare((images, np.arange(10) % 2), image_size=32, batch_size=4)
-    >>> ds.element_spec[0].shape
-    TensorShape([None, 32, 32, 3])
-    """
-    image_size = None if image_size is None else _check_image_size(image_size)
-    if channels not in (1, 3):
-        raise ValueError(f"`channels` must be 1 or 3; received {channels!r}.")
-    batch_size = _check_positive_int(batch_size, "batch_size")
-    if not isinstance(shuffle, bool):
-        raise TypeError(f"`shuffle` must be True or False; received {shuffle!r}.")
-    if augment is not None and not callable(augment):
-        raise TypeError(f"`augment` must be a callable such as a Keras layer, or None; "
-                        f"received {type(augment).__name__}.")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
-        raise TypeError(f"`seed` must be an int or None; received {seed!r}.")
-    if not isinstance(cache, (bool, str, os.PathLike)):
-        raise TypeError(f"`cache` must be True, False or a cache file path; received "
-                        f"{cache!r}.")
-
-    if isinstance(data, tf.data.Dataset):
-        _check_dataset(data)
-        dataset = data
-        if cache is True:
-            dataset = dataset.cache()
-        elif cache:
-            dataset = dataset.cache(os.fspath(cache))
-    else:
-        images, labels = _check_arrays(data)
-        dataset = tf.data.Dataset.from_tensor_slices((images, labels))
-    if shuffle:
-        size = int(dataset.cardinality())
-        if isinstance(data, tf.data.Dataset) or size < 1:
-            size = SHUFFLE_BUFFER if size < 1 else min(size, SHUFFLE_BUFFER)
-        dataset = dataset.shuffle(size, seed=seed, reshuffle_each_iteration=True)
-
-    height, width = dataset.element_spec[0].shape[:2]
-    if height is None or width is None:  # images of different sizes: resize one by one
-        if image_size is None:
-            raise ValueError("The images in `data` have different sizes; pass "
-                             "`image_size` so they can be batched.")
-        dataset = dataset.map(lambda image, label: (_resize(image, image_size), label),
-                              num_parallel_calls=AUTOTUNE)
-    dataset = dataset.batch(batch_size)
-    dataset = dataset.map(lambda images, labels: _to_model_input(images, labels, image_size,
-                                                                 channels),
-                          num_parallel_calls=AUTOTUNE)
-    if augment is not None:
-        dataset = augment_dataset(dataset, augment)
-    return dataset.prefetch(AUTOTUNE)
-
-
-def augment_dataset(ds, augment):
-    """Applies a random augmentation to every batch of a training dataset.
-
-    A new random draw on every pass, so each epoch sees new variants of the
-    images (reproducible when the augmentation has a seed). Use it on training
-    data only, never on validation or test data.
-
-    Args:
-        ds: a batched dataset of `(images, labels)`, pixels in [0, 255].
-        augment: a callable such as `build_augmentation()`; Keras layers are
-            called with `training=True`.
-
-    Returns:
-        The dataset with augmented float32 images (labels untouched).
-
-    Raises:
-        TypeError: `ds` is not a `tf.data.Dataset` or `augment` is not callable.
-
-    Example:
-    >>> train_ds = augment_dataset(train_ds, build_augmentation(seed=0))
-    """
-    if not isinstance(ds, tf.data.Dataset):
-        raise TypeError(f"`ds` must be a tf.data.Dataset of (images, labels); received "
-                        f"{type(ds).__name__}.")
-    if not callable(augment):
-        raise TypeError(f"`augment` must be a callable such as build_augmentation(); "
-                        f"received {type(augment).__name__}.")
-    layer = isinstance(augment, keras.layers.Layer)
-
-    def apply(images, labels):
-        images = augment(images, training=True) if layer else augment(images)
-        return tf.cast(images, tf.float32), labels
-
-    return ds.map(apply, num_parallel_calls=AUTOTUNE)
-
-
-def _resize(image, image_size):
-    if image.shape.rank == 2:
-        image = image[..., tf.newaxis]
-    return tf.image.resize(image, image_size, method="bilinear")
-
-
-def _to_model_input(images, labels, image_size, channels):
-    """One batch: resize if needed, match the channels, float32 images, int32 labels."""
-    if images.shape.rank == 3:  # (batch, height, width): grayscale
-        images = images[..., tf.newaxis]
-    if image_size is not None and tuple(images.shape[1:3]) != image_size:
-        images = tf.image.resize(images, image_size, method="bilinear")
-    images = tf.cast(images, tf.float32)
-    if channels == 3 and images.shape[-1] == 1:
-        images = tf.image.grayscale_to_rgb(images)
-    elif channels == 1 and images.shape[-1] == 3:
-        images = tf.image.rgb_to_grayscale(images)
-    return images, tf.cast(labels, tf.int32)
-
-
-def dataset_to_arrays(dataset):
-    """Collects a dataset of `(images, labels)`, batched or not, into numpy arrays.
-
-    Args:
-        dataset: a `tf.data.Dataset` of `(image, label)` elements or batches.
-
-    Returns:
-        `(images, labels)` numpy arrays.
-
-    Raises:
-        TypeError: `dataset` is not a `tf.data.Dataset`.
-        ValueError: the dataset is empty.
-
-    Example:
-    >>> images, labels = dataset_to_arrays(prepare((np.zeros((5, 8, 8), np.uint8), range(5))))
-    >>> images.shape
-    (5, 8, 8, 3)
-    """
-    if not isinstance(dataset, tf.data.Dataset):
-        raise TypeError(f"`dataset` must be a tf.data.Dataset; received "
-                        f"{type(dataset).__name__}.")
-    images, labels = [], []
-    for image, label in dataset.as_numpy_iterator():
-        images.append(image)
-        labels.append(label)
-    if not images:
-        raise ValueError("`dataset` is empty.")
-    join = np.stack if np.ndim(labels[0]) == 0 else np.concatenate
-    return join(images), join(labels)
-
-
-# ----------------------------------------------------------------------------
-# Fashion-MNIST from every offline source.
-
-
-def _read_idx(path, ndim):
-    """Returns the uint8 array in a gzipped IDX file, checking its header."""
-    try:
-        with gzip.open(path, "rb") as file:
-            data = file.read()
-    except (OSError, EOFError) as error:
-        raise ValueError(f"Fashion-MNIST file {str(path)!r} is corrupt: not a readable "
-                         f"gzip file ({error}). Delete it and run again.") from None
-    header = 4 + 4 * ndim
-    if len(data) < header or data[:3] != b"\x00\x00\x08" or data[3] != ndim:
-        raise ValueError(f"Fashion-MNIST file {str(path)!r} is corrupt: its magic number "
-                         f"{data[:4].hex()} is not that of a {ndim}-D IDX file of bytes "
-                         f"(0000080{ndim}). Delete it and run again.")
-    shape = tuple(int(n) for n in np.frombuffer(data, ">u4", count=ndim, offset=4))
-    if len(data) != header + int(np.prod(shape)):
-        raise ValueError(f"Fashion-MNIST file {str(path)!r} is corrupt: the header says "
-                         f"{shape} but it holds {len(data) - header} bytes. Delete it and "
-                         f"run again.")
-    return np.frombuffer(data, np.uint8, offset=header).reshape(shape).copy()
-
-
-def _read_fashion_mnist(folder):
-    """Returns `(train_images, train_labels, test_images, test_labels)` from a folder."""
-    arrays = []
-    for labels_file, images_file in (FASHION_MNIST_FILES[:2], FASHION_MNIST_FILES[2:]):
-        labels = _read_idx(folder / labels_file, 1).astype(np.int32)
-        images = _read_idx(folder / images_file, 3)
-        if len(images) != len(labels) or labels.max(initial=0) >= 10:
-            raise ValueError(f"{images_file} and {labels_file} in {str(folder)!r} do not "
-                             f"match ({len(images)} images, {len(labels)} labels up to "
-                             f"{labels.max(initial=0)}). Delete them and run again.")
-        arrays += [images, labels]
-    return arrays
-
-
-def _keras_fashion_mnist_dir():
-    """Returns Keras's cache folder for Fashion-MNIST; KERAS_HOME set now wins."""
-    return _keras_compat.keras_home() / "datasets" / "fashion-mnist"
-
-
-def _debian_fashion_mnist_dir():
-    """Returns where `dpkg -L dataset-fashion-mnist` put the files, else the usual folder."""
-    try:
-        listing = subprocess.run(["dpkg", "-L", FASHION_MNIST_DEBIAN_PACKAGE], check=True,
-                                 capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
-        return FASHION_MNIST_DEBIAN_DIR
-    for line in listing.splitlines():
-        if line.endswith("/" + FASHION_MNIST_FILES[0]):
-            return Path(line).parent
-    return FASHION_MNIST_DEBIAN_DIR
-
-
-def load_fashion_mnist(cache_dir=None, debian_dir=None, download=True):
-    """Loads the real Fashion-MNIST (70,000 grayscale 28x28 images, 10 classes).
-
-    Looks, in order, in Keras's cache, in the folder of Debian's
-    `dataset-fashion-mnist` package, then asks Keras to download it. The IDX
-    files are read and checked here (no network needed for the first two).
-
-    Args:
-        cache_dir: the folder holding the four `.gz` files. Defaults to `None`
-            (`$KERAS_HOME/datasets/fashion-mnist`, or `~/.keras/...`).
-        debian_dir: the Debian package's folder. Defaults to `None` (found with
-            `dpkg -L dataset-fashion-mnist`, else `/usr/share/datasets/fashion-mnist`).
-        download: try `keras.datasets.fashion_mnist.load_data()` last.
-            Defaults to `True`.
-
-    Returns:
-        `FashionMNIST(train_images, train_labels, test_images, test_labels,
-        class_names, source)`: uint8 `(60000, 28, 28)` and `(10000, 28, 28)` images,
-        int32 labels, the 10 class names, and where the data came from.
-
-    Raises:
-        FashionMNISTUnavailableError: no source worked; the message lists the fixes.
-        ValueError: a file was found but is corrupt (the message names it).
-
-    Example:
-    >>> fashion = load_fashion_mnist()
-    >>> fashion.train_images.shape, fashion.class_names[0]
-    ((60000, 28, 28), 'T-shirt/top')
-    """
-    keras_dir = Path(cache_dir) if cache_dir is not None else _keras_fashion_mnist_dir()
-    debian = Path(debian_dir) if debian_dir is not None else _debian_fashion_mnist_dir()
-    tried = []
-    for label, folder in [("the Keras cache", keras_dir),
-                          (f"Debian's {FASHION_MNIST_DEBIAN_PACKAGE}", debian)]:
-        missing = [name for name in FASHION_MNIST_FILES if not (folder / name).is_file()]
-        if not missing:
-            return FashionMNIST(*_read_fashion_mnist(folder), list(FASHION_MNIST_CLASSES),
-                                f"{label}: {folder}")
-        tried.append(f"{label} ({folder}): missing {', '.join(missing)}")
-    if download:
-        try:
-            (train_x, train_y), (test_x, test_y) = keras.datasets.fashion_mnist.load_data()
-        except Exception as error:  # no network, proxy, disk full, ...
-            tried.append(f"Keras download: failed ({type(error).__name__}: {error})")
-        else:
-            return FashionMNIST(train_x, train_y.astype(np.int32), test_x,
-                                test_y.astype(np.int32), list(FASHION_MNIST_CLASSES),
-                                "keras.datasets.fashion_mnist.load_data() (download)")
-    else:
-        tried.append("Keras download: not tried (download=False)")
-    raise FashionMNISTUnavailableError(
-        "Fashion-MNIST is not available. Tried:\n  - " + "\n  - ".join(tried) + "\n"
-        f"Fix it in one of three ways:\n"
-        f"  1. Install the Debian package: sudo apt-get install "
-        f"{FASHION_MNIST_DEBIAN_PACKAGE} (it puts the files in {FASHION_MNIST_DEBIAN_DIR}).\n"
-        f"  2. Copy the four files {', '.join(FASHION_MNIST_FILES)} into {keras_dir} "
-        f"(e.g. from another machine's ~/.keras/datasets/fashion-mnist).\n"
-        f"  3. Connect to the internet and run again: Keras downloads them from "
-        f"{FASHION_MNIST_URL}."
-    )
-
-
-# ----------------------------------------------------------------------------
-# Source / target tasks and few-label subsets.
-
-
-def _class_ids(classes, argument, class_names, present):
-    """Returns the label ids of `classes` (ids or names), checking they exist."""
-    if isinstance(classes, (str, int, np.integer)):
-        classes = [classes]
-    ids = []
-    for item in classes:
-        if isinstance(item, str):
-            if class_names is None or item not in list(class_names):
-                known = [] if class_names is None else list(map(str, class_names))
-                raise ValueError(f"Unknown class {item!r} in `{argument}`. Known names: "
-                                 f"{', '.join(known) or 'none'} (pass `class_names` to use "
-                                 f"names).")
-            item = list(class_names).index(item)
-        if isinstance(item, bool) or not isinstance(item, (int, np.integer)):
-            raise TypeError(f"`{argument}` must list class ids or names; received {item!r}.")
-        if int(item) not in present:
-            raise ValueError(f"Class {item!r} in `{argument}` has no images; the labels "
-                             f"present are {sorted(present)}.")
-        ids.append(int(item))
-    if not ids or len(set(ids)) != len(ids):
-        raise ValueError(f"`{argument}` must list one or more distinct classes; received "
-                         f"{classes!r}.")
-    return ids
-
-
-def split_classes(images, labels, source_classes, target_classes, class_names=None):
-    """Splits a labelled set into two tasks with disjoint classes (source and target).
-
-    Args:
-        images: array of images, one per label.
-        labels: 1-D integer labels.
-        source_classes: class ids (or names, with `class_names`) of the source task.
-        target_classes: class ids (or names) of the target task.
-        class_names: names of the original labels. Defaults to `None` (the new
-            class names are then the original ids as strings).
-
-    Returns:
-        `(source, target)`, each a `LabelledImages(images, labels, class_names)`
-        whose labels are re-indexed `0..k-1` in the order the classes were given.
-
-    Raises:
-        ValueError: empty, repeated, unknown or overlapping classes, or mismatched lengths.
-
-    Example:
-    >>> images, labels = np.zeros((6, 4, 4)), np.array([0, 1, 2, 0, 1, 2])
-    >>> source, target = split_classes(images, labels, [2, 0], [1])
-    >>> source.labels.tolist(), source.class_names
-    ([1, 0, 1, 0], ['2', '0'])
-    """
-    images, labels = np.asarray(images), np.asarray(labels)
-    if labels.ndim != 1 or len(images) != len(labels):
-        raise ValueError(f"`labels` must be 1-D with one label per image; received "
-                         f"{len(images)} images and labels of shape {labels.shape}.")
-    present = set(np.unique(labels).tolist())
-    source_ids = _class_ids(source_classes, "source_classes", class_names, present)
-    target_ids = _class_ids(target_classes, "target_classes", class_names, present)
-    overlap = sorted(set(source_ids) & set(target_ids))
-    if overlap:
-        raise ValueError(f"`source_classes` and `target_classes` must not overlap; both "
-                         f"hold {overlap}. A transfer experiment needs new target classes.")
-    tasks = []
-    for ids in (source_ids, target_ids):
-        mask = np.isin(labels, ids)
-        new_label_of = {old: new for new, old in enumerate(ids)}
-        new_labels = np.array([new_label_of[old] for old in labels[mask].tolist()], np.int32)
-        names = [str(class_names[i]) if class_names is not None else str(i) for i in ids]
-        tasks.append(LabelledImages(images[mask], new_labels, names))
-    return tuple(tasks)
-
-
-def sample_per_class(images, labels, n, seed=0):
-    """Picks `n` random images of every class: a balanced, few-label training set.
-
-    The same seed picks nested subsets: the 5 per class chosen for `n=5` are
-    among the 10 chosen for `n=10`. The result keeps the original order.
-
-    Args:
-        images: array of images, one per label.
-        labels: 1-D integer labels.
-        n: images per class, a positive int.
-        seed: the random seed. Defaults to `0`.
-
-    Returns:
-        `(images, labels)` with `n` images of each class.
-
-    Raises:
-        ValueError: `n` is not a positive int, or a class has fewer than `n` images.
-
-    Example:
-    >>> images, labels = sample_per_class(np.zeros((6, 4, 4)), np.array([0, 1] * 3), 2)
-    >>> np.bincount(labels).tolist()
-    [2, 2]
-    """
-    n = _check_positive_int(n, "n")
-    images, labels = np.asarray(images), np.asarray(labels)
-    if labels.ndim != 1 or len(images) != len(labels):
-        raise ValueError(f"`labels` must be 1-D with one label per image; received "
-                         f"{len(images)} images and labels of shape {labels.shape}.")
-    rng = np.random.default_rng(seed)
-    chosen = []
-    for label in np.unique(labels):
-        indices = np.flatnonzero(labels == label)
-        if len(indices) < n:
-            raise ValueError(f"Class {label} has only {len(indices)} image(s), fewer than "
-                             f"n={n}. Use n <= {len(indices)} or add images.")
-        chosen.append(rng.permutation(indices)[:n])
-    chosen = np.sort(np.concatenate(chosen))
-    return images[chosen], labels[chosen]
-
-
-# ----------------------------------------------------------------------------
 # Arrays -> an image folder.
 
 
@@ -1115,7 +583,7 @@ def export_image_folder(images, labels, class_names, path, per_class=None, forma
     formats = {"png": "PNG", "jpeg": "JPEG", "jpg": "JPEG", "bmp": "BMP"}
     if str(format).lower() not in formats:
         raise ValueError(f"`format` must be one of {', '.join(formats)}; received {format!r}.")
-    per_class = None if per_class is None else _check_positive_int(per_class, "per_class")
+    per_class = None if per_class is None else check_whole_number(per_class, "per_class")
     folder_names = [_folder_name(name) or f"class_{i}" for i, name in enumerate(class_names)]
     if len(set(folder_names)) != len(folder_names):
         raise ValueError(f"`class_names` {list(class_names)} give repeated folder names "

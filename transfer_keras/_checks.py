@@ -1,0 +1,129 @@
+"""Argument checks shared by the whole library, so every module accepts the same values.
+
+Python and NumPy numbers are accepted alike: `np.int64(3)` (e.g. from `labels.max() + 1`)
+is a whole number just as `3` is. `True` and `False` are not numbers here, and
+`3.0` is not a whole number. Each check raises `ValueError` with what was received
+and what is allowed, and returns the value as a plain Python number.
+
+- `is_whole_number` / `check_whole_number`: counts, sizes, indices (`num_classes`,
+  `batch_size`, `num_layers`, `k`, ...).
+- `is_number` / `check_positive_number` / `check_fraction`: learning rates, dropout
+  rates, fractions.
+- `is_one_of` / `check_choice`: one of a few allowed values (`pooling`, ...).
+- `check_image_size`: an int or a `(height, width)` pair.
+"""
+
+import numbers
+
+import numpy as np
+
+FRACTION_INTERVALS = {  # interval -> (lower bound included, upper bound included)
+    "[0, 1]": (True, True),
+    "[0, 1)": (True, False),
+    "(0, 1]": (False, True),
+    "(0, 1)": (False, False),
+}
+
+
+def is_whole_number(value):
+    """Returns True for Python and NumPy integers; False for bools, floats and the rest."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def is_number(value):
+    """Returns True for Python and NumPy ints and floats; False for bools and the rest."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def is_one_of(value, choices):
+    """Returns True if `value` equals one of `choices`; `True` is not `1` and `3.0` is not `3`."""
+    return any(value == choice and is_whole_number(value) == is_whole_number(choice)
+               for choice in choices)
+
+
+def _ending(hint):
+    return f" {hint}" if hint else ""
+
+
+def check_whole_number(value, name, minimum=1, maximum=None, what="a whole number", hint=""):
+    """Returns `value` as an int, or raises ValueError unless it is a whole number in range.
+
+    Args:
+        value: the argument to check.
+        name: the argument's name, for the message.
+        minimum: the smallest allowed value. Defaults to `1`.
+        maximum: the largest allowed value. Defaults to `None` (no upper bound).
+        what: what the value is, for the message. Defaults to `"a whole number"`.
+        hint: a sentence added to the message (how to fix it). Defaults to `""`.
+
+    Example:
+    >>> check_whole_number(np.int64(3), "num_classes")
+    3
+    """
+    if (not is_whole_number(value) or value < minimum
+            or (maximum is not None and value > maximum)):
+        allowed = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+        raise ValueError(f"`{name}` must be {what} {allowed}; received {value!r}."
+                         f"{_ending(hint)}")
+    return int(value)
+
+
+def check_positive_number(value, name, hint=""):
+    """Returns `value` as a float, or raises ValueError unless it is a number > 0.
+
+    Example:
+    >>> check_positive_number(1e-3, "learning_rate")
+    0.001
+    """
+    if not is_number(value) or not value > 0:
+        raise ValueError(f"`{name}` must be a positive number; received {value!r}."
+                         f"{_ending(hint)}")
+    return float(value)
+
+
+def check_fraction(value, name, interval="[0, 1]", what="a number", hint=""):
+    """Returns `value` as a float, or raises ValueError unless it lies in `interval`.
+
+    Args:
+        value: the argument to check.
+        name: the argument's name, for the message.
+        interval: one of `FRACTION_INTERVALS`: `"[0, 1]"`, `"[0, 1)"`, `"(0, 1]"`
+            or `"(0, 1)"`. Defaults to `"[0, 1]"`.
+        what: what the value is, for the message. Defaults to `"a number"`.
+        hint: a sentence added to the message. Defaults to `""`.
+
+    Example:
+    >>> check_fraction(0.5, "dropout", "[0, 1)", what="a rate")
+    0.5
+    """
+    with_zero, with_one = FRACTION_INTERVALS[interval]
+    if not (is_number(value) and (0 <= value if with_zero else 0 < value)
+            and (value <= 1 if with_one else value < 1)):
+        raise ValueError(f"`{name}` must be {what} in {interval}; received {value!r}."
+                         f"{_ending(hint)}")
+    return float(value)
+
+
+def check_choice(value, name, choices, hint=""):
+    """Returns `value`, or raises ValueError unless it is one of `choices`.
+
+    Example:
+    >>> check_choice("avg", "pooling", ("avg", "max"))
+    'avg'
+    """
+    if not is_one_of(value, choices):
+        raise ValueError(f"`{name}` must be one of {', '.join(map(repr, choices))}; "
+                         f"received {value!r}.{_ending(hint)}")
+    return value
+
+
+def check_image_size(image_size):
+    """Returns `(height, width)` from an int or a pair, or raises ValueError."""
+    size = (image_size, image_size) if is_whole_number(image_size) else image_size
+    if (not isinstance(size, (tuple, list)) or len(size) != 2
+            or not all(is_whole_number(s) and s > 0 for s in size)):
+        raise ValueError(
+            f"`image_size` must be a positive int or a (height, width) pair of positive "
+            f"ints; received {image_size!r}. Example: image_size=224 or (224, 224)."
+        )
+    return int(size[0]), int(size[1])

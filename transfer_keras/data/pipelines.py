@@ -1,0 +1,257 @@
+"""Pipelines: arrays or an unbatched dataset -> resized, batched, prefetched batches.
+
+`prepare` (cache, shuffle, batch, resize, gray <-> RGB, optional augmentation,
+prefetch), `augment_dataset` and `dataset_to_arrays`. Pixel values stay in
+[0, 255]: the model does its own preprocessing (see `models.py`).
+"""
+
+import os
+import warnings
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from transfer_keras._checks import (
+    check_choice,
+    check_image_size,
+    check_whole_number,
+    is_whole_number,
+)
+
+AUTOTUNE = tf.data.AUTOTUNE
+SHUFFLE_BUFFER = 10_000  # largest shuffle buffer for datasets (arrays get a full shuffle)
+
+
+class DataWarning(UserWarning):
+    """Warns about a data problem that does not stop loading (leakage, label noise)."""
+
+
+# ----------------------------------------------------------------------------
+# prepare: arrays or a dataset -> batches for the model.
+
+
+def _check_arrays(data):
+    """Returns `(images, labels)` numpy arrays from a pair, or raises with the fix."""
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise TypeError(
+            f"`data` must be an unbatched tf.data.Dataset of (image, label) or a pair "
+            f"(images, labels) of arrays; received {type(data).__name__}."
+        )
+    images, labels = np.asarray(data[0]), np.asarray(data[1])
+    if images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[-1] not in (1, 3)):
+        raise ValueError(
+            f"`images` must have shape (n, height, width), (n, height, width, 1) or "
+            f"(n, height, width, 3); received shape {images.shape}."
+        )
+    if not (np.issubdtype(images.dtype, np.integer) or np.issubdtype(images.dtype, np.floating)):
+        raise TypeError(f"`images` must hold numbers (uint8 or float); received dtype "
+                        f"{images.dtype}.")
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(
+            f"`labels` must be a 1-D array of integer class indices; received shape "
+            f"{labels.shape}, dtype {labels.dtype}. For one-hot labels pass "
+            f"labels.argmax(axis=1)."
+        )
+    if len(images) != len(labels) or len(images) == 0:
+        raise ValueError(f"`images` and `labels` must have the same, non-zero length; "
+                         f"received {len(images)} images and {len(labels)} labels.")
+    if np.issubdtype(images.dtype, np.floating) and images.max() <= 1.0:
+        warnings.warn("`images` look scaled to [0, 1], but the models expect raw pixels "
+                      "in [0, 255] (they preprocess themselves). Pass images * 255.",
+                      DataWarning, stacklevel=3)
+    return images, labels
+
+
+def _check_dataset(dataset):
+    """Checks that a dataset yields unbatched `(image, integer label)` pairs."""
+    spec = dataset.element_spec
+    if not isinstance(spec, tuple) or len(spec) != 2:
+        raise ValueError(f"`data` must yield (image, label) pairs; its elements are {spec}.")
+    image_spec, label_spec = spec
+    if image_spec.shape.rank not in (2, 3) or (
+            image_spec.shape.rank == 3 and image_spec.shape[-1] not in (1, 3)):
+        raise ValueError(
+            f"`data` images must be (height, width), (height, width, 1) or (height, "
+            f"width, 3); received {image_spec.shape}. If the dataset is batched, pass "
+            f"ds.unbatch(); when decoding files, set channels=3."
+        )
+    if label_spec.shape.rank != 0 or not label_spec.dtype.is_integer:
+        raise ValueError(
+            f"`data` labels must be integer class indices (one per image); received "
+            f"{label_spec}. For one-hot labels map them with tf.argmax(label)."
+        )
+
+
+def prepare(data, image_size=None, channels=3, batch_size=32, shuffle=False, cache=True,
+            augment=None, seed=None):
+    """Turns images and labels into batches a model can train on.
+
+    Steps: cache the raw elements -> shuffle (a new order every epoch) -> batch ->
+    resize (bilinear, only when the size differs) and grayscale <-> RGB on whole
+    batches, in parallel -> optional `augment` -> prefetch. Pixel values stay in
+    [0, 255]: the model does its own preprocessing.
+
+    Args:
+        data: a pair `(images, labels)` of arrays (images `(n, h, w)`, `(n, h, w, 1)`
+            or `(n, h, w, 3)`, uint8 or float in [0, 255]; integer labels), or an
+            unbatched `tf.data.Dataset` of `(image, label)`.
+        image_size: an int or `(height, width)`. Defaults to `None` (keep the size;
+            the images must then all have the same size).
+        channels: 3 (RGB; grayscale is repeated) or 1. Defaults to `3`.
+        batch_size: images per batch. Defaults to `32`.
+        shuffle: reshuffle the elements every epoch (arrays: a full shuffle;
+            datasets: a buffer of up to `SHUFFLE_BUFFER` elements). Defaults to `False`.
+        cache: keep the raw elements of a dataset in memory (`True`) or in a
+            cache file (a path) after the first epoch. Arrays are already in
+            memory and are not copied. Defaults to `True`.
+        augment: a callable (e.g. `build_augmentation()`) applied to each float
+            batch; Keras layers are called with `training=True`. Defaults to `None`.
+        seed: the shuffle seed. Defaults to `None` (a different order every run).
+
+    Returns:
+        A `tf.data.Dataset` of `(float32 (b, H, W, channels), int32 (b,))` batches.
+
+    Raises:
+        TypeError: `data` is neither a dataset nor a pair of arrays, or `augment`,
+            `shuffle`, `seed` or `cache` has the wrong type.
+        ValueError: bad shapes, labels, `image_size`, `channels` or `batch_size`.
+
+    Example:
+    >>> images = np.zeros((10, 28, 28), np.uint8)
+    >>> ds = prepare((images, np.arange(10) % 2), image_size=32, batch_size=4)
+    >>> ds.element_spec[0].shape
+    TensorShape([None, 32, 32, 3])
+    """
+    image_size = None if image_size is None else check_image_size(image_size)
+    channels = check_choice(channels, "channels", (1, 3))
+    batch_size = check_whole_number(batch_size, "batch_size")
+    if not isinstance(shuffle, bool):
+        raise TypeError(f"`shuffle` must be True or False; received {shuffle!r}.")
+    if augment is not None and not callable(augment):
+        raise TypeError(f"`augment` must be a callable such as a Keras layer, or None; "
+                        f"received {type(augment).__name__}.")
+    if seed is not None and not is_whole_number(seed):
+        raise TypeError(f"`seed` must be an int or None; received {seed!r}.")
+    if not isinstance(cache, (bool, str, os.PathLike)):
+        raise TypeError(f"`cache` must be True, False or a cache file path; received "
+                        f"{cache!r}.")
+
+    if isinstance(data, tf.data.Dataset):
+        _check_dataset(data)
+        dataset = data
+        if cache is True:
+            dataset = dataset.cache()
+        elif cache:
+            dataset = dataset.cache(os.fspath(cache))
+    else:
+        images, labels = _check_arrays(data)
+        dataset = tf.data.Dataset.from_tensor_slices((images, labels))
+    if shuffle:
+        size = int(dataset.cardinality())
+        if isinstance(data, tf.data.Dataset) or size < 1:
+            size = SHUFFLE_BUFFER if size < 1 else min(size, SHUFFLE_BUFFER)
+        dataset = dataset.shuffle(size, seed=seed, reshuffle_each_iteration=True)
+
+    height, width = dataset.element_spec[0].shape[:2]
+    if height is None or width is None:  # images of different sizes: resize one by one
+        if image_size is None:
+            raise ValueError("The images in `data` have different sizes; pass "
+                             "`image_size` so they can be batched.")
+        dataset = dataset.map(lambda image, label: (_resize(image, image_size), label),
+                              num_parallel_calls=AUTOTUNE)
+    dataset = dataset.batch(batch_size)
+    dataset = dataset.map(lambda images, labels: _to_model_input(images, labels, image_size,
+                                                                 channels),
+                          num_parallel_calls=AUTOTUNE)
+    if augment is not None:
+        dataset = augment_dataset(dataset, augment)
+    return dataset.prefetch(AUTOTUNE)
+
+
+def augment_dataset(ds, augment):
+    """Applies a random augmentation to every batch of a training dataset.
+
+    A new random draw on every pass, so each epoch sees new variants of the
+    images (reproducible when the augmentation has a seed). Use it on training
+    data only, never on validation or test data.
+
+    Args:
+        ds: a batched dataset of `(images, labels)`, pixels in [0, 255].
+        augment: a callable such as `build_augmentation()`; Keras layers are
+            called with `training=True`.
+
+    Returns:
+        The dataset with augmented float32 images (labels untouched).
+
+    Raises:
+        TypeError: `ds` is not a `tf.data.Dataset` or `augment` is not callable.
+
+    Example:
+    >>> train_ds = augment_dataset(train_ds, build_augmentation(seed=0))
+    """
+    if not isinstance(ds, tf.data.Dataset):
+        raise TypeError(f"`ds` must be a tf.data.Dataset of (images, labels); received "
+                        f"{type(ds).__name__}.")
+    if not callable(augment):
+        raise TypeError(f"`augment` must be a callable such as build_augmentation(); "
+                        f"received {type(augment).__name__}.")
+    layer = isinstance(augment, keras.layers.Layer)
+
+    def apply(images, labels):
+        images = augment(images, training=True) if layer else augment(images)
+        return tf.cast(images, tf.float32), labels
+
+    return ds.map(apply, num_parallel_calls=AUTOTUNE)
+
+
+def _resize(image, image_size):
+    if image.shape.rank == 2:
+        image = image[..., tf.newaxis]
+    return tf.image.resize(image, image_size, method="bilinear")
+
+
+def _to_model_input(images, labels, image_size, channels):
+    """One batch: resize if needed, match the channels, float32 images, int32 labels."""
+    if images.shape.rank == 3:  # (batch, height, width): grayscale
+        images = images[..., tf.newaxis]
+    if image_size is not None and tuple(images.shape[1:3]) != image_size:
+        images = tf.image.resize(images, image_size, method="bilinear")
+    images = tf.cast(images, tf.float32)
+    if channels == 3 and images.shape[-1] == 1:
+        images = tf.image.grayscale_to_rgb(images)
+    elif channels == 1 and images.shape[-1] == 3:
+        images = tf.image.rgb_to_grayscale(images)
+    return images, tf.cast(labels, tf.int32)
+
+
+def dataset_to_arrays(dataset):
+    """Collects a dataset of `(images, labels)`, batched or not, into numpy arrays.
+
+    Args:
+        dataset: a `tf.data.Dataset` of `(image, label)` elements or batches.
+
+    Returns:
+        `(images, labels)` numpy arrays.
+
+    Raises:
+        TypeError: `dataset` is not a `tf.data.Dataset`.
+        ValueError: the dataset is empty.
+
+    Example:
+    >>> images, labels = dataset_to_arrays(prepare((np.zeros((5, 8, 8), np.uint8), range(5))))
+    >>> images.shape
+    (5, 8, 8, 3)
+    """
+    if not isinstance(dataset, tf.data.Dataset):
+        raise TypeError(f"`dataset` must be a tf.data.Dataset; received "
+                        f"{type(dataset).__name__}.")
+    images, labels = [], []
+    for image, label in dataset.as_numpy_iterator():
+        images.append(image)
+        labels.append(label)
+    if not images:
+        raise ValueError("`dataset` is empty.")
+    join = np.stack if np.ndim(labels[0]) == 0 else np.concatenate
+    return join(images), join(labels)
+
