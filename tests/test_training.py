@@ -202,8 +202,8 @@ def test_fine_tune_trains_on_augmented_batches():
         keras.utils.set_random_seed(0)
         model = _model(dropout=0.0)
         tk.train_head(model, ds, epochs=15, learning_rate=1e-2, patience=0, verbose=0)
-        tk.fine_tune(model, ds, epochs=15, learning_rate=1e-2, patience=0, verbose=0,
-                     augment=augment)
+        tk.fine_tune(model, ds, epochs=15, fraction=0.3, learning_rate=1e-2, patience=0,
+                     verbose=0, augment=augment)
         accuracy[augment] = (model.evaluate(ds, verbose=0)[1],
                              model.evaluate(inverted, verbose=0)[1])
     # Without augmentation the model keeps its task; trained on inverted images,
