@@ -353,11 +353,9 @@ def _imagenet_file_for_another_size(file_name):
     """
     from transfer_keras.kit import kit_folder  # (the kit imports the data module)
 
-    names = [file_name]
-    for size in IMAGENET_FILE_SIZES:
-        for other in IMAGENET_FILE_SIZES:
-            if other != size and f"_{size}_" in file_name:
-                names.append(file_name.replace(f"_{size}_", f"_{other}_"))
+    size = next((s for s in IMAGENET_FILE_SIZES if f"_{s}_" in file_name), None)
+    names = [file_name] + [file_name.replace(f"_{size}_", f"_{other}_")
+                           for other in IMAGENET_FILE_SIZES if size and other != size]
     for name in names:
         for folder in (keras_cache_dir(), kit_folder() / "imagenet"):
             if (folder / name).is_file():

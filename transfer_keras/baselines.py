@@ -80,19 +80,27 @@ def logistic_regression(train, val, test):
                          {"C": c})
 
 
-def pooled_features(model, images, batch_size=64):
+def pooled_features(model, *image_sets, batch_size=64):
     """The frozen backbone's pooled features of raw [0, 255] images, as numpy.
+
+    Several image sets go through ONE compiled extractor (a new extractor per
+    set would be traced again each time).
 
     Args:
         model: a model from `build_classifier`.
-        images: `(n, h, w, 3)` raw images.
+        *image_sets: one or more `(n, h, w, 3)` arrays of raw images.
         batch_size: images per forward pass. Defaults to `64`.
 
     Returns:
-        A float32 array `(n, feature width)`.
+        A float32 array `(n, feature width)` per image set: one array for one
+        set, else a list in the same order.
     """
-    return build_feature_extractor(model).predict(np.asarray(images, np.float32),
-                                                  batch_size=batch_size, verbose=0)
+    sizes = np.cumsum([len(images) for images in image_sets])[:-1]
+    images = np.concatenate([np.asarray(images, np.float32) for images in image_sets])
+    features = build_feature_extractor(model).predict(images, batch_size=batch_size,
+                                                      verbose=0)
+    parts = np.split(features, sizes)
+    return parts[0] if len(parts) == 1 else parts
 
 
 def _downsized(images, side):
@@ -132,8 +140,10 @@ def linear_probe(model, train, val, test, batch_size=64):
     >>> model = build_classifier("mobilenet", 2, (128, 128, 3), weights=path, alpha=0.25)
     >>> linear_probe(model, (x_train, y_train), (x_val, y_val), (x_test, y_test)).accuracy
     """
-    return logistic_regression(*[(pooled_features(model, images, batch_size),
-                                  np.asarray(labels)) for images, labels in (train, val, test)])
+    parts = (train, val, test)
+    features = pooled_features(model, *[images for images, _ in parts], batch_size=batch_size)
+    return logistic_regression(*[(f, np.asarray(labels))
+                                 for f, (_, labels) in zip(features, parts)])
 
 
 def build_small_cnn(num_classes, input_shape, filters=(16, 32, 64), dropout=0.5,

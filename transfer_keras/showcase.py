@@ -205,11 +205,9 @@ def _baselines(photos, image_size, seeds, show):
     every seed, its time counted once) and the frozen backbone's test features."""
     runs = []
     began = time.perf_counter()
-    features = baselines.pooled_features(
-        _classifier(image_size),
-        np.concatenate([photos[part][0] for part in ("train", "val", "test")]))
-    sizes = np.cumsum([len(photos[part][1]) for part in ("train", "val")])
-    features = dict(zip(("train", "val", "test"), np.split(features, sizes)))
+    parts = ("train", "val", "test")
+    features = dict(zip(parts, baselines.pooled_features(
+        _classifier(image_size), *[photos[part][0] for part in parts])))
     fits = [
         ("probe", lambda: baselines.logistic_regression(
             *[(features[part], photos[part][1]) for part in ("train", "val", "test")])),
