@@ -42,8 +42,8 @@ def keras_home():
         The folder as a `Path`, with `~` expanded.
 
     Example:
-    >>> keras_home() / "models"
-    PosixPath('/home/student/.keras/models')
+    >>> keras_home() / "models"  # doctest: +ELLIPSIS
+    PosixPath('.../.keras/models')
     """
     home = os.environ.get("KERAS_HOME") or keras_config.keras_home()
     return Path(home).expanduser()
@@ -62,7 +62,10 @@ def recording_downloads():
 
     Example:
     >>> with recording_downloads() as requests:
-    ...     keras.applications.MobileNetV2(weights="imagenet", include_top=False)
+    ...     try:
+    ...         keras.applications.MobileNetV2(weights="imagenet", include_top=False)
+    ...     except Exception:  # offline: the request is recorded all the same
+    ...         pass
     >>> requests[-1].fname
     'mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5'
     """

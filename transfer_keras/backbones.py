@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import keras
 
-from transfer_keras import _keras_compat
+from transfer_keras import _keras_compat, layout
 from transfer_keras._checks import is_whole_number
 from transfer_keras._table import Table
 from transfer_keras.errors import ResourceUnavailableError
@@ -147,8 +147,8 @@ def keras_cache_dir():
         The folder as a `Path` (it may not exist yet).
 
     Example:
-    >>> keras_cache_dir()
-    PosixPath('/home/student/.keras/models')
+    >>> keras_cache_dir()  # doctest: +ELLIPSIS
+    PosixPath('.../.keras/models')
     """
     return _keras_compat.keras_home() / "models"
 
@@ -314,14 +314,14 @@ def build_backbone(name, input_shape=None, weights="imagenet", **kwargs):
             with _explain_download_failure(spec) as requests:
                 backbone = spec.constructor(weights="imagenet", **common, **arguments)
             backbone.weights_file = str(requests[-1].folder / requests[-1].fname)
-            backbone.name = "backbone"  # (some constructors use `name` for their config)
+            backbone.name = layout.BACKBONE  # (some constructors use `name` for their config)
             return backbone
         except WeightsUnavailableError as error:
             weights = _imagenet_file_for_another_size(error.file_name)
             if weights is None:
                 raise
     backbone = spec.constructor(weights=None, **common, **arguments)
-    backbone.name = "backbone"
+    backbone.name = layout.BACKBONE
     backbone.weights_file = None if weights is None else str(weights)
     if weights is not None:
         try:

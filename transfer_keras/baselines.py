@@ -19,6 +19,7 @@ import tensorflow as tf
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
+from transfer_keras import layout
 from transfer_keras._checks import check_whole_number
 from transfer_keras.training import build_feature_extractor
 
@@ -138,7 +139,9 @@ def linear_probe(model, train, val, test, batch_size=64):
 
     Example:
     >>> model = build_classifier("mobilenet", 2, (128, 128, 3), weights=path, alpha=0.25)
-    >>> linear_probe(model, (x_train, y_train), (x_val, y_val), (x_test, y_test)).accuracy
+    >>> probe = linear_probe(model, (x_train, y_train), (x_val, y_val), (x_test, y_test))
+    >>> 0.5 < probe.accuracy <= 1
+    True
     """
     parts = (train, val, test)
     features = pooled_features(model, *[images for images, _ in parts], batch_size=batch_size)
@@ -190,9 +193,9 @@ def build_small_cnn(num_classes, input_shape, filters=(16, 32, 64), dropout=0.5,
         x = keras.layers.BatchNormalization(momentum=0.9, name=f"block{index}_bn")(x)
         x = keras.layers.ReLU(name=f"block{index}_relu")(x)
         x = keras.layers.MaxPooling2D(name=f"block{index}_pool")(x)
-    x = keras.layers.GlobalAveragePooling2D(name="pooling")(x)
+    x = keras.layers.GlobalAveragePooling2D(name=layout.POOLING)(x)
     if dropout:
-        x = keras.layers.Dropout(dropout, name="dropout")(x)
+        x = keras.layers.Dropout(dropout, name=layout.DROPOUT)(x)
     outputs = keras.layers.Dense(int(num_classes), activation="softmax",
-                                 name="predictions", dtype="float32")(x)
+                                 name=layout.PREDICTIONS, dtype="float32")(x)
     return keras.Model(inputs, outputs, name="small_cnn")

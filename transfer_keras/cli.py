@@ -62,7 +62,7 @@ from transfer_keras import (
     load_model,
     train_two_stage,
 )
-from transfer_keras import kit
+from transfer_keras import kit, layout
 from transfer_keras._table import Table
 from transfer_keras.backbones import check_input_shape
 from transfer_keras.data import folder_layout, load_image
@@ -299,7 +299,7 @@ def run_train(args):
          f"{settings['weights'] or 'random (none)'}")
     model = build_classifier(settings["backbone"], len(data.class_names), (size, size, 3),
                              weights=settings["weights"], **settings["backbone_kwargs"])
-    settings["weights_file"] = model.get_layer("backbone").weights_file
+    settings["weights_file"] = layout.backbone_of(model).weights_file
     if settings["weights_file"]:
         _say(f"Weights from {settings['weights_file']}")
     _say(f"Stage 1: frozen backbone, {args.epochs} epoch(s) for the head; then stage 2: "

@@ -18,6 +18,7 @@ import tensorflow as tf
 from sklearn.metrics import classification_report, confusion_matrix
 from sklearn.model_selection import StratifiedKFold
 
+from transfer_keras import layout
 from transfer_keras._checks import check_whole_number
 from transfer_keras._table import Table
 
@@ -39,9 +40,8 @@ __all__ = [
 
 def _outputs_logits(model):
     """True when the model's `predictions` layer is a Dense layer with no activation."""
-    try:
-        layer = model.get_layer("predictions")
-    except ValueError:
+    layer = layout.find_predictions(model)
+    if layer is None:
         return False  # not from build_classifier: its outputs are taken as probabilities
     activation = getattr(layer, "activation", None)
     return getattr(activation, "__name__", None) == "linear"

@@ -18,6 +18,7 @@ import time
 import keras
 import numpy as np
 
+from transfer_keras import layout
 from transfer_keras._checks import check_choice, is_whole_number
 from transfer_keras._table import Table
 from transfer_keras.backbones import build_backbone
@@ -138,7 +139,7 @@ def data_efficiency(backbone, train_images, train_labels, test_images, test_labe
     Example:
     >>> result = data_efficiency("mobilenet", x, y, x_test, y_test, weights=path,
     ...                          labels_per_class=(5, 20), seeds=(0,), alpha=0.25)
-    >>> plot_data_efficiency(result)
+    >>> figure = plot_data_efficiency(result)
     """
     settings = _check_budget(budget)
     unknown = [m for m in methods if m not in METHODS]
@@ -172,9 +173,9 @@ def data_efficiency(backbone, train_images, train_labels, test_images, test_labe
                     if trained_head is None:
                         train_head(model, train_ds, epochs=head_epochs, patience=0,
                                    verbose=0)
-                        trained_head = model.get_layer("predictions").get_weights()
+                        trained_head = layout.predictions_of(model).get_weights()
                     else:  # the fine-tune run starts from the same trained head
-                        model.get_layer("predictions").set_weights(trained_head)
+                        layout.predictions_of(model).set_weights(trained_head)
                     if method == "fine_tune":
                         fine_tune(model, train_ds, epochs=fine_epochs,
                                   fraction=fine_tune_fraction,
@@ -274,7 +275,7 @@ def layer_transferability(backbone, train_images, train_labels, test_images,
                 start = time.perf_counter()
                 model = build_scratch_classifier(backbone, num_classes, input_shape,
                                                  **backbone_kwargs)
-                target = model.get_layer("backbone")
+                target = layout.backbone_of(model)
                 for layer, source_layer in zip(target.layers, source.layers):
                     if block_of[source_layer.name] < k:
                         layer.set_weights(source_layer.get_weights())

@@ -12,18 +12,9 @@ Rules the library enforces so readers do not have to remember them:
 import keras
 import numpy as np
 
+from transfer_keras import layout
 from transfer_keras._checks import check_fraction, check_whole_number
 from transfer_keras._table import Table
-
-
-def _backbone(model):
-    try:
-        return model.get_layer("backbone")
-    except ValueError:
-        raise ValueError(
-            f"`model` {model.name!r} has no layer named 'backbone'; build it with "
-            f"build_classifier()."
-        ) from None
 
 
 def _count(weights):
@@ -43,7 +34,7 @@ def freeze_backbone(model):
     >>> freeze_backbone(model).get_layer("backbone").trainable
     False
     """
-    _backbone(model).trainable = False
+    layout.backbone_of(model).trainable = False
     return model
 
 
@@ -69,9 +60,10 @@ def unfreeze_backbone(model, num_layers=None, from_layer=None, fraction=None):
         ValueError: more than one option, or a value out of range / unknown name.
 
     Example:
-    >>> unfreeze_backbone(model, num_layers=20)
+    >>> unfreeze_backbone(model, num_layers=20).get_layer("backbone").trainable
+    True
     """
-    backbone = _backbone(model)
+    backbone = layout.backbone_of(model)
     layers = backbone.layers
     given = [n for n, v in [("num_layers", num_layers), ("from_layer", from_layer),
                             ("fraction", fraction)] if v is not None]
@@ -119,8 +111,8 @@ def trainable_summary(model):
         frozen params`, plus `total_trainable` / `total_frozen` attributes.
 
     Example:
-    >>> trainable_summary(model).total_trainable
-    2565
+    >>> trainable_summary(model).total_trainable  # the ants/bees head: 256 * 2 + 2
+    514
     """
     rows = []
     for layer in model.layers:

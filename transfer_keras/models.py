@@ -5,8 +5,9 @@ The model takes raw pixels in [0, 255] and holds its own preprocessing:
     pixels -> [augmentation] -> preprocessing -> backbone(training=False)
            -> pooling -> [dropout] -> [hidden_1 ...] -> predictions
 
-Every part is a named layer (`model.get_layer("backbone")`, ...). The backbone
-starts frozen. A saved model therefore needs no extra code at inference time,
+Every part is a named layer; `transfer_keras.layout` is the one module that
+knows the names and finds the parts (`layout.backbone_of(model)`, ...). The
+backbone starts frozen. A saved model therefore needs no extra code at inference time,
 and the classic `preprocess_input` mismatch cannot happen.
 
 Self-contained files: the preprocessing is made of Keras's built-in layers
@@ -36,6 +37,7 @@ from transfer_keras._checks import (
     is_one_of,
     is_whole_number,
 )
+from transfer_keras import layout
 from transfer_keras._files import atomic_path
 from transfer_keras.backbones import (
     BACKBONES,
@@ -44,9 +46,9 @@ from transfer_keras.backbones import (
     get_backbone_spec,
 )
 from transfer_keras.evaluation import num_classes_of
+from transfer_keras.layout import head_layers  # noqa: F401  (its home before `layout`)
 
-HEAD_LAYERS = ("pooling", "dropout", "predictions")  # plus hidden_1, hidden_2, ...
-AUGMENTATION_LAYER = "augmentation"  # the name the library finds the augmentation by
+AUGMENTATION_LAYER = layout.AUGMENTATION  # kept for code written against earlier versions
 POOLINGS = ("avg", "max")
 MODEL_METADATA_FILE = "transfer_keras.json"  # the library's member inside a .keras zip
 
@@ -88,11 +90,12 @@ def build_preprocessing(backbone):
 
     Example:
     >>> preprocessing = build_preprocessing("mobilenetv2")
-    >>> preprocessing(np.array([[[[0.0, 127.5, 255.0]]]]))  # -> [[[[-1., 0., 1.]]]]
+    >>> keras.ops.convert_to_numpy(preprocessing(np.array([[[[0.0, 127.5, 255.0]]]]))).tolist()
+    [[[[-1.0, 0.0, 1.0]]]]
     """
     spec = get_backbone_spec(backbone)
     return keras.Sequential(PREPROCESSING_LAYERS[spec.preprocessing](),
-                            name="preprocessing")
+                            name=layout.PREPROCESSING)
 
 
 @keras.saving.register_keras_serializable(package="transfer_keras")
@@ -108,7 +111,7 @@ class BackbonePreprocessing(keras.layers.Layer):
     """
 
     def __init__(self, backbone_name, **kwargs):
-        kwargs.setdefault("name", "preprocessing")
+        kwargs.setdefault("name", layout.PREPROCESSING)
         super().__init__(**kwargs)
         self.backbone_name = get_backbone_spec(backbone_name).name
 
@@ -186,17 +189,17 @@ def build_head(features, num_classes, hidden_units=(), dropout=0.5, pooling="avg
     num_classes, classifier_activation = _check_num_classes(num_classes, classifier_activation)
     hidden_units, dropout = _check_head_args(hidden_units, dropout, pooling)
     if pooling == "avg":
-        x = keras.layers.GlobalAveragePooling2D(name="pooling")(features)
+        x = keras.layers.GlobalAveragePooling2D(name=layout.POOLING)(features)
     else:
-        x = keras.layers.GlobalMaxPooling2D(name="pooling")(features)
+        x = keras.layers.GlobalMaxPooling2D(name=layout.POOLING)(features)
     for index, units in enumerate(hidden_units, start=1):
         if dropout:
             x = keras.layers.Dropout(dropout, name=f"dropout_{index}")(x)
         x = keras.layers.Dense(units, activation="relu", name=f"hidden_{index}")(x)
     if dropout:
-        x = keras.layers.Dropout(dropout, name="dropout")(x)
+        x = keras.layers.Dropout(dropout, name=layout.DROPOUT)(x)
     return keras.layers.Dense(
-        num_classes, activation=classifier_activation, name="predictions", dtype="float32"
+        num_classes, activation=classifier_activation, name=layout.PREDICTIONS, dtype="float32"
     )(x)
 
 
@@ -310,8 +313,8 @@ def _assemble(backbone, num_classes, input_shape, weights, hidden_units, dropout
         inputs = keras.Input(shape=input_shape, name="pixels")
         x = inputs
         if augmentation is not None:
-            if augmentation.name != AUGMENTATION_LAYER:  # the caller's layer keeps its name
-                augmentation = keras.Sequential([augmentation], name=AUGMENTATION_LAYER)
+            if augmentation.name != layout.AUGMENTATION:  # the caller's layer keeps its name
+                augmentation = keras.Sequential([augmentation], name=layout.AUGMENTATION)
             x = augmentation(x)
         x = build_preprocessing(spec.name)(x)
         if from_scratch:
@@ -366,18 +369,7 @@ def build_augmentation(flip=True, rotation=0.05, zoom=0.1, contrast=0.1, seed=No
         layers.append(keras.layers.RandomZoom(zoom, seed=seed))
     if contrast:
         layers.append(keras.layers.RandomContrast(contrast, value_range=(0, 255), seed=seed))
-    return keras.Sequential(layers, name=AUGMENTATION_LAYER)
-
-
-def head_layers(model):
-    """Returns the head's layers (everything after the backbone), in order."""
-    names = [layer.name for layer in model.layers]
-    if "backbone" not in names:
-        raise ValueError(
-            f"`model` {model.name!r} has no layer named 'backbone'; build it with "
-            f"build_classifier()."
-        )
-    return model.layers[names.index("backbone") + 1:]
+    return keras.Sequential(layers, name=layout.AUGMENTATION)
 
 
 def backbone_name(model):
@@ -492,6 +484,7 @@ def save_model(model, path, class_names=None):
 
     Example:
     >>> save_model(model, "ants_bees.keras", class_names=["ants", "bees"])
+    PosixPath('ants_bees.keras')
     """
     path = Path(path).expanduser()
     if path.suffix != ".keras":

@@ -21,7 +21,7 @@ from matplotlib.ticker import MaxNLocator
 from transfer_keras._checks import check_fraction, check_whole_number, is_whole_number
 from transfer_keras.backbones import BACKBONES
 from transfer_keras.evaluation import EvaluationReport, _outputs_logits, _to_probabilities
-from transfer_keras.models import AUGMENTATION_LAYER, head_layers
+from transfer_keras import layout
 
 __all__ = [
     "grad_cam_heatmap",
@@ -337,10 +337,10 @@ def _unsupported(model, why):
 
 def _grad_cam(model, image, class_index=None):
     """Returns `(heatmap at image size, class_index, probabilities)`."""
-    names = [layer.name for layer in model.layers]
-    if "backbone" not in names:
-        raise _unsupported(model, f"Model {model.name!r} has no 'backbone' layer.")
-    backbone = model.get_layer("backbone")
+    try:
+        _, backbone, head = layout.classifier_parts(model)
+    except ValueError:
+        raise _unsupported(model, f"Model {model.name!r} has no 'backbone' layer.") from None
     if len(backbone.output.shape) != 4:
         raise _unsupported(
             model, f"Its backbone's output has shape {tuple(backbone.output.shape)}."
@@ -357,11 +357,10 @@ def _grad_cam(model, image, class_index=None):
         )
     # Pixels -> preprocessing -> feature map (augmentation is skipped: inference).
     x = image[None]
-    for layer in model.layers[: names.index("backbone")]:
-        if not isinstance(layer, keras.layers.InputLayer) and layer.name != AUGMENTATION_LAYER:
-            x = layer(x, training=False)
+    for layer in layout.inference_inputs(model):
+        x = layer(x, training=False)
     features = backbone(x, training=False)
-    *hidden, output_layer = head_layers(model)
+    *hidden, output_layer = head
     with tf.GradientTape() as tape:
         tape.watch(features)
         x = features

@@ -28,12 +28,12 @@ import time
 import keras
 import numpy as np
 
-from transfer_keras import baselines, kit
+from transfer_keras import baselines, kit, layout
 from transfer_keras._checks import check_whole_number, is_number, is_whole_number
 from transfer_keras._table import Table
 from transfer_keras.data import prepare, sample_per_class
 from transfer_keras.evaluation import evaluate_classifier
-from transfer_keras.models import build_classifier, head_layers
+from transfer_keras.models import build_classifier
 from transfer_keras.training import set_seed, train_from_scratch, train_two_stage
 
 SHOWCASE_METHODS = ("majority", "pixels_logistic", "scratch", "probe", "frozen",
@@ -149,7 +149,7 @@ def _training_set(photos, n, seed):
 def _head_accuracy(model, features, labels):
     """Accuracy of a classifier's head on pooled features of its frozen backbone."""
     outputs = features
-    for layer in head_layers(model)[1:]:  # everything after the pooling layer
+    for layer in layout.head_layers(model)[1:]:  # everything after the pooling layer
         outputs = layer(outputs, training=False)
     return float(np.mean(np.argmax(keras.ops.convert_to_numpy(outputs), axis=-1) == labels))
 

@@ -30,15 +30,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from transfer_keras import layout
 from transfer_keras._checks import check_positive_number, is_one_of, is_whole_number
 from transfer_keras._files import atomic_path, write_text_atomically
 from transfer_keras.data import augment_dataset
 from transfer_keras.freezing import freeze_backbone, unfreeze_backbone
 from transfer_keras.models import (
-    AUGMENTATION_LAYER,
     backbone_name,
     build_scratch_classifier,
-    head_layers,
     save_model,
 )
 
@@ -69,7 +68,7 @@ def loss_for(model):
     One unit -> binary cross-entropy; several -> sparse categorical
     cross-entropy (integer labels); `from_logits` when the layer has no activation.
     """
-    layer = model.get_layer("predictions")
+    layer = layout.predictions_of(model)
     from_logits = layer.activation.__name__ == "linear"
     if layer.units == 1:
         return keras.losses.BinaryCrossentropy(from_logits=from_logits)
@@ -77,7 +76,7 @@ def loss_for(model):
 
 
 def _accuracy_metric(model):
-    layer = model.get_layer("predictions")
+    layer = layout.predictions_of(model)
     if layer.units == 1:
         threshold = 0.0 if layer.activation.__name__ == "linear" else 0.5
         return keras.metrics.BinaryAccuracy(name="accuracy", threshold=threshold)
@@ -171,12 +170,12 @@ def _callbacks(val_ds, patience, checkpoint_path, callbacks, model_to_save):
 
 def has_random_augmentation(model):
     """True when the model holds an `augmentation` layer (feature caching can't apply)."""
-    return any(layer.name == AUGMENTATION_LAYER for layer in model.layers)
+    return layout.augmentation_of(model) is not None
 
 
 def build_feature_extractor(model):
     """Returns the frozen part of a classifier: raw pixels -> pooled features."""
-    return keras.Model(model.inputs, model.get_layer("pooling").output,
+    return keras.Model(model.inputs, layout.pooling_of(model).output,
                        name="feature_extractor")
 
 
@@ -228,8 +227,8 @@ def _extract(model, datasets):
 
 def _build_head_model(model):
     """A model of the head alone, sharing its layers (and weights) with `model`."""
-    width = model.get_layer("pooling").output.shape[-1]
-    layers = [layer for layer in head_layers(model) if layer.name != "pooling"]
+    pooling, *layers = layout.head_layers(model)
+    width = pooling.output.shape[-1]
     return keras.Sequential([keras.Input((width,), name="features")] + layers,
                             name="head")
 
@@ -587,7 +586,7 @@ def pretrain_source(backbone, source_train, source_val=None, num_classes=None,
             model.evaluate(source_val, verbose=0)[1]), 4), **(metadata or {})}
     if save_path is not None:
         with atomic_path(save_path, suffix=".weights.h5") as temporary:
-            model.get_layer("backbone").save_weights(temporary)
+            layout.backbone_of(model).save_weights(temporary)
         record = {
             "backbone": backbone_name(model),
             "backbone_kwargs": backbone_kwargs,
