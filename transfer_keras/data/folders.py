@@ -11,8 +11,11 @@ import io
 import os
 import re
 import shutil
+import stat
 import tempfile
 import warnings
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
@@ -20,13 +23,38 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from transfer_keras._checks import check_fraction, check_image_size, check_whole_number
+from transfer_keras._checks import (
+    check_choice,
+    check_fraction,
+    check_image_size,
+    check_whole_number,
+)
 from transfer_keras._table import Table
-from transfer_keras.data.pipelines import DataWarning, _check_arrays, prepare
+from transfer_keras.data.pipelines import (
+    AUTOTUNE,
+    DataWarning,
+    RecordFile,
+    _check_arrays,
+    _to_model_input,
+    prepare,
+)
+from transfer_keras.errors import ResourceUnavailableError
 
 TRAIN_FOLDER = "train"
 HELD_OUT_FOLDERS = ("val", "valid", "validation", "test")  # in order of preference
 TEST_FOLDER = "test"
+
+# Safety limits of the folder scan: larger files and images are skipped with the reason.
+MAX_FILE_BYTES = 1 << 30  # 1 GiB: no photo is that big; a link to a device would never end
+MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS  # Pillow's own limit (about 89 megapixels)
+# Decoded pixels up to this size stay in memory; larger folders stream (`mode="auto"`).
+STREAMING_THRESHOLD_BYTES = 256 * 2**20  # about 1,700 photos at 224x224
+SCAN_WORKERS = min(8, os.cpu_count() or 1)  # threads that decode files in parallel
+LOAD_MODES = ("auto", "memory", "streaming")
+MODE_DESCRIPTIONS = {
+    "memory": "the decoded images are held in memory",
+    "streaming": "the decoded images wait in a temporary file, read batch by batch",
+}
 
 
 class ImageRecord(NamedTuple):
@@ -81,23 +109,41 @@ class DataReport:
         skipped: list of `(path, reason)` for every file or folder not loaded.
         duplicates: list of groups of identical files, each a list of `ImageRecord`s.
         warnings: the data problems worth a look, as sentences.
+        mode: `"memory"` (the decoded pixels are held in memory) or `"streaming"`
+            (they wait in a temporary file and are read batch by batch).
         train_images, train_labels, train_paths: uint8 `(n, h, w, 3)` images, int32
             labels and the file of each image. `val_*` and `test_*` likewise (None /
-            [] without that part).
+            [] without that part). In streaming mode each access to `*_images`
+            reads the whole part from the temporary file into a new array.
     """
 
     def __init__(self, root, image_size):
         self.root = Path(root)
         self.image_size = image_size
         self.layout = None
+        self.mode = None
         self.class_names = []
         self.counts = {}
         self.skipped = []
         self.duplicates = []
         self.warnings = []
-        self.train_images = self.train_labels = self.val_images = self.val_labels = None
-        self.test_images = self.test_labels = None
+        self._images = {}  # split -> uint8 array (in memory)
+        self._records = {}  # split -> record numbers in self._pixel_file (streaming)
+        self._pixel_file = None
+        self.train_labels = self.val_labels = self.test_labels = None
         self.train_paths, self.val_paths, self.test_paths = [], [], []
+
+    def _split_images(self, split):
+        if split in self._records:
+            return self._pixel_file.read(self._records[split])
+        return self._images.get(split)
+
+    train_images = property(lambda self: self._split_images("train"),
+                            lambda self, value: self._images.__setitem__("train", value))
+    val_images = property(lambda self: self._split_images("val"),
+                          lambda self, value: self._images.__setitem__("val", value))
+    test_images = property(lambda self: self._split_images("test"),
+                           lambda self, value: self._images.__setitem__("test", value))
 
     @property
     def num_images(self):
@@ -130,6 +176,8 @@ class DataReport:
             notes += ["  " + " == ".join(self._relative(r.path) for r in group)
                       for group in self.duplicates]
         notes += [f"Warning: {text}" for text in self.warnings]
+        if self.mode:
+            notes.append(f"Mode: {self.mode} ({MODE_DESCRIPTIONS[self.mode]})")
         height, width = self.image_size
         title = (f"{self.root} ({self.layout}): {self.num_images} images, "
                  f"{len(self.class_names)} classes, resized to {height}x{width}")
@@ -140,6 +188,7 @@ class DataReport:
         return {
             "root": str(self.root),
             "layout": self.layout,
+            "mode": self.mode,
             "image_size": list(self.image_size),
             "class_names": list(self.class_names),
             "counts": {split: dict(c) for split, c in self.counts.items()},
@@ -173,6 +222,10 @@ def _to_rgb(image):
     return image.convert("RGB")
 
 
+class _ImageTooLarge(ValueError):
+    """An image whose decoded pixels would exceed `MAX_IMAGE_PIXELS`."""
+
+
 def _decode_image(data, image_size):
     """Returns the file bytes `data` as a uint8 `(height, width, 3)` array.
 
@@ -180,9 +233,16 @@ def _decode_image(data, image_size):
     to `image_size` with bilinear filtering, squashing it like Keras's
     `image_dataset_from_directory` (no crop, no padding). JPEGs are first
     decoded at a reduced scale (`Image.draft`) when they are much larger.
+    Images of more than `MAX_IMAGE_PIXELS` pixels raise `_ImageTooLarge`
+    before any pixel is decoded.
     """
     height, width = image_size
     with Image.open(io.BytesIO(data)) as image:  # GIF, TIFF, WEBP: the first frame
+        pixels = image.size[0] * image.size[1]
+        if pixels > MAX_IMAGE_PIXELS:
+            raise _ImageTooLarge(
+                f"image too large ({image.size[0]}x{image.size[1]} = {pixels:,} pixels; the "
+                f"limit is {MAX_IMAGE_PIXELS:,}, folders.MAX_IMAGE_PIXELS); not decoded")
         if image.format == "JPEG":
             side = max(height, width)  # square, so EXIF rotation cannot make it too small
             image.draft("RGB", (side, side))
@@ -218,40 +278,125 @@ def load_image(path, image_size):
     return pixels
 
 
+def _unreadable_reason(path):
+    """Why `path` cannot be read as an image file, or None for a regular file.
+
+    Checked before opening: reading a FIFO would wait forever and a link to
+    a device such as /dev/zero would never end, so only regular files (or
+    links to them) are read, and only up to `MAX_FILE_BYTES`.
+    """
+    try:
+        info = os.stat(path)  # follows links
+    except FileNotFoundError:
+        if os.path.islink(path):
+            return f"broken link (its target {os.readlink(path)!r} does not exist)"
+        return "the file disappeared while the folder was read"
+    except OSError as error:
+        return f"cannot read the file ({error.strerror or error})"
+    if not stat.S_ISREG(info.st_mode):
+        kinds = [(stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+                 (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")]
+        kind = next((name for test, name in kinds if test(info.st_mode)), "a special file")
+        link = " the link points to" if os.path.islink(path) else ""
+        return f"not a regular file ({'it is' if not link else link} {kind}); not read"
+    if info.st_size > MAX_FILE_BYTES:
+        return (f"file too large ({info.st_size / 2**20:,.0f} MB; the limit is "
+                f"{MAX_FILE_BYTES / 2**20:,.0f} MB, folders.MAX_FILE_BYTES)")
+    return None
+
+
 def _read_image(path, image_size):
     """Returns `(sha256, pixels, None)` for a usable image, else `(None, None, reason)`."""
+    reason = _unreadable_reason(path)
+    if reason:
+        return None, None, reason
     try:
-        data = path.read_bytes()
+        data = Path(path).read_bytes()
     except OSError as error:
         return None, None, f"cannot read the file ({error.strerror or error})"
     if not data:
         return None, None, "empty file (0 bytes)"
     try:
         return hashlib.sha256(data).hexdigest(), _decode_image(data, image_size), None
+    except _ImageTooLarge as error:
+        return None, None, str(error)
     except UnidentifiedImageError:
         return None, None, "not an image (Pillow cannot identify the format)"
     except Exception as error:  # Pillow raises many types for broken files
         return None, None, f"corrupt or truncated image ({type(error).__name__}: {error})"
 
 
-def _list_files(folder, skipped):
+def _read_images(paths, image_size):
+    """Yields `_read_image(path, image_size)` for each path, in order, decoding
+    `SCAN_WORKERS` files at a time (Pillow releases the GIL while it decodes).
+
+    At most a few results wait to be consumed, so memory stays bounded.
+    """
+    paths = list(paths)
+    if SCAN_WORKERS <= 1 or len(paths) < 2:
+        yield from (_read_image(path, image_size) for path in paths)
+        return
+    with ThreadPoolExecutor(SCAN_WORKERS) as pool:
+        pending = deque()
+        for path in paths:
+            pending.append(pool.submit(_read_image, path, image_size))
+            if len(pending) >= 4 * SCAN_WORKERS:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def _list_files(folder, skipped, visited=None):
     """Returns the non-hidden files under `folder`, recursively and sorted.
 
-    Hidden files and folders (name starts with '.') are added to `skipped`.
+    Hidden files and folders (name starts with '.') and folders that cannot be
+    listed are added to `skipped` with the reason. Links to folders are
+    followed, each real folder once: a folder already read (a link loop, or a
+    second link to the same folder) is skipped with the reason. Links to files,
+    broken links, FIFOs and the like are returned: `_read_image` says why it
+    skips them.
     """
-    files = []
-    for current, folder_names, file_names in os.walk(folder):
-        current = Path(current)
-        for name in sorted(folder_names):
-            if name.startswith("."):
-                skipped.append((current / name, "hidden folder (name starts with '.'); not read"))
-        folder_names[:] = sorted(name for name in folder_names if not name.startswith("."))
-        for name in sorted(file_names):
-            if name.startswith("."):
-                skipped.append((current / name, "hidden file (name starts with '.')"))
-            else:
-                files.append(current / name)
-    return files
+    folder = Path(folder)
+    visited = {} if visited is None else visited
+    visited.setdefault(os.path.realpath(folder), folder)
+    try:
+        with os.scandir(folder) as scan:
+            entries = sorted(scan, key=lambda entry: entry.name)
+    except OSError as error:
+        skipped.append((folder, f"cannot read the folder ({error.strerror or error}); "
+                                f"its images are not loaded"))
+        return []
+    folders, files = [], []
+    for entry in entries:
+        (folders if _is_folder(entry) else files).append(Path(entry.path))
+    for path in folders:
+        if path.name.startswith("."):
+            skipped.append((path, "hidden folder (name starts with '.'); not read"))
+    result = []
+    for path in files:
+        if path.name.startswith("."):
+            skipped.append((path, "hidden file (name starts with '.')"))
+        else:
+            result.append(path)
+    for path in folders:
+        if path.name.startswith("."):
+            continue
+        real = os.path.realpath(path)
+        if real in visited:
+            skipped.append((path, f"link to a folder already read ({visited[real]}): a "
+                                  f"link loop or a second link to it; not read again"))
+            continue
+        visited[real] = path
+        result += _list_files(path, skipped, visited)
+    return result
+
+
+def _is_folder(entry):
+    """True for a folder or a link to one (False for a broken link)."""
+    try:
+        return entry.is_dir()  # follows links
+    except OSError:
+        return False
 
 
 def _visible_entries(folder, report=None):
@@ -284,30 +429,70 @@ def _check_loose_files(folder, files, image_size, report):
         )
 
 
-def _scan_classes(folder, image_size, report):
-    """Reads `folder/<class>/**` into `{class_name: [(path, sha256, pixels), ...]}`."""
+class _ClassFolder(NamedTuple):
+    """A class folder of one split, listed: its files and what the listing skipped."""
+
+    split: str
+    name: str
+    folder: Path
+    files: list
+    skipped: list
+
+
+def _list_classes(split, folder, image_size, report):
+    """Lists `folder/<class>/**` of one split (no image is decoded yet)."""
     class_folders, loose_files = _visible_entries(folder, report)
     _check_loose_files(folder, loose_files, image_size, report)
-    scan = {}
+    listed = []
     for class_folder in class_folders:
         skipped_here = []
+        files = _list_files(class_folder, skipped_here)
+        if not files and skipped_here and skipped_here[0][0] == class_folder:
+            raise ValueError(
+                f"Class folder {class_folder.name!r} ({class_folder}) cannot be read: "
+                f"{skipped_here[0][1].split(';')[0]}. Give this user read access to it "
+                f"(e.g. chmod -R u+rX) or remove the folder."
+            )
+        if not files and not skipped_here:
+            raise ValueError(
+                f"Class folder {class_folder.name!r} ({class_folder}) has no usable image: "
+                f"it is empty. Add images to it or remove the folder."
+            )
+        listed.append(_ClassFolder(split, class_folder.name, class_folder, files,
+                                   skipped_here))
+    return listed
+
+
+def _scan_classes(listed, image_size, report, pixel_file=None):
+    """Reads the listed class folders into `{split: {class_name: [(path, sha256, pixels)]}}`.
+
+    Every file is decoded (in parallel), which checks it and gives its hash.
+    With a `pixel_file` the pixels go there and the entry holds their record
+    number instead, so memory does not grow with the folder.
+    """
+    results = _read_images((path for c in listed for path in c.files), image_size)
+    scans = {}
+    for class_folder in listed:
+        skipped_here = list(class_folder.skipped)
         images = []
-        for path in _list_files(class_folder, skipped_here):
-            digest, pixels, reason = _read_image(path, image_size)
+        for path in class_folder.files:
+            digest, pixels, reason = next(results)
             if digest is None:
                 skipped_here.append((path, reason))
+            elif pixel_file is not None:
+                images.append((path, digest, pixel_file.append(pixels)))
             else:
                 images.append((path, digest, pixels))
         report.skipped += skipped_here
         if not images:
             why = "; ".join(f"{path.name}: {reason}" for path, reason in skipped_here[:10])
             raise ValueError(
-                f"Class folder {class_folder.name!r} ({class_folder}) has no usable image"
-                f"{' (' + why + ')' if why else ': it is empty'}. Add images to it or "
+                f"Class folder {class_folder.name!r} ({class_folder.folder}) has no usable "
+                f"image{' (' + why + ')' if why else ': it is empty'}. Add images to it or "
                 f"remove the folder."
             )
-        scan[class_folder.name] = images
-    return scan
+        scans.setdefault(class_folder.split, {})[class_folder.name] = images
+    return scans
 
 
 def _find_splits(root, report):
@@ -423,21 +608,30 @@ def _check_held_out_classes(scan, folder, train_folder, class_names, report):
 
 
 def load_image_folder(path, image_size, batch_size=32, validation_split=None, seed=0,
-                      shuffle=True):
+                      shuffle=True, mode="auto", cache_dir=None):
     """Loads a folder of images, one sub-folder per class, into checked datasets.
 
     Two layouts are understood: `root/<class_name>/<image>` (optionally split
     with `validation_split`, stratified per class) and `root/train/<class_name>/...`
     plus `root/val/<class_name>/...` ('valid', 'validation' or 'test' also work).
-    Images in nested, non-hidden sub-folders of a class folder belong to that class.
+    Images in nested, non-hidden sub-folders of a class folder belong to that
+    class; links to folders are followed (each real folder read once).
 
-    Every file is decoded once with Pillow, turned upright (EXIF), converted to
-    RGB (grayscale, palette and CMYK converted; transparent pixels become white)
-    and resized to `image_size` (bilinear, squashed). Files that are not images,
-    are corrupt or truncated, and hidden files and folders are skipped and listed
-    in the report with the reason. Identical files are reported (all kept);
-    identical files across train/validation or across classes also raise a
+    Every file is decoded once with Pillow (several files at a time, in
+    threads), turned upright (EXIF), converted to RGB (grayscale, palette and
+    CMYK converted; transparent pixels become white) and resized to
+    `image_size` (bilinear, squashed). Files that are not images, are corrupt
+    or truncated, are not regular files (FIFOs, devices, broken links), are
+    larger than `MAX_FILE_BYTES` or `MAX_IMAGE_PIXELS`, hidden files and
+    folders, and folders that cannot be read are skipped and listed in the
+    report with the reason. Identical files are reported (all kept); identical
+    files across train/validation or across classes also raise a
     `DataWarning`. Nothing in the folder is moved, written or deleted.
+
+    Small folders are held in memory. Larger ones stream: the decoded pixels
+    go to a temporary file (deleted automatically) and the datasets read it
+    batch by batch, so memory stays flat whatever the folder size; the images
+    are exactly the same. `report.mode` says which was used.
 
     Args:
         path: the root folder.
@@ -448,6 +642,12 @@ def load_image_folder(path, image_size, batch_size=32, validation_split=None, se
         seed: seed of the validation split and of the training shuffle.
             Defaults to `0`.
         shuffle: reshuffle the training set every epoch. Defaults to `True`.
+        mode: `"memory"`, `"streaming"` or `"auto"`: stream when the decoded
+            images would take more than `STREAMING_THRESHOLD_BYTES` (256 MB,
+            about 1,700 photos at 224 px). Defaults to `"auto"`.
+        cache_dir: the folder of the temporary file in streaming mode (it needs
+            `height * width * 3` bytes per image). Defaults to `None` (the
+            system's temporary folder).
 
     Returns:
         `ImageFolderData(train_ds, val_ds, class_names, report)`. The datasets
@@ -457,8 +657,10 @@ def load_image_folder(path, image_size, batch_size=32, validation_split=None, se
 
     Raises:
         ValueError: missing or empty folder, images outside class folders, a class
-            with no usable image, fewer than two classes, an unknown layout, a
-            validation class absent from train, or a bad `validation_split`.
+            folder that is unreadable or has no usable image, fewer than two
+            classes, an unknown layout, a validation class absent from train, a
+            bad `validation_split` or `mode`.
+        ResourceUnavailableError: streaming, and `cache_dir` lacks the disk space.
 
     Example:
     >>> train_ds, val_ds, class_names, report = load_image_folder(
@@ -478,6 +680,10 @@ def load_image_folder(path, image_size, batch_size=32, validation_split=None, se
     if validation_split is not None:
         check_fraction(validation_split, "validation_split", "(0, 1)", what="a fraction",
                        hint="Use e.g. 0.2, or None for no split.")
+    mode = check_choice(mode, "mode", LOAD_MODES)
+    if cache_dir is not None and not Path(cache_dir).is_dir():
+        raise ValueError(f"`cache_dir` {str(cache_dir)!r} is not a folder; pass an existing "
+                         f"folder for the temporary file, or None.")
 
     report = DataReport(root, image_size)
     if not any(not entry.name.startswith(".") for entry in root.iterdir()):
@@ -494,8 +700,14 @@ def load_image_folder(path, image_size, batch_size=32, validation_split=None, se
             f"already has a held-out folder ({split_folders['val'].name}/). Pass "
             f"validation_split=None."
         )
-    scans = {split: _scan_classes(folder, image_size, report)
-             for split, folder in split_folders.items()}
+    listed = [class_folder for split, folder in split_folders.items()
+              for class_folder in _list_classes(split, folder, image_size, report)]
+    num_files = sum(len(class_folder.files) for class_folder in listed)
+    report.mode = _choose_mode(mode, num_files, image_size)
+    if report.mode == "streaming":
+        report._pixel_file = _new_pixel_file(image_size, num_files, cache_dir)
+    scans = _scan_classes(listed, image_size, report, report._pixel_file)
+    scans = {split: scans.get(split, {}) for split in split_folders}
     if validation_split is not None:
         scans["train"], scans["val"] = _stratified_split(scans["train"], validation_split, seed)
 
@@ -521,7 +733,10 @@ def load_image_folder(path, image_size, batch_size=32, validation_split=None, se
                 labels.append(label)
                 paths.append(file_path)
                 records.append((digest, ImageRecord(file_path, split, name)))
-        setattr(report, f"{split}_images", np.stack(images))
+        if report.mode == "streaming":
+            report._records[split] = np.array(images, dtype=np.int64)
+        else:
+            setattr(report, f"{split}_images", np.stack(images))
         setattr(report, f"{split}_labels", np.array(labels, dtype=np.int32))
         setattr(report, f"{split}_paths", paths)
         report.counts[split] = {name: len(scan.get(name, [])) for name in class_names}
@@ -529,13 +744,55 @@ def load_image_folder(path, image_size, batch_size=32, validation_split=None, se
     for text in report.warnings:
         warnings.warn(text, DataWarning, stacklevel=2)
 
-    train_ds = prepare((report.train_images, report.train_labels), batch_size=batch_size,
+    datasets = {split: _split_dataset(report, split, batch_size,
+                                      shuffle=shuffle and split == "train", seed=seed)
+                for split in ("train", "val", "test")}
+    return ImageFolderData(datasets["train"], datasets["val"], class_names, report,
+                           datasets["test"])
+
+
+def _choose_mode(mode, num_files, image_size):
+    """`"memory"` or `"streaming"`: `mode`, or for "auto" the size of the decoded pixels."""
+    if mode != "auto":
+        return mode
+    height, width = image_size
+    decoded_bytes = num_files * height * width * 3
+    return "streaming" if decoded_bytes > STREAMING_THRESHOLD_BYTES else "memory"
+
+
+def _new_pixel_file(image_size, num_files, cache_dir):
+    """The temporary file of a streaming load, after checking the disk has room for it."""
+    height, width = image_size
+    needed = num_files * height * width * 3
+    folder = cache_dir if cache_dir is not None else tempfile.gettempdir()
+    free = shutil.disk_usage(folder).free
+    if needed > free:
+        raise ResourceUnavailableError(
+            f"Streaming {num_files} images at {height}x{width} needs about "
+            f"{needed / 2**20:,.0f} MB of temporary disk space in {folder}, which has "
+            f"{free / 2**20:,.0f} MB free. Pass cache_dir= a folder on a larger disk, a "
+            f"smaller image_size, or mode='memory' if the images fit in memory."
+        )
+    return RecordFile((height, width, 3), np.uint8, folder=cache_dir)
+
+
+def _split_dataset(report, split, batch_size, shuffle, seed):
+    """The batches of one split: from the arrays in memory, or read from the pixel file.
+
+    Both give the same batches in the same order: the streaming path shuffles
+    the record numbers exactly as `prepare` shuffles the arrays.
+    """
+    labels = getattr(report, f"{split}_labels")
+    if labels is None:
+        return None
+    if report.mode != "streaming":
+        return prepare((report._images[split], labels), batch_size=batch_size,
                        shuffle=shuffle, seed=seed)
-    val_ds, test_ds = (
-        None if images is None else prepare((images, labels), batch_size=batch_size)
-        for images, labels in [(report.val_images, report.val_labels),
-                               (report.test_images, report.test_labels)])
-    return ImageFolderData(train_ds, val_ds, class_names, report, test_ds)
+    dataset = report._pixel_file.dataset(report._records[split], labels, batch_size,
+                                         shuffle=shuffle, seed=seed)
+    dataset = dataset.map(lambda images, labels: _to_model_input(images, labels, None, 3),
+                          num_parallel_calls=AUTOTUNE)
+    return dataset.prefetch(AUTOTUNE)
 
 
 # ----------------------------------------------------------------------------

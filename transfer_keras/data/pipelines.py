@@ -6,6 +6,8 @@ prefetch), `augment_dataset` and `dataset_to_arrays`. Pixel values stay in
 """
 
 import os
+import tempfile
+import threading
 import warnings
 
 import keras
@@ -255,3 +257,104 @@ def dataset_to_arrays(dataset):
     join = np.stack if np.ndim(labels[0]) == 0 else np.concatenate
     return join(images), join(labels)
 
+
+
+# ----------------------------------------------------------------------------
+# Fixed-size records (decoded pixels, extracted features) in a temporary file.
+
+
+class RecordFile:
+    """Equal-sized arrays appended to an anonymous temporary file, read back by index.
+
+    The streaming image loader keeps its decoded pixels here and the disk
+    feature cache its backbone features: memory stays flat however many
+    records there are, because only the batches being used are read. The file
+    has no name (it is deleted when this object is garbage-collected or closed),
+    so nothing is left behind, even after a crash.
+
+    Reads use `os.pread` (no shared file position, so parallel readers need no
+    lock) and go through the operating system's page cache, which does not count
+    as the process's memory.
+
+    Args:
+        shape: the shape of one record, e.g. `(224, 224, 3)`.
+        dtype: its NumPy dtype, e.g. `np.uint8`.
+        folder: where the temporary file lives. Defaults to `None` (the
+            system's temporary folder, `tempfile.gettempdir()`).
+    """
+
+    def __init__(self, shape, dtype, folder=None):
+        self.shape = tuple(int(size) for size in shape)
+        self.dtype = np.dtype(dtype)
+        self.record_bytes = int(np.prod(self.shape)) * self.dtype.itemsize
+        self.folder = folder
+        self._file = tempfile.TemporaryFile(dir=folder)
+        self._lock = threading.Lock()  # only used where os.pread is missing (Windows)
+        self.count = 0
+
+    def __len__(self):
+        return self.count
+
+    def append(self, records):
+        """Writes one record or a batch of them (a leading axis); returns the first index."""
+        records = np.ascontiguousarray(records, dtype=self.dtype)
+        if records.shape == self.shape:
+            records = records[np.newaxis]
+        if records.shape[1:] != self.shape:
+            raise ValueError(f"A record must have shape {self.shape}; received "
+                             f"{records.shape[1:]}.")
+        first = self.count
+        with self._lock:
+            self._file.seek(first * self.record_bytes)
+            self._file.write(records.tobytes())
+            self._file.flush()
+        self.count += len(records)
+        return first
+
+    def read(self, indices):
+        """Returns the records at `indices` (a 1-D sequence) as one array."""
+        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        out = np.empty((len(indices),) + self.shape, self.dtype)
+        buffer = out.reshape(len(indices), -1).view(np.uint8)
+        for row, index in enumerate(indices):
+            offset = int(index) * self.record_bytes
+            if hasattr(os, "pread"):
+                data = os.pread(self._file.fileno(), self.record_bytes, offset)
+            else:
+                with self._lock:
+                    self._file.seek(offset)
+                    data = self._file.read(self.record_bytes)
+            if len(data) != self.record_bytes:
+                raise OSError(f"The temporary record file ended early (record {index} of "
+                              f"{self.count}); was the disk full?")
+            buffer[row] = np.frombuffer(data, np.uint8)
+        return out
+
+    def read_all(self):
+        """All records as one in-memory array (needs memory for all of them)."""
+        return self.read(np.arange(self.count))
+
+    def dataset(self, indices, labels, batch_size, shuffle=False, seed=None):
+        """A `tf.data.Dataset` of `(records, labels)` batches read from the file.
+
+        Only the record numbers are shuffled (a full shuffle, a new order every
+        pass, like arrays in `prepare`), then each batch is read in parallel.
+        """
+        indices = np.asarray(indices, dtype=np.int64)
+        labels = np.asarray(labels)
+        dataset = tf.data.Dataset.from_tensor_slices((indices, labels))
+        if shuffle:
+            dataset = dataset.shuffle(max(len(indices), 1), seed=seed,
+                                      reshuffle_each_iteration=True)
+        dtype = tf.as_dtype(self.dtype)
+
+        def read_batch(batch_indices, batch_labels):
+            records = tf.numpy_function(self.read, [batch_indices], dtype, stateful=False)
+            records.set_shape((None,) + self.shape)
+            return records, batch_labels
+
+        return dataset.batch(batch_size).map(read_batch, num_parallel_calls=AUTOTUNE)
+
+    def close(self):
+        """Deletes the file now (it is deleted at garbage collection otherwise)."""
+        self._file.close()
