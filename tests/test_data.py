@@ -3,6 +3,7 @@
 import gzip
 import itertools
 import json
+import os
 import warnings
 
 import keras
@@ -629,3 +630,63 @@ def test_a_class_without_validation_images_is_a_warning(tmp_path):
     with pytest.warns(DataWarning, match="birds have no images in val/"):
         report = load_image_folder(tmp_path, 8).report
     assert report.counts["val"] == {"birds": 0, "cats": 1, "dogs": 1}
+
+
+# ----------------------------------------------------------------------------
+# File-system safety: links, FIFOs, devices, unreadable folders, size limits.
+
+
+def test_links_fifos_devices_and_huge_files_are_skipped_with_reasons(tmp_path, monkeypatch):
+    root = _two_class_folder(tmp_path / "photos")
+    cats = root / "cats"
+    os.mkfifo(cats / "pipe.jpg")  # reading it would wait forever
+    (cats / "zero.jpg").symlink_to("/dev/zero")  # reading it would never end
+    (cats / "gone.jpg").symlink_to(tmp_path / "missing.jpg")
+    (cats / "linked.png").symlink_to(cats / "0.png")  # a link to a photo is read
+    _save(tmp_path / "elsewhere" / "far.png", color=(5, 6, 7))
+    (cats / "more").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (cats / "loop").symlink_to(cats, target_is_directory=True)
+    _save(cats / "big.png", size=(40, 30), color=(9, 9, 9))
+    (cats / "huge.jpg").write_bytes(b"\xff" * 2000)
+    monkeypatch.setattr(data.folders, "MAX_IMAGE_PIXELS", 1000)
+    monkeypatch.setattr(data.folders, "MAX_FILE_BYTES", 1500)
+    report = load_image_folder(root, 8).report
+    assert [sorted(r.path.name for r in group) for group in report.duplicates] == [
+        ["0.png", "linked.png"]]  # a link is a second copy, reported as such
+    loaded = {p.name for p in report.train_paths}
+    assert {"linked.png", "far.png"} <= loaded and "big.png" not in loaded
+    reasons = {p.name: reason for p, reason in report.skipped}
+    assert set(reasons) == {"pipe.jpg", "zero.jpg", "gone.jpg", "loop", "big.png",
+                            "huge.jpg"}
+    assert "not a regular file" in reasons["pipe.jpg"] and "FIFO" in reasons["pipe.jpg"]
+    assert "character device" in reasons["zero.jpg"]
+    assert "broken link" in reasons["gone.jpg"]
+    assert "already read" in reasons["loop"]
+    assert "image too large (40x30" in reasons["big.png"]
+    assert "file too large" in reasons["huge.jpg"]
+    assert report.counts["train"]["cats"] == 5  # 0-2.png, linked.png, more/far.png
+
+
+def test_unreadable_folders_are_reported_not_called_empty(tmp_path, monkeypatch):
+    root = _two_class_folder(tmp_path / "photos")
+    _save(root / "cats" / "locked" / "a.png")
+    (root / "birds").mkdir()
+    _save(root / "birds" / "b.png", color=(1, 1, 1))
+    real_scandir = os.scandir
+    locked = {str(root / "cats" / "locked")}
+
+    def scandir(path):
+        if str(path) in locked:  # tests run as root, so chmod cannot lock a folder
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    report = load_image_folder(root, 8).report
+    reasons = {p.name: reason for p, reason in report.skipped}
+    assert reasons == {"locked": "cannot read the folder (Permission denied); its images "
+                                 "are not loaded"}
+    locked.add(str(root / "birds"))
+    with pytest.raises(ValueError, match="Class folder 'birds'.*cannot be read: cannot "
+                                         "read the folder \\(Permission denied\\)") as error:
+        load_image_folder(root, 8)
+    assert "empty" not in str(error.value)

@@ -34,6 +34,7 @@ from transfer_keras import layout
 from transfer_keras._checks import check_positive_number, is_one_of, is_whole_number
 from transfer_keras._files import atomic_path, write_text_atomically
 from transfer_keras.data import augment_dataset
+from transfer_keras.data.pipelines import RecordFile
 from transfer_keras.freezing import freeze_backbone, unfreeze_backbone
 from transfer_keras.models import (
     backbone_name,
@@ -49,6 +50,9 @@ DEFAULT_FINE_TUNE_FRACTION = 1.0
 DEFAULT_HEAD_EPOCHS = 100
 DEFAULT_FINE_TUNE_EPOCHS = 10
 HEAD_STEPS_PER_EXECUTION = 32
+# Cached features up to this many bytes stay in memory; more go to disk (`feature_cache`).
+FEATURE_MEMORY_LIMIT = 2 * 2**30
+FEATURE_CACHES = ("auto", "memory", "disk")
 
 
 def _check_stage(stage):
@@ -194,35 +198,62 @@ def extract_features(model, ds):
     return features, labels
 
 
-def _extract(model, datasets):
+def _extract(model, datasets, memory_limit=None):
     """`{name: (features, labels, batch_size)}` for each named dataset, from ONE
     compiled extractor (`batch_size`: that of the dataset's first batch).
 
     Compiling (tracing) a backbone costs about as much as running it over a
     few hundred images, so a single function, traced once for any batch
     size, serves every batch of every dataset. `None` datasets are skipped.
+
+    `features` is a numpy array, or, once the features of all datasets pass
+    `memory_limit` bytes, a `RecordFile` on disk (the batches so far are moved
+    there and the rest are written there as they come).
     """
     extractor = build_feature_extractor(model)
     pixels = (None,) + tuple(extractor.inputs[0].shape[1:])
     run = tf.function(lambda images: extractor(images, training=False),
                       input_signature=[tf.TensorSpec(pixels, tf.float32)])
-    results = {}
+    results, in_memory = {}, 0
     for name, ds in datasets.items():
         if ds is None:
             continue
         # Images and labels come out of the dataset together, so they stay
         # paired even when the dataset reshuffles on every pass.
-        features, labels = [], []
+        features, labels, on_disk, first_batch = [], [], None, None
         for images, batch_labels in ds:
-            features.append(run(tf.cast(images, tf.float32)).numpy())
+            batch = run(tf.cast(images, tf.float32)).numpy()
+            first_batch = first_batch or len(batch)
             labels.append(np.asarray(batch_labels))
-        if not features:
+            if on_disk is None and memory_limit is not None and (
+                    in_memory + batch.nbytes > memory_limit):
+                on_disk = RecordFile(batch.shape[1:], batch.dtype)
+                for earlier in features:
+                    on_disk.append(earlier)
+                features = []
+            if on_disk is not None:
+                on_disk.append(batch)
+            else:
+                features.append(batch)
+                in_memory += batch.nbytes
+        if first_batch is None:
             raise ValueError(f"`{name}` is empty: it yielded no batch, so there are no "
                              f"features to extract. Check the dataset (e.g. a `take` or "
                              f"`filter` that removed everything).")
-        results[name] = (np.concatenate(features), np.concatenate(labels),
-                         len(features[0]))
+        results[name] = (np.concatenate(features) if on_disk is None else on_disk,
+                         np.concatenate(labels), first_batch)
     return results
+
+
+def _feature_dataset(features, labels, batch_size, shuffle):
+    """Cached features (an array, or a `RecordFile` on disk) as batches for the head."""
+    if isinstance(features, RecordFile):
+        return features.dataset(np.arange(len(features)), labels, batch_size,
+                                shuffle=shuffle).prefetch(2)
+    dataset = tf.data.Dataset.from_tensor_slices((features, labels))
+    if shuffle:
+        dataset = dataset.shuffle(len(labels))
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 def _build_head_model(model):
@@ -239,7 +270,7 @@ def _verbose(verbose):
 
 def train_head(model, train_ds, val_ds=None, epochs=DEFAULT_HEAD_EPOCHS, learning_rate=None,
                cache_features="auto", patience=5, checkpoint_path=None, callbacks=None,
-               verbose="auto", strategy=None):
+               verbose="auto", strategy=None, feature_cache="auto", feature_memory_limit=None):
     """Stage 1: trains the new head on a frozen backbone.
 
     Args:
@@ -260,12 +291,22 @@ def train_head(model, train_ds, val_ds=None, epochs=DEFAULT_HEAD_EPOCHS, learnin
         callbacks: extra Keras callbacks. Defaults to `None`.
         verbose: Keras verbosity; `"auto"` prints one line per epoch. Defaults to `"auto"`.
         strategy: a `tf.distribute` strategy. Defaults to `None`.
+        feature_cache: where cached features live: `"memory"`, `"disk"` (an
+            anonymous temporary file, read batch by batch: for sets whose
+            features do not fit in memory) or `"auto"` (memory until they pass
+            `feature_memory_limit`, then disk). Either way the backbone runs
+            once. Defaults to `"auto"`.
+        feature_memory_limit: bytes of features `"auto"` keeps in memory.
+            Defaults to `None` (`FEATURE_MEMORY_LIMIT`, 2 GiB).
 
     Returns:
         The Keras `History` (same keys on both paths: loss, accuracy, val_...).
+        Its `feature_cache` attribute says where the features were cached:
+        `"memory"`, `"disk"`, or None (not cached: the backbone ran every epoch).
 
     Raises:
-        ValueError: `cache_features=True` on a model with random augmentation.
+        ValueError: `cache_features=True` on a model with random augmentation,
+            or a bad `feature_cache`.
 
     Example:
     >>> history = train_head(model, train_ds, val_ds, epochs=5)
@@ -274,6 +315,9 @@ def train_head(model, train_ds, val_ds=None, epochs=DEFAULT_HEAD_EPOCHS, learnin
         raise ValueError(
             f"`cache_features` must be True, False or 'auto'; received {cache_features!r}."
         )
+    if feature_cache not in FEATURE_CACHES:
+        raise ValueError(f"`feature_cache` must be one of {', '.join(map(repr, FEATURE_CACHES))}"
+                         f"; received {feature_cache!r}.")
     augmented = has_random_augmentation(model)
     if cache_features is True and augmented:
         raise ValueError(
@@ -285,31 +329,42 @@ def train_head(model, train_ds, val_ds=None, epochs=DEFAULT_HEAD_EPOCHS, learnin
     freeze_backbone(model)
     compile_for_stage(model, "head", learning_rate, strategy=strategy)
     if augmented or cache_features is False:
-        return model.fit(train_ds, validation_data=val_ds, epochs=epochs, shuffle=False,
-                         callbacks=_callbacks(val_ds, patience, checkpoint_path,
-                                              callbacks, None),
-                         verbose=_verbose(verbose))
+        history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, shuffle=False,
+                            callbacks=_callbacks(val_ds, patience, checkpoint_path,
+                                                 callbacks, None),
+                            verbose=_verbose(verbose))
+        history.feature_cache = None
+        return history
     with _scope(model, strategy):
         head = _build_head_model(model)
     # A head is tiny: run many steps per call, or Python overhead dominates.
     compile_for_stage(head, "head", learning_rate, strategy=strategy,
                       steps_per_execution=HEAD_STEPS_PER_EXECUTION)
-    cached = _extract(model, {"train_ds": train_ds, "val_ds": val_ds})
-    # Cached features as small in-memory datasets, reshuffled every epoch and
-    # batched like the original training data.
+    limit = {"memory": None, "disk": 0,
+             "auto": FEATURE_MEMORY_LIMIT if feature_memory_limit is None
+             else feature_memory_limit}[feature_cache]
+    cached = _extract(model, {"train_ds": train_ds, "val_ds": val_ds}, memory_limit=limit)
+    # Cached features as datasets, reshuffled every epoch and batched like the
+    # original training data.
     train_features, train_labels, batch_size = cached["train_ds"]
-    train_cached = (tf.data.Dataset.from_tensor_slices((train_features, train_labels))
-                    .shuffle(len(train_labels)).batch(batch_size)
-                    .prefetch(tf.data.AUTOTUNE))
+    train_cached = _feature_dataset(train_features, train_labels, batch_size, shuffle=True)
     val_cached = None
     if val_ds is not None:
         val_features, val_labels, _ = cached["val_ds"]
-        val_cached = tf.data.Dataset.from_tensor_slices((val_features, val_labels)).batch(256)
-    history = head.fit(train_cached, epochs=epochs, shuffle=False,
-                       validation_data=val_cached,
-                       callbacks=_callbacks(val_ds, patience, checkpoint_path, callbacks,
-                                            model),
-                       verbose=_verbose(verbose))
+        val_cached = _feature_dataset(val_features, val_labels, 256, shuffle=False)
+    try:
+        history = head.fit(train_cached, epochs=epochs, shuffle=False,
+                           validation_data=val_cached,
+                           callbacks=_callbacks(val_ds, patience, checkpoint_path, callbacks,
+                                                model),
+                           verbose=_verbose(verbose))
+    finally:
+        for features, _, _ in cached.values():
+            if isinstance(features, RecordFile):
+                features.close()  # the temporary file goes now, not at garbage collection
+    history.feature_cache = ("disk" if any(isinstance(features, RecordFile)
+                                           for features, _, _ in cached.values())
+                             else "memory")
     with _scope(model, strategy):  # the full model's optimizer never ran: build it, so
         model.optimizer.build(model.trainable_variables)  # save/load round-trips cleanly
     return history
@@ -370,6 +425,8 @@ class TransferHistory:
         epoch: epoch numbers (0-based) for every entry.
         fine_tune_epoch: index of the first stage-2 epoch (`None` if stage 2 did not run).
         seconds: wall-clock seconds per stage, `{"head": ..., "fine_tune": ...}`.
+        feature_cache: where stage 1 cached the backbone's features: `"memory"`,
+            `"disk"`, or None (not cached).
         kept_stage: whose weights the model holds at the end: `"fine_tune"`, or
             `"head"` when fine-tuning never beat stage 1's best validation loss
             (`None` without validation data).
@@ -378,6 +435,7 @@ class TransferHistory:
     def __init__(self, head_history, fine_tune_history=None, seconds=None,
                  kept_stage=None):
         self.kept_stage = kept_stage
+        self.feature_cache = getattr(head_history, "feature_cache", None)
         self.history = {key: list(values) for key, values in head_history.history.items()}
         self.fine_tune_epoch = None
         if fine_tune_history is not None and fine_tune_history.history:
@@ -395,7 +453,8 @@ class TransferHistory:
     def to_dict(self):
         """Plain data for JSON reports."""
         return {"history": self.history, "fine_tune_epoch": self.fine_tune_epoch,
-                "seconds": self.seconds, "kept_stage": self.kept_stage}
+                "seconds": self.seconds, "kept_stage": self.kept_stage,
+                "feature_cache": self.feature_cache}
 
 
 def train_two_stage(model, train_ds, val_ds=None, head_epochs=DEFAULT_HEAD_EPOCHS,
@@ -403,7 +462,8 @@ def train_two_stage(model, train_ds, val_ds=None, head_epochs=DEFAULT_HEAD_EPOCH
                     head_learning_rate=None, fine_tune_learning_rate=None,
                     num_layers=None, from_layer=None, fraction=None,
                     cache_features="auto", patience=5, checkpoint_path=None,
-                    verbose="auto", strategy=None, augment=None, after_head=None):
+                    verbose="auto", strategy=None, augment=None, after_head=None,
+                    feature_cache="auto"):
     """The whole recipe: `train_head`, then `fine_tune`; returns one merged history.
 
     Args:
@@ -422,6 +482,8 @@ def train_two_stage(model, train_ds, val_ds=None, head_epochs=DEFAULT_HEAD_EPOCH
         after_head: a function called with the model when stage 1 is done (its
             best head restored), before fine-tuning; e.g. to score or save the
             frozen-backbone model. Defaults to `None`.
+        feature_cache: where stage 1 caches features: `"memory"`, `"disk"` or
+            `"auto"` (see `train_head`). Defaults to `"auto"`.
 
     Returns:
         A `TransferHistory` with `fine_tune_epoch` marking where stage 2 began.
@@ -444,7 +506,8 @@ def train_two_stage(model, train_ds, val_ds=None, head_epochs=DEFAULT_HEAD_EPOCH
                   [AtomicCheckpoint(checkpoint_path, _monitor(val_ds), model)])
     head_history = train_head(model, head_train_ds, val_ds, head_epochs,
                               head_learning_rate, cache_features, patience,
-                              callbacks=checkpoint, verbose=verbose, strategy=strategy)
+                              callbacks=checkpoint, verbose=verbose, strategy=strategy,
+                              feature_cache=feature_cache)
     seconds = {"head": time.perf_counter() - start}
     if after_head is not None:
         after_head(model)
