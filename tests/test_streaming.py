@@ -24,7 +24,7 @@ def _noise(path, seed, size=(40, 30), mode="RGB", fmt="JPEG", **kwargs):
 
 
 def _messy_split_folder(root):
-    """train/ and val/ with JPEG, PNG, CMYK, grayscale, EXIF-rotated, broken and duplicate files."""
+    """train/ and val/: JPEG, PNG, CMYK, grayscale, EXIF-rotated, broken and duplicate files."""
     seed = 0
     for split, per_class in (("train", 5), ("val", 2)):
         for name in ("ants", "bees"):

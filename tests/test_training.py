@@ -319,8 +319,9 @@ MIRRORED = textwrap.dedent("""
     model = tk.build_classifier("mobilenet", 2, (32, 32, 3), weights=None, alpha=0.25,
                                 strategy=strategy)
     history = tk.train_two_stage(model, ds, ds, head_epochs=1, fine_tune_epochs=1,
-                                 cache_features=False, strategy=strategy, verbose=0)
+                                 feature_cache="disk", strategy=strategy, verbose=0)
     print("replicas", strategy.num_replicas_in_sync)
+    print("cache", history.feature_cache)
     print("variable", type(model.get_layer("predictions").kernel.value).__name__)
     print("epochs", len(history.epoch))
 """)
@@ -335,6 +336,7 @@ def test_mirrored_strategy_on_two_logical_cpus():
     assert "replicas 2" in result.stdout
     assert "Mirrored" in result.stdout
     assert "epochs 2" in result.stdout
+    assert "cache disk" in result.stdout  # stage 1 on cached features, under the strategy
 
 
 def test_best_checkpoint_and_weights_are_the_best_of_both_stages(tmp_path, monkeypatch):

@@ -337,13 +337,15 @@ def train_head(model, train_ds, val_ds=None, epochs=DEFAULT_HEAD_EPOCHS, learnin
         return history
     with _scope(model, strategy):
         head = _build_head_model(model)
-    # A head is tiny: run many steps per call, or Python overhead dominates.
+    # A head is tiny: run many steps per call, or Python overhead dominates
+    # (one under several replicas: Keras's multi-step loop fails there).
+    replicas = (strategy or model.distribute_strategy).num_replicas_in_sync
     compile_for_stage(head, "head", learning_rate, strategy=strategy,
-                      steps_per_execution=HEAD_STEPS_PER_EXECUTION)
+                      steps_per_execution=HEAD_STEPS_PER_EXECUTION if replicas == 1 else 1)
     limit = {"memory": None, "disk": 0,
              "auto": FEATURE_MEMORY_LIMIT if feature_memory_limit is None
              else feature_memory_limit}[feature_cache]
-    cached = _extract(model, {"train_ds": train_ds, "val_ds": val_ds}, memory_limit=limit)
+    cached = _extract(model, {"train_ds": train_ds, "val_ds": val_ds}, limit)
     # Cached features as datasets, reshuffled every epoch and batched like the
     # original training data.
     train_features, train_labels, batch_size = cached["train_ds"]

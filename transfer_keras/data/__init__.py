@@ -4,13 +4,16 @@ Everything here hands the model raw pixels in [0, 255]; preprocessing lives
 inside the model (see `models.py`). One module per job:
 
 - `folders`: `load_image_folder`, a folder of photos -> checked, resized uint8
-  arrays and `tf.data` datasets, with a `DataReport` of what was loaded, skipped
-  and duplicated; `load_image` for one file; `export_image_folder`, arrays ->
+  images (in memory, or streamed from a temporary file for large folders) and
+  `tf.data` datasets, with a `DataReport` of what was loaded, skipped and
+  duplicated; `load_image` for one file; `export_image_folder`, arrays ->
   `path/<class_name>/<index>.png`.
 - `fashion_mnist`: `load_fashion_mnist`, the real Fashion-MNIST from the Keras
   cache, Debian's `dataset-fashion-mnist` package, or a Keras download, in that order.
 - `pipelines`: `prepare`, arrays or an unbatched dataset -> resized, batched,
-  prefetched batches; `augment_dataset`, `dataset_to_arrays`.
+  prefetched batches; `augment_dataset`, `dataset_to_arrays`; `RecordFile`,
+  equal-sized arrays in an anonymous temporary file (streamed images, the
+  disk feature cache).
 - `splits`: `split_classes` / `sample_per_class`, source and target tasks,
   few-label subsets.
 
@@ -33,6 +36,10 @@ from transfer_keras.data.fashion_mnist import (
 )
 from transfer_keras.data.folders import (
     HELD_OUT_FOLDERS,
+    LOAD_MODES,
+    MAX_FILE_BYTES,
+    MAX_IMAGE_PIXELS,
+    STREAMING_THRESHOLD_BYTES,
     TEST_FOLDER,
     TRAIN_FOLDER,
     DataReport,
@@ -65,7 +72,11 @@ __all__ = [
     "FASHION_MNIST_FILES",
     "FASHION_MNIST_URL",
     "HELD_OUT_FOLDERS",
+    "LOAD_MODES",
+    "MAX_FILE_BYTES",
+    "MAX_IMAGE_PIXELS",
     "SHUFFLE_BUFFER",
+    "STREAMING_THRESHOLD_BYTES",
     "TEST_FOLDER",
     "TRAIN_FOLDER",
     "DataReport",
