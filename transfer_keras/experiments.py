@@ -138,7 +138,8 @@ def data_efficiency(backbone, train_images, train_labels, test_images, test_labe
 
     Example:
     >>> result = data_efficiency("mobilenet", x, y, x_test, y_test, weights=path,
-    ...                          labels_per_class=(5, 20), seeds=(0,), alpha=0.25)
+    ...                          labels_per_class=(5, 20), methods=("frozen",),
+    ...                          seeds=(0,), budget="quick", verbose=False, alpha=0.25)
     >>> figure = plot_data_efficiency(result)
     """
     settings = _check_budget(budget)

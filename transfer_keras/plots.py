@@ -146,7 +146,7 @@ def show_batch(data, class_names=None, n=16, predictions=None):
         ValueError: `n` < 1 or the data is empty.
 
     Example:
-    >>> show_batch(train_ds, class_names=["ant", "bee"], n=9)
+    >>> figure = show_batch(train_ds, class_names=["ant", "bee"], n=9)
     """
     n = check_whole_number(n, "n")
     images, labels = _take(data, n)
@@ -190,7 +190,7 @@ def plot_history(history, fine_tune_epoch=None):
         ValueError: no `loss` in the history, or `fine_tune_epoch` out of range.
 
     Example:
-    >>> plot_history(history)  # history = model.fit(...) or the two-stage result
+    >>> figure = plot_history(history)  # history = model.fit(...) or the two-stage result
     """
     if fine_tune_epoch is None:
         fine_tune_epoch = getattr(history, "fine_tune_epoch", None)
@@ -246,7 +246,7 @@ def plot_confusion_matrix(report_or_matrix, class_names=None, normalize=False):
         ValueError: the matrix is not square or `class_names` has the wrong length.
 
     Example:
-    >>> plot_confusion_matrix(report, normalize=True)
+    >>> figure = plot_confusion_matrix(report, normalize=True)
     """
     if isinstance(report_or_matrix, EvaluationReport):
         class_names = class_names or report_or_matrix.class_names
@@ -303,7 +303,7 @@ def plot_top_losses(top_losses, class_names=None):
         axes when the list is empty).
 
     Example:
-    >>> plot_top_losses(top_losses(model, test_ds, k=9), class_names)
+    >>> figure = plot_top_losses(top_losses(model, test_ds, k=9), class_names)
     """
     if not top_losses:
         figure = Figure(figsize=(4, 1.5))
@@ -419,8 +419,8 @@ def grad_cam_heatmap(model, image, class_index=None):
             the image has the wrong shape, or `class_index` is out of range.
 
     Example:
-    >>> grad_cam_heatmap(model, images[0]).shape
-    (224, 224)
+    >>> grad_cam_heatmap(model, images[0]).shape  # a 128 x 128 photo
+    (128, 128)
     """
     return _grad_cam(model, image, class_index)[0]
 
@@ -442,7 +442,7 @@ def plot_grad_cam(model, image, class_index=None, alpha=0.4, class_names=None):
         ValueError: as `grad_cam_heatmap`, or `alpha` outside [0, 1].
 
     Example:
-    >>> plot_grad_cam(model, images[0], class_names=["ant", "bee"])
+    >>> figure = plot_grad_cam(model, images[0], class_names=["ant", "bee"])
     """
     alpha = check_fraction(alpha, "alpha", "[0, 1]")
     heatmap, class_index, probabilities = _grad_cam(model, image, class_index)
@@ -478,7 +478,9 @@ def plot_data_efficiency(results):
         ValueError: `results` is empty or a row misses a key.
 
     Example:
-    >>> plot_data_efficiency(experiment.rows)  # transfer vs scratch
+    >>> rows = [{"method": "frozen", "labels_per_class": 5, "mean": 0.70, "std": 0.05},
+    ...         {"method": "frozen", "labels_per_class": 20, "mean": 0.80, "std": 0.03}]
+    >>> figure = plot_data_efficiency(rows)  # or the result of `data_efficiency`
     """
     rows = list(getattr(results, "rows", results))
     if not rows:

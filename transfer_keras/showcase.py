@@ -303,9 +303,10 @@ def run_showcase(image_size=SHOWCASE_IMAGE_SIZE, seeds=(0, 1, 2),
     Raises:
         ValueError: a bad argument, naming it.
 
-    Example:
-    >>> result = run_showcase(seeds=(0,), labels_per_class=(), verbose=False)
-    >>> result.accuracy("fine_tuned") > result.accuracy("majority")
+    Example (about a minute on two cores, so the doctests skip it;
+    `tests/test_showcase.py` runs it):
+    >>> result = run_showcase(seeds=(0,), labels_per_class=(), verbose=False)  # doctest: +SKIP
+    >>> result.accuracy("fine_tuned") > result.accuracy("majority")  # doctest: +SKIP
     True
     """
     image_size, seeds, curve_points = _check_showcase_args(

@@ -266,8 +266,9 @@ def load_image(path, image_size):
         ValueError: the file is missing, unreadable or not an image, with the reason.
 
     Example:
-    >>> pixels = load_image("bee.jpg", 224)
-    >>> model.predict(pixels[None], verbose=0)
+    >>> pixels = load_image("bee.jpg", 128)  # for a model with 128 x 128 inputs
+    >>> model.predict(pixels[None], verbose=0).shape  # P(ants), P(bees)
+    (1, 2)
     """
     path = Path(path)
     if not path.is_file():
