@@ -191,8 +191,10 @@ def test_cross_validate_folds_are_stratified_disjoint_and_cover_all(imbalanced):
         np.testing.assert_array_equal(np.bincount(labels[val_index]), [4, 2, 3])
     accuracies = result.table.column("accuracy")
     assert result.mean["accuracy"] == pytest.approx(np.mean(accuracies))
-    assert result.std["accuracy"] == pytest.approx(np.std(accuracies))
-    assert result.table.column("val size") == [9, 9, 9]
+    assert result.std["accuracy"] == pytest.approx(np.std(accuracies, ddof=1))
+    assert result.table.column("test size") == [9, 9, 9]
+    assert result.table.column("train size") == [18, 18, 18]  # no train_fn: all of it
+    assert result.table.column("val size") == [0, 0, 0]
     assert str(result).startswith("accuracy ")
     assert "over 3 folds" in result.summary and "±" in result.summary
     assert "<table>" in result._repr_html_()
@@ -210,8 +212,32 @@ def test_cross_validate_uses_train_fn_and_compiles(imbalanced):
         return "trained"
 
     result = cross_validate(tiny_classifier, features, labels, k=3, train_fn=train_fn)
-    assert calls == [(18, 18, 9, 9)] * 3
+    assert calls == [(14, 14, 4, 4)] * 3  # the 18 training examples: 14 train + 4 val
     assert result.histories == ["trained"] * 3
+    assert result.table.column("val size") == [4, 4, 4]
+
+
+def test_cross_validate_never_shows_the_scored_fold_to_train_fn(imbalanced):
+    features, labels = imbalanced
+    features = features.copy()
+    features[:, 3] = np.arange(len(labels))  # each example carries its own index
+    seen = []
+
+    def spy(model, train_images, train_labels, val_images, val_labels):
+        seen.append((train_images[:, 3].astype(int), val_images[:, 3].astype(int)))
+        model.fit(train_images, train_labels, epochs=1, verbose=0)
+
+    result = cross_validate(tiny_classifier, features, labels, k=3, train_fn=spy)
+    for (train_index, test_index), val_index, (trained, watched) in zip(
+            result.folds, result.val_folds, seen):
+        assert not set(trained) & set(test_index)  # the scored fold is never trained on
+        assert not set(watched) & set(test_index)  # ...nor used for early stopping
+        assert not set(trained) & set(watched)
+        assert sorted(set(trained) | set(watched)) == sorted(train_index)
+        np.testing.assert_array_equal(np.sort(watched), val_index)
+        assert np.array_equal(np.bincount(labels[watched], minlength=3) > 0, [True] * 3)
+    scored = np.concatenate([test_index for _, test_index in result.folds])
+    np.testing.assert_array_equal(np.sort(scored), np.arange(27))  # each scored once
 
 
 def test_cross_validate_with_one_sigmoid_unit():
@@ -232,6 +258,11 @@ def test_cross_validate_errors(imbalanced):
         cross_validate(tiny_classifier, features, labels, k=7)
     with pytest.raises(ValueError, match="27 images and 26 labels"):
         cross_validate(tiny_classifier, features, labels[:-1], k=3)
+    with pytest.raises(ValueError, match="`val_fraction`"):
+        cross_validate(tiny_classifier, features, labels, k=3, val_fraction=1.0)
+    with pytest.raises(ValueError, match="`val_fraction`=0.05 cannot carve"):
+        cross_validate(tiny_classifier, features, labels, k=3, val_fraction=0.05,
+                       train_fn=lambda *args: None)
 
 
 # --------------------------------------------------------------------------- compare

@@ -232,6 +232,28 @@ def test_plot_data_efficiency_one_line_per_method():
         plot_data_efficiency([])
 
 
+# --------------------------------------------------------------------------- learning-rate finder
+
+
+def test_plot_learning_rate_finder_log_rates_and_the_suggestion_marked():
+    from transfer_keras.training import LearningRateFinderResult
+
+    rates = list(np.logspace(-6, -1, 20))
+    losses = list(np.r_[np.linspace(0.7, 0.2, 15), [0.3, 0.8, 2.0, 5.0, 40.0]])
+    result = LearningRateFinderResult(rates, losses, losses, rates[7], "a rule", "head",
+                                      stopped_early=True)
+    figure = plots.plot_learning_rate_finder(result)
+    (ax,) = figure.axes
+    assert ax.get_xscale() == "log"
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    np.testing.assert_allclose(lines["smoothed loss"].get_xdata(), rates)
+    np.testing.assert_allclose(lines[f"suggestion {rates[7]:.1e}"].get_xdata(), [rates[7]] * 2)
+    assert ax.get_ylim()[1] < 40.0  # the diverged tail does not squash the curve
+    assert "head" in ax.get_title()
+    with pytest.raises(ValueError, match="no rates"):
+        plots.plot_learning_rate_finder({"losses": []})
+
+
 # --------------------------------------------------------------------------- notebooks
 
 

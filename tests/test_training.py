@@ -400,3 +400,129 @@ def test_set_seed_repeats_a_run_exactly():
     assert all(np.array_equal(a, b) for a, b in zip(first, second))
     with pytest.raises(TypeError, match="`seed`"):
         training.set_seed("0")
+
+
+# --------------------------------------------------------------------------- warm-up
+
+
+class _RateSpy(keras.callbacks.Callback):
+    """Records the optimizer's learning rate as every training step ends."""
+
+    def __init__(self):
+        super().__init__()
+        self.rates = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.rates.append(float(to_numpy(self.model.optimizer.learning_rate)))
+
+
+def test_fine_tune_warms_the_learning_rate_up_per_step_over_the_first_epoch():
+    ds = _dataset()  # 48 images in batches of 16: 3 steps per epoch
+    model, spy = _model(), _RateSpy()
+    tk.fine_tune(model, ds, epochs=2, num_layers=3, learning_rate=1e-3, patience=0,
+                 verbose=0, callbacks=[spy], warmup_epochs=1)
+    ramp = spy.rates
+    assert ramp[0] == pytest.approx(training.WARMUP_START_FRACTION * 1e-3)
+    assert ramp[0] < ramp[1] < ramp[2] < 1e-3  # rises step by step during epoch 1...
+    assert ramp[3:] == pytest.approx([1e-3] * 3)  # ...and holds the target in epoch 2
+    assert float(to_numpy(model.optimizer.learning_rate)) == pytest.approx(1e-3)
+    with pytest.raises(ValueError, match="`warmup_epochs`"):
+        tk.fine_tune(model, ds, epochs=1, warmup_epochs=-1, verbose=0)
+
+
+def test_warm_up_of_zero_epochs_trains_at_the_target_rate_throughout():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax",
+                                                                     name="predictions")])
+    tk.compile_for_stage(model, "head", learning_rate=1e-2)
+    spy = _RateSpy()
+    x, y = np.zeros((12, 4), "float32"), np.zeros(12, "int32")
+    model.fit(x, y, batch_size=4, epochs=2, verbose=0,
+              callbacks=[training.LinearWarmup(1e-2, warmup_epochs=0), spy])
+    assert spy.rates == pytest.approx([1e-2] * 6)
+
+
+def test_two_stage_passes_the_warm_up_to_fine_tuning(monkeypatch):
+    seen = {}
+
+    def fake_fine_tune(*args, **kwargs):
+        seen.update(kwargs)
+        return keras.callbacks.History()
+
+    monkeypatch.setattr(training, "fine_tune", fake_fine_tune)
+    tk.train_two_stage(_model(), _dataset(), head_epochs=1, fine_tune_epochs=1,
+                       patience=0, verbose=0, warmup_epochs=2)
+    assert seen["warmup_epochs"] == 2
+
+
+# --------------------------------------------------------------------------- learning-rate finder
+
+
+def _state(model):
+    """Everything find_learning_rate must leave as it was."""
+    flags = [layer.trainable for layer in model._flatten_layers(include_self=True)]
+    return model.get_weights(), flags, model.optimizer, tk.trainable_summary(
+        model).total_trainable
+
+
+@pytest.mark.parametrize("stage", ["fine_tune", "head"])
+def test_find_learning_rate_has_no_side_effect(stage):
+    model = _model()
+    tk.train_head(model, _dataset(), epochs=1, verbose=0)  # compiled, head stage
+    weights, flags, optimizer, trainable = _state(model)
+    iterations = int(to_numpy(optimizer.iterations))
+    result = tk.find_learning_rate(model, _dataset(), steps=6, stage=stage, num_layers=6)
+    after_weights, after_flags, after_optimizer, after_trainable = _state(model)
+    assert all(np.array_equal(a, b) for a, b in zip(weights, after_weights))
+    assert after_flags == flags and after_trainable == trainable
+    assert after_optimizer is optimizer and int(to_numpy(optimizer.iterations)) == iterations
+    assert result.stage == stage and len(result.losses) == len(result.rates) <= 8
+
+
+def test_find_learning_rate_sweeps_the_range_and_suggests_a_rate_inside_it():
+    training.set_seed(0)
+    result = tk.find_learning_rate(_model(), _dataset(), min_lr=1e-5, max_lr=1e-1, steps=12,
+                                   stage="head", diverge_factor=1e9)
+    assert not result.stopped_early and len(result.rates) == 12
+    assert result.rates[0] == pytest.approx(1e-5) and result.rates[-1] == pytest.approx(1e-1)
+    ratios = np.array(result.rates[1:]) / np.array(result.rates[:-1])
+    np.testing.assert_allclose(ratios, ratios[0])  # exponential steps
+    assert result.rates[0] <= result.suggestion <= result.rates[-1]
+    assert result.suggestion_rule and "suggestion" in repr(result)
+    assert np.all(np.isfinite(result.smoothed_losses))
+
+
+def test_find_learning_rate_stops_when_the_loss_diverges():
+    training.set_seed(0)
+    result = tk.find_learning_rate(_model(), _dataset(), min_lr=1e-3, max_lr=1e5, steps=40,
+                                   stage="head")
+    assert result.stopped_early and len(result.rates) < 40
+    last = result.smoothed_losses[-1]
+    assert not np.isfinite(last) or last > 4.0 * min(result.smoothed_losses[:-1])
+    assert result.rates[0] <= result.suggestion <= result.rates[-1]
+
+
+def test_suggestion_rules_on_known_curves():
+    rates = list(np.logspace(-5, -1, 9))
+    falls_then_rises = [1.0, 0.99, 0.97, 0.9, 0.5, 0.45, 0.44, 0.5, 2.0]
+    rate, rule = training._suggest(rates, falls_then_rises)
+    assert rate == pytest.approx(rates[8] / 10) and "rose 25%" in rule  # 2.0 > 1.25 * 0.44
+    flat_then_rises = [0.6, 0.55, 0.5, 0.56, 0.58, 0.52, 0.6, 0.9, 3.0]
+    assert training._suggest(rates, flat_then_rises)[0] == pytest.approx(
+        rates[7] / 10)  # 0.9 > 1.25 * 0.5: the first clear rise after the minimum
+    never_rises = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2]
+    rate, rule = training._suggest(rates, never_rises)
+    assert rate == pytest.approx(rates[-1] / 10) and "max_lr" in rule
+    assert training._suggest(rates, [1.0, 0.8] + [float("nan")] * 7)[0] == pytest.approx(
+        rates[2] / 10)  # NaN (a diverged loss) counts as a rise
+
+
+def test_find_learning_rate_errors_name_the_argument():
+    model = _model()
+    with pytest.raises(ValueError, match="`max_lr` must be larger"):
+        tk.find_learning_rate(model, _dataset(), min_lr=1e-2, max_lr=1e-3)
+    with pytest.raises(ValueError, match="`steps`"):
+        tk.find_learning_rate(model, _dataset(), steps=1)
+    with pytest.raises(ValueError, match="`stage`"):
+        tk.find_learning_rate(model, _dataset(), stage="everything")
+    with pytest.raises(ValueError, match="`smoothing`"):
+        tk.find_learning_rate(model, _dataset(), smoothing=1.0)

@@ -74,9 +74,11 @@ from transfer_keras.models import (  # noqa: E402
     save_model,
 )
 from transfer_keras.training import (  # noqa: E402
+    LearningRateFinderResult,
     TransferHistory,
     compile_for_stage,
     extract_features,
+    find_learning_rate,
     fine_tune,
     pretrain_source,
     set_seed,
@@ -100,6 +102,7 @@ __all__ = [
     "FashionMNISTUnavailableError",
     "ImageFolderData",
     "LabelledImages",
+    "LearningRateFinderResult",
     "ResourceUnavailableError",
     "TopLoss",
     "TransferHistory",
@@ -122,6 +125,7 @@ __all__ = [
     "evaluate_classifier",
     "export_image_folder",
     "extract_features",
+    "find_learning_rate",
     "fine_tune",
     "freeze_backbone",
     "get_backbone_spec",

@@ -16,10 +16,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 from sklearn.metrics import classification_report, confusion_matrix
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from transfer_keras import layout
-from transfer_keras._checks import check_whole_number
+from transfer_keras._checks import check_fraction, check_whole_number
 from transfer_keras._table import Table
 
 __all__ = [
@@ -315,8 +315,8 @@ def evaluate_classifier(model, data, class_names=None, batch_size=32):
 
     Example:
     >>> report = evaluate_classifier(model, test_ds, class_names=["ant", "bee"])
-    >>> report.accuracy, report.confusion_matrix.shape
-    (0.93, (2, 2))
+    >>> report.confusion_matrix.shape, 0 <= report.accuracy <= 1
+    ((2, 2), True)
     """
     num_classes = num_classes_of(model)
     class_names = _check_class_names(class_names, num_classes, model.output_shape[-1])
@@ -334,13 +334,18 @@ class CrossValidationResult:
 
     Attributes:
         table: a `Table` with one row per fold (fold, train size, val size,
-            accuracy, macro F1).
+            test size, accuracy, macro F1): `train_fn` learns from "train",
+            may watch "val" (e.g. for early stopping), and the fold is scored
+            on "test", which it never sees.
         mean: `{"accuracy": ..., "macro_f1": ...}` over folds.
-        std: the standard deviation over folds (numpy's, `ddof=0`).
-        folds: `(train_index, val_index)` arrays, one pair per fold.
-        reports: the `EvaluationReport` of each fold.
+        std: the sample standard deviation over folds (`ddof=1`).
+        folds: `(train_index, test_index)` arrays, one pair per fold: the
+            fold's training part (train and val together) and its held-out part.
+        reports: the `EvaluationReport` of each fold, on its held-out part.
         histories: what training returned for each fold (a Keras `History`, or
             your `train_fn`'s return value).
+        val_folds: the indices `train_fn` received as validation data, one
+            array per fold (empty without `train_fn`).
     """
 
     table: Table
@@ -349,6 +354,7 @@ class CrossValidationResult:
     folds: list
     reports: list
     histories: list
+    val_folds: list = dataclasses.field(default_factory=list)
 
     @property
     def summary(self):
@@ -406,13 +412,30 @@ def _check_folds(k, labels, class_names):
     return k
 
 
+def _carve_validation(train_index, labels, val_fraction, seed):
+    """Splits a fold's training indices into (train, val), stratified by class."""
+    try:
+        learn, watch = train_test_split(train_index, test_size=val_fraction,
+                                        stratify=labels[train_index], random_state=seed)
+    except ValueError as error:
+        raise ValueError(
+            f"`val_fraction`={val_fraction} cannot carve a stratified validation part "
+            f"from a fold's {len(train_index)} training examples ({error}). Use a larger "
+            f"`val_fraction`, a smaller `k`, or more examples per class."
+        ) from None
+    return np.sort(learn), np.sort(watch)
+
+
 def cross_validate(build_fn, images, labels, k=5, epochs=5, batch_size=32, seed=0,
-                   train_fn=None, verbose=0, class_names=None):
+                   train_fn=None, verbose=0, class_names=None, val_fraction=0.2):
     """Stratified k-fold cross-validation: a fresh model per fold, trained and scored.
 
     Every fold keeps the class proportions of the whole set. Each fold's model
     comes from `build_fn()`; if it is not compiled yet, it is compiled with Adam
-    and (sparse categorical or binary) cross-entropy.
+    and (sparse categorical or binary) cross-entropy. Each fold is scored on its
+    held-out part, which training never sees: a `train_fn` receives a
+    validation part carved (stratified, `val_fraction`) from the OTHER folds,
+    so early stopping on it cannot leak the score into training.
 
     Args:
         build_fn: a function with no arguments that returns a new model.
@@ -421,26 +444,32 @@ def cross_validate(build_fn, images, labels, k=5, epochs=5, batch_size=32, seed=
         k: number of folds. Defaults to `5`.
         epochs: epochs per fold when `train_fn` is `None`. Defaults to `5`.
         batch_size: batch size for training and evaluation. Defaults to `32`.
-        seed: seeds the fold split and each fold's model (`seed + fold`).
-            Defaults to `0`.
+        seed: seeds the fold split, the validation carving and each fold's
+            model (`seed + fold`). Defaults to `0`.
         train_fn: `train_fn(model, train_images, train_labels, val_images,
-            val_labels)` to train a fold your way (e.g. the two-stage recipe).
-            Defaults to `None` (`model.fit`).
+            val_labels)` to train a fold your way (e.g. the two-stage recipe
+            with early stopping on the val part). Defaults to `None`
+            (`model.fit` for `epochs` on all the training folds, no validation).
         verbose: passed to `model.fit`. Defaults to `0`.
         class_names: names for the per-fold reports and errors. Defaults to `None`.
+        val_fraction: the share of the training folds given to `train_fn` as
+            validation data. Defaults to `0.2`.
 
     Returns:
-        A `CrossValidationResult` (prints as "accuracy 0.810 ± 0.030 ... over 5 folds").
+        A `CrossValidationResult` (prints as "accuracy 0.810 ± 0.030 ... over 5
+        folds"; the ± is the standard deviation over folds with `ddof=1`).
 
     Raises:
-        ValueError: `k < 2`, `k` larger than the smallest class, or images and
-            labels of different lengths.
+        ValueError: `k < 2`, `k` larger than the smallest class, images and
+            labels of different lengths, or a `val_fraction` that cannot give
+            every class a validation example.
 
     Example:
-    >>> build = lambda: build_classifier("mobilenet", 2, (64, 64, 3), weights=None, alpha=0.25)
+    >>> build = lambda: build_classifier("mobilenet", 2, (128, 128, 3), weights=path,
+    ...                                  alpha=0.25)
     >>> result = cross_validate(build, images, labels, k=3, epochs=2)
-    >>> print(result.summary)
-    accuracy 0.633 ± 0.047, macro F1 0.610 ± 0.050 over 3 folds
+    >>> print(result.summary)  # doctest: +ELLIPSIS
+    accuracy 0... ± 0..., macro F1 0... ± 0... over 3 folds
     """
     images, labels = np.asarray(images), _as_int_labels(labels)
     if len(images) != len(labels):
@@ -449,32 +478,38 @@ def cross_validate(build_fn, images, labels, k=5, epochs=5, batch_size=32, seed=
             f"images and {len(labels)} labels."
         )
     k = _check_folds(k, labels, class_names)
+    val_fraction = check_fraction(val_fraction, "val_fraction", "(0, 1)")
     splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
-    folds, reports, histories, rows = [], [], [], []
-    for fold, (train_index, val_index) in enumerate(splitter.split(images, labels), 1):
+    folds, val_folds, reports, histories, rows = [], [], [], [], []
+    for fold, (train_index, test_index) in enumerate(splitter.split(images, labels), 1):
         keras.utils.set_random_seed(seed + fold)
         model = _compile_if_needed(build_fn())
-        train = images[train_index], labels[train_index]
-        val = images[val_index], labels[val_index]
+        test = images[test_index], labels[test_index]
         if train_fn is not None:
-            history = train_fn(model, *train, *val)
-        else:
-            history = model.fit(*train, epochs=epochs, batch_size=batch_size,
-                                verbose=verbose)
-        report = evaluate_classifier(model, val, class_names, batch_size=batch_size)
-        folds.append((train_index, val_index))
+            learn_index, val_index = _carve_validation(train_index, labels, val_fraction,
+                                                       seed + fold)
+            history = train_fn(model, images[learn_index], labels[learn_index],
+                               images[val_index], labels[val_index])
+        else:  # nothing watches a validation set: train on all the training folds
+            learn_index, val_index = train_index, np.array([], dtype=int)
+            history = model.fit(images[train_index], labels[train_index], epochs=epochs,
+                                batch_size=batch_size, verbose=verbose)
+        report = evaluate_classifier(model, test, class_names, batch_size=batch_size)
+        folds.append((train_index, test_index))
+        val_folds.append(val_index)
         reports.append(report)
         histories.append(history)
-        rows.append({"fold": fold, "train size": len(train_index),
-                     "val size": len(val_index), "accuracy": report.accuracy,
-                     "macro F1": report.macro_f1})
+        rows.append({"fold": fold, "train size": len(learn_index),
+                     "val size": len(val_index), "test size": len(test_index),
+                     "accuracy": report.accuracy, "macro F1": report.macro_f1})
     scores = {"accuracy": [r.accuracy for r in reports],
               "macro_f1": [r.macro_f1 for r in reports]}
     mean = {name: float(np.mean(values)) for name, values in scores.items()}
-    std = {name: float(np.std(values)) for name, values in scores.items()}
-    table = Table(["fold", "train size", "val size", "accuracy", "macro F1"], rows,
-                  title=f"Stratified {k}-fold cross-validation")
-    return CrossValidationResult(table, mean, std, folds, reports, histories)
+    std = {name: float(np.std(values, ddof=1)) for name, values in scores.items()}
+    table = Table(["fold", "train size", "val size", "test size", "accuracy", "macro F1"],
+                  rows, title=f"Stratified {k}-fold cross-validation (each fold scored on "
+                              f"its held-out test part)")
+    return CrossValidationResult(table, mean, std, folds, reports, histories, val_folds)
 
 
 # --------------------------------------------------------------------------- comparisons
@@ -531,8 +566,8 @@ def compare(results):
         TypeError: `results` is not a dict, or a result has an unsupported type.
 
     Example:
-    >>> compare({"frozen": frozen_report,
-    ...          "fine-tuned": {"report": tuned_report, "train_seconds": 41.0}})
+    >>> table = compare({"frozen": frozen_report,
+    ...                  "fine-tuned": {"report": tuned_report, "train_seconds": 41.0}})
     """
     if not isinstance(results, dict):
         raise TypeError(
@@ -598,8 +633,8 @@ def top_losses(model, data, k=9, batch_size=32):
 
     Example:
     >>> worst = top_losses(model, test_ds, k=4)
-    >>> [(w.true_label, w.predicted_label) for w in worst]
-    [(1, 0), (0, 2), (2, 1), (1, 2)]
+    >>> len(worst), worst[0].loss >= worst[-1].loss  # the worst first
+    (4, True)
     """
     k = check_whole_number(k, "k")
     images, labels, probabilities = _predict(model, data, batch_size, keep_images=True)

@@ -29,6 +29,7 @@ __all__ = [
     "plot_data_efficiency",
     "plot_grad_cam",
     "plot_history",
+    "plot_learning_rate_finder",
     "plot_top_losses",
     "show_batch",
 ]
@@ -508,5 +509,54 @@ def plot_data_efficiency(results):
     ax.set_xlabel("labels per class")
     ax.set_ylabel("test accuracy")
     ax.set_title("Data efficiency")
+    ax.legend()
+    return _shown_in_notebooks(figure)
+
+
+# --------------------------------------------------------------------------- learning-rate finder
+
+
+def plot_learning_rate_finder(result):
+    """Plots the loss of a learning-rate range test against the rate, suggestion marked.
+
+    Args:
+        result: what `find_learning_rate` returned (or any object with `rates`,
+            `losses`, `smoothed_losses` and `suggestion`).
+
+    Returns:
+        A `matplotlib.figure.Figure` with one axes: the loss of every step
+        (faint), its moving average (solid) and a dashed vertical line at the
+        suggested rate; the rate axis is logarithmic.
+
+    Raises:
+        ValueError: `result` has no recorded steps or misses an attribute.
+
+    Example:
+    >>> plot_learning_rate_finder(find_learning_rate(model, train_ds))
+    """
+    missing = [name for name in ("rates", "losses", "smoothed_losses", "suggestion")
+               if not hasattr(result, name)]
+    if missing:
+        raise ValueError(f"`result` must be what find_learning_rate returned; it has no "
+                         f"{', '.join(missing)} (received {type(result).__name__}).")
+    if not len(result.rates):
+        raise ValueError("`result` holds no steps: there is nothing to plot.")
+    figure = Figure(figsize=(6, 3.8), layout="constrained")
+    ax = figure.add_subplot()
+    ax.plot(result.rates, result.losses, color="tab:blue", alpha=0.3, label="loss per step")
+    ax.plot(result.rates, result.smoothed_losses, color="tab:blue", label="smoothed loss")
+    ax.axvline(result.suggestion, color="tab:red", linestyle="--",
+               label=f"suggestion {result.suggestion:.1e}")
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate (log scale)")
+    ax.set_ylabel("training loss")
+    # Divergence makes the last losses huge: keep the interesting part in view.
+    finite = np.asarray(result.smoothed_losses, dtype="float64")
+    finite = finite[np.isfinite(finite)]
+    if finite.size:
+        low, start = float(finite.min()), float(finite[0])
+        ax.set_ylim(low - 0.1 * abs(low), max(start, low) * 1.5 + 1e-9)
+    stage = getattr(result, "stage", None)
+    ax.set_title("Learning-rate range test" + (f" ({stage})" if stage else ""))
     ax.legend()
     return _shown_in_notebooks(figure)

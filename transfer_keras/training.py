@@ -9,8 +9,13 @@ The two-stage recipe:
    model holds a random `augmentation` layer (caching would freeze a single
    random draw); then the library trains the full model every epoch instead.
 2. `fine_tune`: the top of the backbone is unfrozen (BatchNorm stays frozen),
-   the model is recompiled with a learning rate ten times lower, and training
-   continues.
+   the model is recompiled with a small learning rate, and training continues;
+   with `warmup_epochs=1` the rate warms up linearly over the first epoch
+   (`LinearWarmup`).
+
+`find_learning_rate` runs the learning-rate range test for either stage (the
+rate grows exponentially batch by batch while the loss is recorded) and
+suggests a rate; it leaves the model as it found it.
 
 Augmentation AND a fast stage 1: pass the augmentation to stage 2
 (`train_two_stage(..., augment=build_augmentation())`) instead of building it
@@ -31,7 +36,13 @@ import numpy as np
 import tensorflow as tf
 
 from transfer_keras import layout
-from transfer_keras._checks import check_positive_number, is_one_of, is_whole_number
+from transfer_keras._checks import (
+    check_fraction,
+    check_positive_number,
+    check_whole_number,
+    is_one_of,
+    is_whole_number,
+)
 from transfer_keras._files import atomic_path, write_text_atomically
 from transfer_keras.data import augment_dataset
 from transfer_keras.data.pipelines import RecordFile
@@ -53,6 +64,14 @@ HEAD_STEPS_PER_EXECUTION = 32
 # Cached features up to this many bytes stay in memory; more go to disk (`feature_cache`).
 FEATURE_MEMORY_LIMIT = 2 * 2**30
 FEATURE_CACHES = ("auto", "memory", "disk")
+# Fine-tuning starts with a linear warm-up: the rate climbs per step from
+# WARMUP_START_FRACTION of the target to the target over the first epoch, so
+# the first large gradients of a just-unfrozen backbone cannot wreck it.
+# Off by default for now: the default recipe's published figures (demo, README,
+# benchmarks/showcase.py) were measured without it; it becomes the default once
+# that benchmark has measured the recipe with it. Notebook 03 teaches it.
+DEFAULT_WARMUP_EPOCHS = 0
+WARMUP_START_FRACTION = 0.1
 
 
 def _check_stage(stage):
@@ -113,7 +132,7 @@ def compile_for_stage(model, stage="head", learning_rate=None, optimizer=None,
         The model, freshly compiled.
 
     Example:
-    >>> compile_for_stage(model, "fine_tune")
+    >>> model = compile_for_stage(model, "fine_tune")
     """
     stage = _check_stage(stage)
     if learning_rate is None:
@@ -170,6 +189,60 @@ def _callbacks(val_ds, patience, checkpoint_path, callbacks, model_to_save):
     if checkpoint_path is not None:
         result.append(AtomicCheckpoint(checkpoint_path, monitor, model_to_save))
     return result
+
+
+class LinearWarmup(keras.callbacks.Callback):
+    """Ramps the optimizer's learning rate linearly, per step, up to its target.
+
+    Step 1 trains at `start_fraction * target`; the rate then rises by equal
+    steps and reaches `target` after `warmup_epochs` epochs, where it stays.
+    The number of steps per epoch is read from `fit` (the dataset's length);
+    when it is unknown the rate rises once per epoch instead.
+
+    Args:
+        target: the learning rate to reach.
+        warmup_epochs: epochs the ramp lasts. Defaults to `1`.
+        start_fraction: the first step's rate as a fraction of `target`.
+            Defaults to `0.1`.
+
+    Attributes:
+        rates: the rate set before every training step (for plots and tests).
+    """
+
+    def __init__(self, target, warmup_epochs=1,
+                 start_fraction=WARMUP_START_FRACTION):
+        super().__init__()
+        self.target = float(target)
+        self.warmup_epochs = warmup_epochs
+        self.start_fraction = float(start_fraction)
+        self.rates = []
+        self._step = 0
+        self._epochs_seen = 0
+
+    def _ramp_length(self):
+        """Steps (or, when the epoch length is unknown, epochs) the ramp lasts."""
+        steps = (self.params or {}).get("steps")
+        return (self.warmup_epochs * steps, True) if steps else (self.warmup_epochs, False)
+
+    def _rate(self, position, length):
+        if position >= length:
+            return self.target
+        share = position / length  # 0 at the first step, close to 1 at the last
+        return self.target * (self.start_fraction + (1 - self.start_fraction) * share)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epochs_seen += 1
+
+    def on_train_batch_begin(self, batch, logs=None):
+        length, per_step = self._ramp_length()
+        position = self._step if per_step else self._epochs_seen - 1
+        rate = self._rate(position, length)
+        self.model.optimizer.learning_rate.assign(rate)
+        self.rates.append(rate)
+        self._step += 1
+
+    def on_train_end(self, logs=None):
+        self.model.optimizer.learning_rate.assign(self.target)
 
 
 def has_random_augmentation(model):
@@ -375,7 +448,7 @@ def train_head(model, train_ds, val_ds=None, epochs=DEFAULT_HEAD_EPOCHS, learnin
 def fine_tune(model, train_ds, val_ds=None, epochs=5, num_layers=None, from_layer=None,
               fraction=None, learning_rate=None, patience=5, checkpoint_path=None,
               callbacks=None, initial_epoch=0, verbose="auto", strategy=None,
-              augment=None):
+              augment=None, warmup_epochs=DEFAULT_WARMUP_EPOCHS):
     """Stage 2: unfreezes the top of the backbone (BatchNorm stays frozen) and trains on.
 
     Give at most one of `num_layers`, `from_layer`, `fraction`; with none, the
@@ -397,13 +470,22 @@ def fine_tune(model, train_ds, val_ds=None, epochs=5, num_layers=None, from_laye
             `build_augmentation()`: the backbone now learns, and new variants
             of the few photos every epoch keep it from memorising them.
             Defaults to `None`.
+        warmup_epochs: epochs over which the learning rate climbs linearly,
+            step by step, from a tenth of `learning_rate` to `learning_rate`
+            (`LinearWarmup`): the first steps after unfreezing are the riskiest,
+            since a head trained on frozen features meets a backbone that now
+            moves. 0 starts at the full rate. Defaults to `0` (see
+            `DEFAULT_WARMUP_EPOCHS`); `1` is a good choice.
 
     Returns:
         The Keras `History` of this stage.
 
     Example:
-    >>> fine_tune(model, train_ds, val_ds, epochs=5, num_layers=20)
+    >>> history = fine_tune(model, train_ds, val_ds, epochs=5, num_layers=20)
     """
+    warmup_epochs = check_whole_number(warmup_epochs, "warmup_epochs", 0,
+                                       what="a whole number of epochs",
+                                       hint="Use 0 for no warm-up.")
     if num_layers is None and from_layer is None and fraction is None:
         fraction = DEFAULT_FINE_TUNE_FRACTION
     if augment is not None:
@@ -411,11 +493,15 @@ def fine_tune(model, train_ds, val_ds=None, epochs=5, num_layers=None, from_laye
     unfreeze_backbone(model, num_layers=num_layers, from_layer=from_layer,
                       fraction=fraction)
     compile_for_stage(model, "fine_tune", learning_rate, strategy=strategy)
+    warmup = []
+    if warmup_epochs:
+        target = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+        warmup = [LinearWarmup(target, warmup_epochs)]
     return model.fit(train_ds, validation_data=val_ds, epochs=initial_epoch + epochs,
                      shuffle=False,
                      initial_epoch=initial_epoch,
-                     callbacks=_callbacks(val_ds, patience, checkpoint_path, callbacks,
-                                          None),
+                     callbacks=warmup + _callbacks(val_ds, patience, checkpoint_path,
+                                                   callbacks, None),
                      verbose=_verbose(verbose))
 
 
@@ -465,7 +551,7 @@ def train_two_stage(model, train_ds, val_ds=None, head_epochs=DEFAULT_HEAD_EPOCH
                     num_layers=None, from_layer=None, fraction=None,
                     cache_features="auto", patience=5, checkpoint_path=None,
                     verbose="auto", strategy=None, augment=None, after_head=None,
-                    feature_cache="auto"):
+                    feature_cache="auto", warmup_epochs=DEFAULT_WARMUP_EPOCHS):
     """The whole recipe: `train_head`, then `fine_tune`; returns one merged history.
 
     Args:
@@ -486,6 +572,8 @@ def train_two_stage(model, train_ds, val_ds=None, head_epochs=DEFAULT_HEAD_EPOCH
             frozen-backbone model. Defaults to `None`.
         feature_cache: where stage 1 caches features: `"memory"`, `"disk"` or
             `"auto"` (see `train_head`). Defaults to `"auto"`.
+        warmup_epochs: the learning-rate warm-up at the start of fine-tuning
+            (see `fine_tune`). Defaults to `0`.
 
     Returns:
         A `TransferHistory` with `fine_tune_epoch` marking where stage 2 began.
@@ -496,7 +584,7 @@ def train_two_stage(model, train_ds, val_ds=None, head_epochs=DEFAULT_HEAD_EPOCH
 
     Example:
     >>> history = train_two_stage(model, train_ds, val_ds, head_epochs=5, fine_tune_epochs=5)
-    >>> plot_history(history)
+    >>> figure = plot_history(history)
     """
     start = time.perf_counter()
     head_train_ds = train_ds
@@ -522,7 +610,7 @@ def train_two_stage(model, train_ds, val_ds=None, head_epochs=DEFAULT_HEAD_EPOCH
         model, train_ds, val_ds, fine_tune_epochs, num_layers, from_layer, fraction,
         fine_tune_learning_rate, patience, callbacks=checkpoint,
         initial_epoch=len(head_history.epoch), verbose=verbose, strategy=strategy,
-        augment=augment)
+        augment=augment, warmup_epochs=warmup_epochs)
     kept_stage = None
     if head_best is not None:
         # Early stopping restored stage 2's best epoch; keep it only if it beats
@@ -539,6 +627,214 @@ def _best_val_loss(history):
     """The lowest validation loss of a Keras `History` (None without validation)."""
     values = history.history.get("val_loss")
     return min(values) if values else None
+
+
+class LearningRateFinderResult:
+    """What `find_learning_rate` measured: one loss per training step and a suggested rate.
+
+    Attributes:
+        rates: the learning rate of every step, increasing exponentially.
+        losses: the training loss of every step (one batch each).
+        smoothed_losses: `losses` smoothed by an exponential moving average
+            (bias-corrected), which the suggestion and the divergence test use.
+        suggestion: the suggested learning rate (see `find_learning_rate`).
+        suggestion_rule: how the suggestion was chosen, in words.
+        stage: `"head"` or `"fine_tune"`.
+        stopped_early: True when the loss diverged before the last step.
+    """
+
+    def __init__(self, rates, losses, smoothed_losses, suggestion, suggestion_rule, stage,
+                 stopped_early):
+        self.rates, self.losses, self.smoothed_losses = rates, losses, smoothed_losses
+        self.suggestion, self.suggestion_rule = suggestion, suggestion_rule
+        self.stage, self.stopped_early = stage, stopped_early
+
+    @property
+    def min_loss_rate(self):
+        """The rate at which the smoothed loss was lowest."""
+        return self.rates[int(np.argmin(self.smoothed_losses))]
+
+    def to_dict(self):
+        """Plain data for JSON reports."""
+        return {"rates": list(self.rates), "losses": list(self.losses),
+                "smoothed_losses": list(self.smoothed_losses),
+                "suggestion": self.suggestion, "suggestion_rule": self.suggestion_rule,
+                "stage": self.stage, "stopped_early": self.stopped_early}
+
+    def __repr__(self):
+        ending = ", stopped early: the loss diverged" if self.stopped_early else ""
+        return (f"LearningRateFinderResult({self.stage}: {len(self.rates)} steps from "
+                f"{self.rates[0]:.1e} to {self.rates[-1]:.1e}{ending}; suggestion "
+                f"{self.suggestion:.1e}, {self.suggestion_rule})")
+
+
+def _smoothed(losses, beta):
+    """Exponential moving average of `losses`, bias-corrected (as in fastai)."""
+    average, result = 0.0, []
+    for step, loss in enumerate(losses, start=1):
+        average = beta * average + (1 - beta) * loss
+        result.append(average / (1 - beta ** step))
+    return result
+
+
+FINDER_RISE = 1.25  # "the loss rose": 25% above its lowest smoothed value
+
+
+def _suggest(rates, smoothed):
+    """A tenth of the rate at which the smoothed loss first rose 25% above its minimum.
+
+    Where the loss starts to climb is the edge of stable training (Smith, 2017,
+    "Cyclical learning rates"); a rate ten times smaller keeps a safe margin.
+    Unlike the minimum itself, that edge does not move much with the noise of
+    single batches. If the loss never rose that far, the range stopped too
+    early: the suggestion is then a tenth of the largest rate tried.
+    """
+    if not np.isfinite(smoothed).any():
+        return rates[0], "no finite loss at all: the smallest rate tried"
+    lowest = int(np.nanargmin(smoothed))
+    risen = [step for step in range(lowest + 1, len(smoothed))
+             if not smoothed[step] <= FINDER_RISE * smoothed[lowest]]  # NaN counts as risen
+    if risen:
+        return (max(rates[risen[0]] / 10, rates[0]),
+                "a tenth of the rate where the smoothed loss first rose 25% above its minimum")
+    return (max(rates[-1] / 10, rates[0]),
+            "the loss never rose 25% above its minimum: a tenth of the largest rate tried "
+            "(try a larger max_lr)")
+
+
+def _finder_setup(model, train_ds, stage, num_layers, from_layer, fraction):
+    """The model to step, its variables and the batches, for one stage of the range test."""
+    if stage == "head":
+        freeze_backbone(model)
+        if not has_random_augmentation(model):
+            features, labels, batch_size = _extract(model, {"train_ds": train_ds})["train_ds"]
+            batches = (tf.data.Dataset.from_tensor_slices((features, labels))
+                       .shuffle(len(labels)).batch(batch_size))
+            return _build_head_model(model), batches
+        return model, train_ds
+    if num_layers is None and from_layer is None and fraction is None:
+        fraction = DEFAULT_FINE_TUNE_FRACTION
+    unfreeze_backbone(model, num_layers=num_layers, from_layer=from_layer, fraction=fraction)
+    return model, train_ds
+
+
+def _trainable_flags(model):
+    """Every layer (nested ones too) with its `trainable` flag, to put them back later."""
+    return [(layer, layer.trainable)
+            for layer in model._flatten_layers(include_self=True, recursive=True)]
+
+
+def find_learning_rate(model, train_ds, min_lr=1e-6, max_lr=1e-1, steps=60,
+                       stage="fine_tune", num_layers=None, from_layer=None, fraction=None,
+                       smoothing=0.9, diverge_factor=4.0):
+    """The learning-rate range test: train briefly at ever larger rates and watch the loss.
+
+    Starting at `min_lr`, the rate is multiplied by the same factor every step
+    (one batch) so that step `steps` trains at `max_lr`. The loss first barely
+    moves (too small a rate), then falls (a useful rate), then rises and
+    explodes (too large). The test stops early once the smoothed loss exceeds
+    `diverge_factor` times its lowest value (or is not finite).
+
+    It has no side effect: a separate Adam optimizer does the steps, and the
+    model's weights and `trainable` flags are put back afterwards (the model's
+    own optimizer and its compiled state are never touched).
+
+    The suggestion (`result.suggestion`) is a tenth of the rate at which the
+    smoothed loss first rose 25% above its lowest value: where the loss starts
+    to climb is the edge of stable training, and a tenth of it keeps a margin.
+    (The rate of the lowest loss itself is noisy on small data: the loss of a
+    few dozen single batches wobbles by more than the rate changes it.) If
+    the loss never rose that far, it is a tenth of `max_lr`. Treat it as the middle of a range
+    to try on validation data, not as the answer: one noisy run of a few dozen
+    batches cannot rank rates that differ by less than about 3x.
+
+    Args:
+        model: a model from `build_classifier`.
+        train_ds: a batched dataset of (raw images, integer labels); it is
+            repeated if it has fewer than `steps` batches.
+        min_lr: the first step's rate. Defaults to `1e-6`.
+        max_lr: the last step's rate. Defaults to `1e-1`.
+        steps: the number of steps (batches). Defaults to `60`.
+        stage: `"fine_tune"` (the backbone unfrozen as `fine_tune` would, with
+            `num_layers`, `from_layer` or `fraction`) or `"head"` (frozen
+            backbone; on cached features unless the model has an augmentation
+            layer). Defaults to `"fine_tune"`.
+        num_layers, from_layer, fraction: what to unfreeze for
+            `stage="fine_tune"` (see `fine_tune`). Defaults to `None` (all of it,
+            BatchNorm frozen).
+        smoothing: the weight of the past in the moving average of the loss,
+            in [0, 1). Defaults to `0.9`.
+        diverge_factor: stop when the smoothed loss exceeds this many times its
+            lowest value. Defaults to `4.0`.
+
+    Returns:
+        A `LearningRateFinderResult` (plot it with `plots.plot_learning_rate_finder`).
+
+    Raises:
+        ValueError: a bad argument, naming it.
+
+    Example:
+    >>> result = find_learning_rate(model, train_ds, stage="fine_tune")
+    >>> result.rates[0] <= result.suggestion <= result.rates[-1]
+    True
+    """
+    stage = _check_stage(stage)
+    min_lr = check_positive_number(min_lr, "min_lr")
+    max_lr = check_positive_number(max_lr, "max_lr")
+    if not max_lr > min_lr:
+        raise ValueError(f"`max_lr` must be larger than `min_lr`; received min_lr={min_lr!r}"
+                         f" and max_lr={max_lr!r}.")
+    steps = check_whole_number(steps, "steps", 3, what="a whole number of batches")
+    smoothing = check_fraction(smoothing, "smoothing", "[0, 1)")
+    if not check_positive_number(diverge_factor, "diverge_factor") > 1:
+        raise ValueError(f"`diverge_factor` must be larger than 1; received "
+                         f"{diverge_factor!r}.")
+    weights, flags = model.get_weights(), _trainable_flags(model)
+    try:
+        stepped, batches = _finder_setup(model, train_ds, stage, num_layers, from_layer,
+                                         fraction)
+        rates, losses = _range_test(stepped, batches, min_lr, max_lr, steps, smoothing,
+                                    diverge_factor)
+    finally:
+        for layer, trainable in flags:
+            layer.trainable = trainable
+        model.set_weights(weights)
+    smoothed = _smoothed(losses, smoothing)
+    suggestion, rule = _suggest(rates, smoothed)
+    return LearningRateFinderResult(rates, losses, smoothed, float(suggestion), rule, stage,
+                                    stopped_early=len(rates) < steps)
+
+
+def _range_test(model, batches, min_lr, max_lr, steps, smoothing, diverge_factor):
+    """Trains `model` one batch per rate; returns the rates and losses until divergence."""
+    variables = model.trainable_variables
+    optimizer = keras.optimizers.Adam(min_lr)
+    optimizer.build(variables)
+    loss_function = loss_for(model)
+
+    @tf.function
+    def train_step(images, labels, rate):
+        optimizer.learning_rate.assign(rate)
+        with tf.GradientTape() as tape:
+            loss = loss_function(labels, model(images, training=True))
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return loss
+
+    factor = (max_lr / min_lr) ** (1 / (steps - 1))
+    rates, losses = [], []
+    best, average = np.inf, 0.0
+    for step, (images, labels) in enumerate(batches.repeat().take(steps)):
+        rate = min_lr * factor ** step
+        loss = float(train_step(tf.cast(images, tf.float32), labels,
+                                tf.constant(rate, tf.float32)))
+        rates.append(rate)
+        losses.append(loss)
+        average = smoothing * average + (1 - smoothing) * loss
+        smoothed = average / (1 - smoothing ** (step + 1))
+        if not np.isfinite(smoothed) or smoothed > diverge_factor * best:
+            break
+        best = min(best, smoothed)
+    return rates, losses
 
 
 def train_from_scratch(model, train_ds, val_ds=None, epochs=100, learning_rate=1e-3,
@@ -563,7 +859,7 @@ def train_from_scratch(model, train_ds, val_ds=None, epochs=100, learning_rate=1
 
     Example:
     >>> model = build_small_cnn(2, (128, 128, 3))
-    >>> history = train_from_scratch(model, train_ds, val_ds, learning_rate=1e-3)
+    >>> history = train_from_scratch(model, train_ds, val_ds, epochs=5, learning_rate=1e-3)
     """
     if augment is not None:
         train_ds = augment_dataset(train_ds, augment)
