@@ -394,10 +394,15 @@ def test_15_6_16_6_broken_model_files_are_refused(command, fault, saved_model, c
 
 
 def test_15_6_a_lambda_layer_from_an_untrusted_file_is_refused(tmp_path, colours, capsys):
-    ran = tmp_path / "code_ran"
+    ran = tmp_path / "code_ran"  # the layer's code leaves this file each time it runs
+
+    def untrusted(x):
+        ran.touch()
+        return x[:, 0, 0, :2]
+
     inputs = keras.Input((SIZE, SIZE, 3))
-    outputs = keras.layers.Lambda(lambda x: x[:, 0, 0, :2])(inputs)
-    keras.Model(inputs, outputs).save(tmp_path / "lambda.keras")
+    keras.Model(inputs, keras.layers.Lambda(untrusted)(inputs)).save(tmp_path / "lambda.keras")
+    ran.unlink()  # (building the model ran it once)
     code = call_main("predict", tmp_path / "lambda.keras", colours)
     assert_clear_error(code, capsys, 2, "lambda.keras")
     assert not ran.exists()
@@ -549,7 +554,7 @@ def test_16_9_the_prefetch_hint_names_alpha_and_image_size(keras_home, tmp_path,
                                         "--image-size 96")
 
 
-# --------------------------------------------------------------------------- 15.3, 16.4, 16.10 signals
+# ------------------------------------------------------------------- 15.3, 16.4, 16.10 signals
 
 # Runs the command in a subprocess that pauses (sleeps) at a chosen point of the real
 # run and says so on stdout; the test then sends the signal there.
