@@ -286,7 +286,7 @@ def test_genuine_imagenet_weights_load_from_the_keras_cache(keras_home, monkeypa
     backbone = model.get_layer("backbone")
     _assert_kernels_match(backbone, genuine)
     assert backbone.weights_file == str(keras_home / genuine.name)
-    assert tk.list_backbones()[0]["weights cached"] == "yes"
+    assert tk.list_backbones()[0]["weights cached"] == "alpha 0.25 at 224 px"
 
 
 def test_imagenet_at_another_size_uses_the_cached_file_of_any_size(keras_home, monkeypatch):

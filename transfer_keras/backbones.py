@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import warnings
 from pathlib import Path
 from typing import NamedTuple
@@ -167,12 +168,65 @@ def cached_weights(name):
     return sorted(folder.glob(spec.weights_glob)) if folder.is_dir() else []
 
 
+# The width (alpha) and input size in the ImageNet file names of the MobileNet family.
+_VARIANT_PATTERNS = [
+    (re.compile(r"^mobilenet_(\d)_(\d)_(\d+)_tf"), lambda a, b, size: (
+        1.0 if a == "1" else float(f"0.{a}{b}"), int(size))),   # mobilenet_2_5_224_tf...
+    (re.compile(r"kernels_(\d\.\d+)_(\d+)_no_top"), lambda alpha, size: (
+        float(alpha), int(size))),                               # mobilenet_v2_..._0.35_96_...
+    (re.compile(r"_(\d+)_(\d\.\d+)_float"), lambda size, alpha: (
+        float(alpha), int(size))),                               # mobilenet_v3_..._224_1.0_...
+]
+
+
+def cached_variants(name):
+    """Words for which ImageNet weights of a backbone are cached: "no", "yes", or,
+    for the MobileNet family (one file per width and size), each alpha and size.
+
+    Example:
+    >>> cached_variants("mobilenet")
+    'alpha 0.25 at 224 px'
+    """
+    files = cached_weights(name)
+    if not files:
+        return "no"
+    if "alpha" not in get_backbone_spec(name).kwargs:
+        return "yes"
+    variants = []
+    for path in files:
+        for pattern, read in _VARIANT_PATTERNS:
+            match = pattern.search(path.name)
+            if match:
+                alpha, size = read(*match.groups())
+                variants.append(f"alpha {alpha:g} at {size} px")
+                break
+        else:
+            variants.append(path.name)
+    return "; ".join(variants)
+
+
+def prefetch_command(name, input_shape=None, **kwargs):
+    """The `transfer-keras prefetch` command that downloads these exact ImageNet weights.
+
+    For the MobileNet family it names `--alpha` and `--image-size`: each width
+    and size is a separate file.
+    """
+    spec = get_backbone_spec(name)
+    command = f"transfer-keras prefetch --backbones {spec.name}"
+    if "alpha" in spec.kwargs:
+        alpha = kwargs.get("alpha", spec.kwargs["alpha"])
+        size = spec.default_size if input_shape is None else input_shape[0]
+        command += f" --alpha {alpha:g} --image-size {size}"
+    return command
+
+
 def list_backbones():
     """Returns a table of the supported backbones.
 
     Columns: name, Keras constructor, default and minimum image size, feature
     width, extra constructor arguments, and whether ImageNet weights for it are
-    already in the local Keras cache.
+    already in the local Keras cache (for the MobileNet family: which alpha and
+    size, see `cached_variants`).
 
     Example:
     >>> "mobilenetv2" in list_backbones().column("name")
@@ -186,7 +240,7 @@ def list_backbones():
             "min size": spec.min_size,
             "feature width": spec.feature_width,
             "extra args": ", ".join(f"{k}={v}" for k, v in spec.kwargs.items()) or "-",
-            "weights cached": "yes" if cached_weights(spec.name) else "no",
+            "weights cached": cached_variants(spec.name),
         }
         for spec in BACKBONES.values()
     ]
@@ -241,8 +295,9 @@ def _check_weights(weights):
 
 
 @contextlib.contextmanager
-def _explain_download_failure(spec):
-    """Turns a failed ImageNet download into one `WeightsUnavailableError`."""
+def _explain_download_failure(spec, input_shape, arguments):
+    """Turns a failed ImageNet download, or a damaged cached file, into one
+    `WeightsUnavailableError` that says which and how to fix it."""
     with _keras_compat.recording_downloads() as requests:
         try:
             yield requests
@@ -252,16 +307,31 @@ def _explain_download_failure(spec):
             ):
                 raise
             fname, origin, folder = requests[-1]
-            unavailable = WeightsUnavailableError(
-                f"Could not get the ImageNet weights for backbone {spec.name!r}: the file "
-                f"is not in the Keras cache and the download failed ({error}).\n"
-                f"Keras looks for this file:\n    {fname}\nin this folder:\n    {folder}\n"
-                f"To fix it, on a machine with internet download\n    {origin}\n"
-                f"and copy it into that folder (or run `transfer-keras prefetch --backbones "
-                f"{spec.name}` there and copy its Keras cache), then run again. To use "
-                f"another cache folder, set KERAS_HOME to the folder that holds `models/`. "
-                f"Or pass weights=None (random start) or weights='path/to/weights.h5'."
-            )
+            prefetch = prefetch_command(spec.name, input_shape, **arguments)
+            cached = Path(folder) / fname
+            if cached.is_file():
+                unavailable = WeightsUnavailableError(
+                    f"The ImageNet weights for backbone {spec.name!r} are in the Keras cache "
+                    f"but cannot be used: {cached} ({error}). The file is probably "
+                    f"truncated (an interrupted download) or damaged. Delete it and run "
+                    f"again with internet access to download it anew, or copy a good copy "
+                    f"there (on a machine with internet: `{prefetch}`, then copy its Keras "
+                    f"cache). Or pass weights=None (random start) or "
+                    f"weights='path/to/weights.h5'."
+                )
+                unavailable.damaged = True
+            else:
+                unavailable = WeightsUnavailableError(
+                    f"Could not get the ImageNet weights for backbone {spec.name!r}: the "
+                    f"file is not in the Keras cache and the download failed ({error}).\n"
+                    f"Keras looks for this file:\n    {fname}\nin this folder:\n    "
+                    f"{folder}\nTo fix it, on a machine with internet download\n    "
+                    f"{origin}\nand copy it into that folder (or run `{prefetch}` there "
+                    f"and copy its Keras cache), then run again. To use another cache "
+                    f"folder, set KERAS_HOME to the folder that holds `models/`. Or pass "
+                    f"weights=None (random start) or weights='path/to/weights.h5'."
+                )
+                unavailable.damaged = False
             unavailable.file_name = fname
             raise unavailable from None
 
@@ -311,12 +381,14 @@ def build_backbone(name, input_shape=None, weights="imagenet", **kwargs):
     common = dict(include_top=False, input_shape=input_shape)
     if weights == "imagenet":
         try:
-            with _explain_download_failure(spec) as requests:
+            with _explain_download_failure(spec, input_shape, arguments) as requests:
                 backbone = spec.constructor(weights="imagenet", **common, **arguments)
             backbone.weights_file = str(requests[-1].folder / requests[-1].fname)
             backbone.name = layout.BACKBONE  # (some constructors use `name` for their config)
             return backbone
         except WeightsUnavailableError as error:
+            if error.damaged:  # say so: another file would hide it
+                raise
             weights = _imagenet_file_for_another_size(error.file_name)
             if weights is None:
                 raise

@@ -21,12 +21,19 @@ This module only parses arguments, calls the library (the reports come from
          or any other `OSError` (permission denied, disk full); e.g. a failed download
     2    a mistake the user can fix: bad arguments (`ValueError`, `TypeError`,
          `UsageError`), also from argparse
-    130  interrupted (Ctrl-C)
+    130  interrupted (Ctrl-C, SIGINT)
+    143  terminated (SIGTERM, e.g. `kill PID`): handled exactly like Ctrl-C
 
 Codes 1 and 2 print one `error: ...` line (or paragraph) saying how to fix it,
 never a traceback; anything else is a bug and keeps its traceback. `train`,
 `demo` and `evaluate` check every input (and that `--out` can be written)
-before they create `--out`.
+before any work. `--out` must be new or empty, or given with `--overwrite`
+(then the folder's whole content is replaced; a folder holding files that
+transfer-keras does not write is refused). A run is built in a hidden folder
+beside `--out` (`.NAME.partial-XXXX`) and renamed into place when it succeeds:
+an error, Ctrl-C or SIGTERM leaves `--out` exactly as it was, never a mix of
+two runs. `evaluate --out` follows the same rules, and refuses to replace the
+folder that holds the model it evaluates.
 """
 
 import argparse
@@ -53,6 +60,7 @@ from transfer_keras import (
     build_augmentation,
     build_backbone,
     build_classifier,
+    build_scratch_classifier,
     cached_weights,
     evaluate_classifier,
     get_backbone_spec,
@@ -63,9 +71,16 @@ from transfer_keras import (
     train_two_stage,
 )
 from transfer_keras import kit, layout
+from transfer_keras._files import (
+    Terminated,
+    sigterm_as_interrupt,
+    staged_folder,
+    unexpected_files,
+)
 from transfer_keras._table import Table
 from transfer_keras.backbones import check_input_shape
 from transfer_keras.data import folder_layout, load_image
+from transfer_keras.data.folders import HELD_OUT_FOLDERS, TRAIN_FOLDER
 from transfer_keras.errors import ResourceUnavailableError, UsageError
 from transfer_keras.evaluation import num_classes_of, predict_probabilities
 from transfer_keras.reports import (
@@ -76,9 +91,18 @@ from transfer_keras.reports import (
     write_outputs,
 )
 from transfer_keras.showcase import SHOWCASE_CURVE, SHOWCASE_IMAGE_SIZE, run_showcase
-from transfer_keras.training import DEFAULT_FINE_TUNE_EPOCHS, DEFAULT_HEAD_EPOCHS
+from transfer_keras.training import (
+    DEFAULT_FINE_TUNE_EPOCHS,
+    DEFAULT_HEAD_EPOCHS,
+    BatchNormRecalibration,
+    TransferHistory,
+    train_from_scratch,
+)
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
+SCRATCH_PATIENCE = 10  # epochs without progress before training from scratch stops
+SCRATCH_MIN_STEPS = 8  # training steps per epoch at least, from scratch (smaller batches)
+SPLIT_FOLDER_NAMES = (TRAIN_FOLDER, *HELD_OUT_FOLDERS)  # mark split folders, not classes
 MAX_IMAGE_SIZE = 1024  # pixels per side; larger images exhaust a laptop's memory
 CLASS_NAMES_FILE = "class_names.json"  # read for models saved by earlier versions
 
@@ -134,9 +158,12 @@ def _existing_folder(path, what):
     return folder
 
 
-def _check_out(out, data_dir=None):
-    """The `--out` folder, checked but not created: not a file, not in DATA_DIR, writable.
+def _check_out(out, data_dir=None, overwrite=False, model_path=None):
+    """The `--out` folder, checked but not created: not a file, not in DATA_DIR, not
+    holding an earlier run (unless `overwrite`), and writable.
 
+    The run is built in a hidden folder beside `--out` and renamed into place at
+    the end (`staged_folder`), so the folder that holds `--out` must be writable.
     Raises UsageError (exit 2) for a path the user should change, `OSError`
     (exit 1) when this machine does not let us write there.
     """
@@ -153,26 +180,52 @@ def _check_out(out, data_dir=None):
     if not existing.is_dir():
         where = "is a file" if existing == folder else f"is inside the file {str(existing)!r}"
         raise UsageError(f"--out {str(out)!r} {where}; give a folder for the outputs.")
+    if existing == folder:
+        _check_earlier_run(out, folder, overwrite, model_path)
+        existing = next(path for path in folder.parents if path.exists())
     if not os.access(existing, os.W_OK | os.X_OK):
         raise OSError(errno.EACCES, f"Permission denied: cannot write the --out folder "
                                     f"{str(out)!r} in", str(existing))
     return folder
 
 
+def _check_earlier_run(out, folder, overwrite, model_path):
+    """Refuses an `--out` that holds files, unless `--overwrite` may replace them all."""
+    entries = sorted(entry.name for entry in folder.iterdir())
+    if not entries:
+        return
+    shown = ", ".join(entries[:6]) + (", ..." if len(entries) > 6 else "")
+    if not overwrite:
+        raise UsageError(f"--out {str(out)!r} already holds files ({shown}), e.g. an "
+                         f"earlier run: nothing was changed. Give a new folder, or pass "
+                         f"--overwrite to replace its content once this run succeeds.")
+    unexpected = unexpected_files(folder)
+    if unexpected:
+        raise UsageError(f"--overwrite replaces the whole folder {str(out)!r}, but it holds "
+                         f"entries transfer-keras does not write ({', '.join(unexpected)}): "
+                         f"nothing was changed. Move them away or give another --out.")
+    if model_path is not None and folder in Path(model_path).expanduser().resolve().parents:
+        raise UsageError(f"--out {str(out)!r} holds the model being evaluated, and "
+                         f"--overwrite would replace it: nothing was changed. Write the "
+                         f"evaluation to its own folder, e.g. --out "
+                         f"{Path(out) / 'evaluation'}.")
+
+
 @contextlib.contextmanager
-def _new_folder(folder):
-    """Creates `folder` (and missing parents); removes them again if the block fails
-    before writing anything into them (e.g. Ctrl-C during training)."""
-    created = [path for path in (folder, *folder.parents) if not path.exists()]
-    folder.mkdir(parents=True, exist_ok=True)
+def _writing_to(out, interrupted_note=None):
+    """Yields a hidden staging folder that becomes `out` when the block succeeds.
+
+    On an error or interrupt `out` is left exactly as it was, and the command
+    says so; after an interrupt, `interrupted_note()` adds what was lost (e.g.
+    a finished stage 1).
+    """
     try:
-        yield folder
-    except BaseException:
-        for path in created:  # the deepest first; stops at the first non-empty one
-            try:
-                path.rmdir()
-            except OSError:
-                break
+        with staged_folder(out) as staging:
+            yield staging
+    except (KeyboardInterrupt, OSError) as error:
+        lost = interrupted_note() if interrupted_note and isinstance(
+            error, KeyboardInterrupt) else ""
+        _note(f"nothing was written: {out} is as it was before this run{lost}.")
         raise
 
 
@@ -221,6 +274,56 @@ def _check_fine_tune_layers(backbone, num_layers):
                          f"{fine_tune_extent(None)}.")
 
 
+def _reserved_class_names(folder):
+    """Sub-folders named like a split (train, val, ...) that hold files directly: the
+    user meant them as classes."""
+    try:
+        return sorted(sub.name for sub in Path(folder).iterdir()
+                      if sub.is_dir() and sub.name.lower() in SPLIT_FOLDER_NAMES
+                      and any(entry.is_file() for entry in sub.iterdir()))
+    except OSError:
+        return []
+
+
+def _explain_reserved_names(error, folder):
+    """`error` as a UsageError, with why classes cannot be named train, val, ... if
+    that is the cause; `error` itself otherwise."""
+    names = _reserved_class_names(folder)
+    if not names:
+        return error
+    return UsageError(
+        f"{error} Note: folders named {', '.join(SPLIT_FOLDER_NAMES)} mark the split "
+        f"folders of a dataset (DATA_DIR/train/<class>/..., DATA_DIR/val/<class>/...), so "
+        f"they cannot be class names, even with --validation-split; here "
+        f"{', '.join(names)} hold(s) images directly. Rename the class folder(s), e.g. "
+        f"{names[0]} -> {names[0]}_class (the folder names become the class names).")
+
+
+def _layout(folder, validation_split):
+    """`validation_split` for `folder`'s layout (0.2 by default for class folders)."""
+    try:
+        layout = folder_layout(folder)
+    except ValueError as error:
+        raise _explain_reserved_names(error, folder) from None
+    if layout == "class folders":
+        return validation_split or 0.2
+    if validation_split is not None:
+        raise _explain_reserved_names(UsageError(
+            f"--validation-split cannot be used with {str(folder)!r}: it has its own "
+            f"validation folder (val/). Drop --validation-split."), folder)
+    return None
+
+
+def _load_training_folder(settings, args):
+    try:
+        return load_image_folder(settings["data_dir"], settings["image_size"],
+                                 batch_size=args.batch_size,
+                                 validation_split=settings["validation_split"],
+                                 seed=args.seed)
+    except ValueError as error:
+        raise _explain_reserved_names(error, settings["data_dir"]) from None
+
+
 def _train_settings(args):
     """Checks every `train` argument without reading an image or creating a folder.
 
@@ -234,21 +337,19 @@ def _train_settings(args):
     kwargs = _backbone_kwargs(spec, args.alpha)
     weights = _weights_argument(args.weights)
     _check_epochs(args.epochs, args.fine_tune_epochs)
+    if weights is None and args.fine_tune_layers is not None:
+        raise UsageError("--fine-tune-layers does not apply to --weights none: training "
+                         "from scratch trains every layer. Drop --fine-tune-layers, or "
+                         "start from pretrained weights (--weights imagenet).")
     folder = _existing_folder(args.data_dir, "DATA_DIR")
-    validation_split = args.validation_split
-    if folder_layout(folder) == "class folders":
-        validation_split = validation_split or 0.2
-    elif validation_split is not None:
-        raise UsageError(f"--validation-split cannot be used with {str(folder)!r}: it has "
-                         f"its own validation folder (val/). Drop --validation-split.")
+    validation_split = _layout(folder, args.validation_split)
     backbone = build_backbone(spec.name, input_shape, weights=weights, **kwargs)
     _check_fine_tune_layers(backbone, args.fine_tune_layers)
     return {"data_dir": str(folder), "backbone": spec.name, "backbone_kwargs": kwargs,
-            "weights": weights, "image_size": image_size, "epochs": args.epochs,
-            "fine_tune_epochs": args.fine_tune_epochs,
+            "weights": weights, "from_scratch": weights is None, "image_size": image_size,
+            "epochs": args.epochs, "fine_tune_epochs": args.fine_tune_epochs,
             "fine_tune_layers": args.fine_tune_layers, "augment": args.augment,
-            "batch_size": args.batch_size,
-            "validation_split": validation_split,
+            "batch_size": args.batch_size, "validation_split": validation_split,
             "seed": args.seed}
 
 
@@ -257,20 +358,20 @@ def _train_settings(args):
 
 def run_demo(args):
     """Transfer on the kit's ants/bees photos against every baseline (`run_showcase`)."""
-    out = _check_out(args.out)
+    out = _check_out(args.out, overwrite=args.overwrite)
     kit.example_weights()  # KitUnavailableError (exit 1) if the kit is missing or damaged
     kit.example_photos_folder()
     _say(f"Ants or bees: {kit.EXAMPLE_BACKBONE} {kit.EXAMPLE_BACKBONE_KWARGS} with genuine "
          f"ImageNet weights ({kit.EXAMPLE_WEIGHTS_FILE}, embedded) against every baseline, "
          f"seeds {' '.join(map(str, args.seeds))}; scored on the test photos only")
-    with _new_folder(out):  # run_showcase checks its arguments first: then it is removed
+    with _writing_to(out) as staging:  # out itself changes only at the end
         result = run_showcase(image_size=args.image_size, seeds=tuple(args.seeds),
                               labels_per_class=tuple(args.curve))
         command = ("transfer-keras demo --seeds " + " ".join(map(str, args.seeds))
                    + " --curve " + " ".join(map(str, args.curve))
                    + f" --image-size {args.image_size}")
         report_md, report_json, figures = showcase_report(result, command)
-        written = write_outputs(out, report_md, report_json, figures, result.model,
+        written = write_outputs(staging, report_md, report_json, figures, result.model,
                                 result.settings["class_names"])
     _say()
     _say(str(result.table()))
@@ -283,46 +384,121 @@ def run_demo(args):
 # --------------------------------------------------------------------------- train
 
 
-def run_train(args):
-    """Two-stage transfer learning on an image folder; writes the model and its report."""
-    start = time.perf_counter()
-    settings = _train_settings(args)
-    out = _check_out(args.out, data_dir=settings["data_dir"])
-    keras.utils.set_random_seed(args.seed)
+def _build_model(settings, num_classes):
+    """The classifier to train: pretrained backbone + new head, or all random (scratch)."""
     size = settings["image_size"]
-    _say(f"Reading {settings['data_dir']} at {size}x{size}")
-    data = load_image_folder(settings["data_dir"], size, batch_size=args.batch_size,
-                             validation_split=settings["validation_split"], seed=args.seed)
-    _say(str(data.report))
-    _say()
     _say(f"Building {settings['backbone']} {settings['backbone_kwargs'] or ''} with weights "
-         f"{settings['weights'] or 'random (none)'}")
-    model = build_classifier(settings["backbone"], len(data.class_names), (size, size, 3),
-                             weights=settings["weights"], **settings["backbone_kwargs"])
+         f"{settings['weights'] or 'random (none): training from scratch'}")
+    build = build_scratch_classifier if settings["from_scratch"] else build_classifier
+    weights = {} if settings["from_scratch"] else {"weights": settings["weights"]}
+    model = build(settings["backbone"], num_classes, (size, size, 3), **weights,
+                  **settings["backbone_kwargs"])
     settings["weights_file"] = layout.backbone_of(model).weights_file
     if settings["weights_file"]:
         _say(f"Weights from {settings['weights_file']}")
+    return model
+
+
+def _fit(model, data, args, settings, finished):
+    """Trains `model` as `settings` say; appends each finished stage to `finished`.
+
+    Pretrained weights: stage 1 (head on the frozen backbone), then stage 2
+    (fine-tuning). Random weights (`--weights none`): one stage that trains the
+    whole network, BatchNorm included: a frozen random backbone has nothing to
+    transfer, and its frozen random BatchNorm statistics would spoil fine-tuning.
+    """
+    augment = build_augmentation(seed=args.seed) if args.augment else None
+    if settings["from_scratch"]:
+        _say(f"From scratch: every layer trains (BatchNorm too), {args.epochs} epoch(s) at "
+             f"most, early stopping after {SCRATCH_PATIENCE} without progress; no stage 2 "
+             f"(--fine-tune-epochs does not apply)" + _augmented(args))
+        start = time.perf_counter()
+        train_ds = _scratch_batches(data, args.batch_size)
+        history = train_from_scratch(model, train_ds, data.val_ds, epochs=args.epochs,
+                                     patience=SCRATCH_PATIENCE, augment=augment, verbose=2,
+                                     callbacks=[BatchNormRecalibration(train_ds)])
+        finished.append("scratch")
+        return TransferHistory(history, seconds={"scratch": time.perf_counter() - start})
     _say(f"Stage 1: frozen backbone, {args.epochs} epoch(s) for the head; then stage 2: "
          f"fine-tuning {fine_tune_extent(args.fine_tune_layers)} for "
-         f"{args.fine_tune_epochs} epoch(s)" + (" on augmented photos" if args.augment else ""))
-    with _new_folder(out):
-        history = train_two_stage(
-            model, data.train_ds, data.val_ds, head_epochs=args.epochs,
-            fine_tune_epochs=args.fine_tune_epochs, num_layers=args.fine_tune_layers,
-            verbose=2, augment=build_augmentation(seed=args.seed) if args.augment else None)
-        evaluation = evaluate_classifier(model, data.val_ds, data.class_names)
+         f"{args.fine_tune_epochs} epoch(s)" + _augmented(args))
+
+    def after_head(model):
+        finished.append("head")
+        if args.fine_tune_epochs:
+            _say("Stage 1 done (the head is trained). Stage 2: fine-tuning")
+
+    history = train_two_stage(
+        model, data.train_ds, data.val_ds, head_epochs=args.epochs,
+        fine_tune_epochs=args.fine_tune_epochs, num_layers=args.fine_tune_layers,
+        verbose=2, augment=augment, after_head=after_head)
+    finished.append("fine_tune")
+    return history
+
+
+def _scratch_batches(data, batch_size):
+    """The training batches for training from scratch: at least `SCRATCH_MIN_STEPS`
+    per epoch, so early stopping's patience (in epochs) gives the network enough steps."""
+    num_images = sum(data.report.counts["train"].values())
+    smaller = max(1, num_images // SCRATCH_MIN_STEPS)
+    if smaller >= batch_size:
+        return data.train_ds
+    _say(f"Batches of {smaller} instead of {batch_size}: {num_images} training images "
+         f"give {SCRATCH_MIN_STEPS} steps per epoch (a network learning from scratch "
+         f"needs many small steps)")
+    steps = -(-num_images // smaller)  # rounded up; told to Keras, which cannot count
+    return (data.train_ds.unbatch().batch(smaller)  # an unbatched dataset itself
+            .apply(tf.data.experimental.assert_cardinality(steps)))
+
+
+def _augmented(args):
+    return " on augmented photos" if args.augment else ""
+
+
+def _stage_note(finished):
+    """What an interrupt threw away, for `_writing_to`: a finished stage 1, if any."""
+    if finished == ["head"]:
+        return ("; stage 1 had finished (the head was trained), but its model was "
+                "discarded with the rest of this run, which saves only at the end. To keep "
+                "a stage-1 model, run again with --fine-tune-epochs 0")
+    return ""
+
+
+def _score(model, data):
+    """Evaluates on the validation part and, if there is one, the test/ folder."""
+    evaluation = evaluate_classifier(model, data.val_ds, data.class_names)
+    _say()
+    _say("On the validation part (early stopping watched it: slightly optimistic):")
+    _say(str(evaluation))
+    test = None
+    if data.test_ds is not None:  # a test/ folder: scored once, no choice looked at it
+        test = evaluate_classifier(model, data.test_ds, data.class_names)
         _say()
-        _say("On the validation part (early stopping watched it: slightly optimistic):")
-        _say(str(evaluation))
-        test = None
-        if data.test_ds is not None:  # a test/ folder: scored once, no choice looked at it
-            test = evaluate_classifier(model, data.test_ds, data.class_names)
-            _say()
-            _say("On the test/ folder (held out from every choice):")
-            _say(str(test))
+        _say("On the test/ folder (held out from every choice):")
+        _say(str(test))
+    return evaluation, test
+
+
+def run_train(args):
+    """Two-stage transfer learning (or training from scratch) on an image folder;
+    writes the model and its report."""
+    start = time.perf_counter()
+    out = _check_out(args.out, data_dir=args.data_dir, overwrite=args.overwrite)
+    settings = _train_settings(args)  # builds the backbone: after the quick checks
+    keras.utils.set_random_seed(args.seed)
+    size = settings["image_size"]
+    _say(f"Reading {settings['data_dir']} at {size}x{size}")
+    data = _load_training_folder(settings, args)
+    _say(str(data.report))
+    _say()
+    model = _build_model(settings, len(data.class_names))
+    finished = []
+    with _writing_to(out, lambda: _stage_note(finished)) as staging:
+        history = _fit(model, data, args, settings, finished)
+        evaluation, test = _score(model, data)
         seconds = time.perf_counter() - start
         report = train_report(data, model, history, evaluation, settings, seconds, test)
-        written = write_outputs(out, *report, model=model, class_names=data.class_names)
+        written = write_outputs(staging, *report, model=model, class_names=data.class_names)
     _say()
     _say(f"Wrote {', '.join(written)} to {out} (the model carries its class names)")
     _say(f"Validation accuracy {evaluation.accuracy:.4f}"
@@ -376,6 +552,12 @@ def _input_size(model):
 
 def _load_model(path):
     path = Path(path).expanduser()
+    if path.is_dir():
+        inside = path / "model.keras"
+        raise UsageError(f"Model file {str(path)!r} is a folder; give the model file "
+                         + (f"inside it: {inside}" if inside.is_file() else
+                            "(model.keras) that `transfer-keras train` or `demo` wrote")
+                         + ".")
     if not path.is_file():
         raise UsageError(f"Model file {str(path)!r} does not exist. Give the model.keras "
                          f"file written by `transfer-keras train` or `demo`.")
@@ -481,7 +663,9 @@ def _folder_to_model_labels(folder, folder_names, model_names, names_from, model
 def run_evaluate(args):
     """Scores a saved model on a labelled image folder; optionally writes the report."""
     folder = _existing_folder(args.data_dir, "DATA_DIR")
-    out = None if args.out is None else _check_out(args.out, data_dir=folder)
+    out = None if args.out is None else _check_out(args.out, data_dir=folder,
+                                                   overwrite=args.overwrite,
+                                                   model_path=args.model)
     model = _load_model(args.model)
     size = _input_size(model)
     num_classes = num_classes_of(model)
@@ -501,9 +685,9 @@ def run_evaluate(args):
                                      batch_size=args.batch_size)
     print(evaluation)
     if out is not None:
-        with _new_folder(out):
-            written = write_outputs(out, *evaluate_report(data, evaluation, args.model,
-                                                          names_from))
+        with _writing_to(out) as staging:
+            written = write_outputs(staging, *evaluate_report(data, evaluation, args.model,
+                                                              names_from))
         _say(f"Wrote {', '.join(written)} to {out}")
     return EXIT_OK
 
@@ -613,6 +797,12 @@ def _fraction(text):
     return value
 
 
+def _add_overwrite(command):
+    command.add_argument("--overwrite", action="store_true",
+                         help="replace the content of a non-empty --out that holds an "
+                              "earlier run (only once this run succeeds)")
+
+
 def _add_demo(commands):
     demo = commands.add_parser(
         "demo", help="the whole story offline: real photos, ImageNet weights, every baseline",
@@ -623,7 +813,8 @@ def _add_demo(commands):
                     "fine-tuned model (mean and std over seeds), plus a data-efficiency "
                     "curve. Offline, about three minutes on a 2-core CPU.")
     demo.add_argument("--out", default="transfer_keras_demo",
-                      help="output folder (default: ./transfer_keras_demo)")
+                      help="output folder, new or empty (default: ./transfer_keras_demo)")
+    _add_overwrite(demo)
     demo.add_argument("--seeds", type=int, nargs="+", metavar="SEED", default=[0, 1, 2],
                       help="one run per seed; the same seeds give the same numbers "
                            "(default: 0 1 2)")
@@ -675,8 +866,9 @@ def _add_train(commands):
                             "0.2, or the val/ folder when there is one)")
     train.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     train.add_argument("--out", required=True,
-                       help="output folder, outside DATA_DIR (created once every input "
-                            "is checked)")
+                       help="output folder, new or empty, outside DATA_DIR (written "
+                            "when the run succeeds)")
+    _add_overwrite(train)
     train.set_defaults(run=run_train)
 
 
@@ -705,7 +897,9 @@ def _add_predict_and_evaluate(commands):
                           help="images per batch (default: 32)")
     evaluate.add_argument("--out", default=None,
                           help="also write report.md, report.json and confusion_matrix.png "
-                               "to this folder (outside DATA_DIR)")
+                               "to this folder (new or empty, outside DATA_DIR, not the "
+                               "model's own folder)")
+    _add_overwrite(evaluate)
     evaluate.set_defaults(run=run_evaluate)
 
 
@@ -741,7 +935,8 @@ def build_parser():
                     "classifiers built on pretrained backbones.",
         epilog="Exit codes: 0 success, 1 the environment (missing weights or data, "
                "permission denied, disk full), 2 a mistake in the arguments, "
-               "130 interrupted.")
+               "130 interrupted (Ctrl-C), 143 terminated (SIGTERM). An interrupted "
+               "run leaves --out as it was.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_demo(commands)
@@ -773,15 +968,20 @@ def main(argv=None):
 
     Returns:
         0 on success, 1 when the environment stops it (missing weights or data,
-        an `OSError`), 2 for a user mistake, 130 when interrupted. Other
+        an `OSError`), 2 for a user mistake, 130 when interrupted (Ctrl-C), 143
+        when terminated (SIGTERM). Other
         exceptions are bugs: they propagate with their traceback.
     """
     args = build_parser().parse_args(argv)  # exits with 2 on a usage error
     _quiet()
     try:
-        return args.run(args)
+        with sigterm_as_interrupt():  # `kill PID` cleans up like Ctrl-C, then exit 143
+            return args.run(args)
+    except Terminated:
+        _error("terminated (SIGTERM)")
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
-        _error("interrupted")
+        _error("interrupted (Ctrl-C)")
         return EXIT_INTERRUPTED
     except ResourceUnavailableError as error:  # before OSError: these are OSErrors too
         _error(_cli_spelling(str(error)))

@@ -129,6 +129,16 @@ def fine_tune_extent(num_layers):
     return f"the top {DEFAULT_FINE_TUNE_FRACTION:.0%} of the backbone's layers"
 
 
+def _recipe(settings):
+    """One line on how a `train` run trained: two stages, or from scratch."""
+    if settings.get("from_scratch"):
+        return (f"- From scratch (random weights): every layer trained, BatchNorm "
+                f"included, {settings['epochs']} epoch(s) at most; no fine-tuning stage.")
+    return (f"- Stage 1 (frozen backbone, new head): {settings['epochs']} epoch(s) at most; "
+            f"stage 2 (fine-tuning {fine_tune_extent(settings['fine_tune_layers'])}, "
+            f"BatchNorm frozen): {settings['fine_tune_epochs']} epoch(s) at most.")
+
+
 def train_report(data, model, history, evaluation, settings, seconds, test=None):
     """Report text, data and figures of a two-stage run on an image folder (`train`).
 
@@ -138,7 +148,7 @@ def train_report(data, model, history, evaluation, settings, seconds, test=None)
         history: the `TransferHistory` of `train_two_stage`.
         evaluation: the `EvaluationReport` on the validation part.
         settings: the run's settings (`backbone`, `backbone_kwargs`, `weights`,
-            `image_size`, `epochs`, `fine_tune_epochs`, `fine_tune_layers`,
+            `from_scratch`, `image_size`, `epochs`, `fine_tune_epochs`, `fine_tune_layers`,
             `augment`, `batch_size`, `validation_split`, `seed`, `data_dir`).
         seconds: wall-clock seconds of the whole run.
         test: the `EvaluationReport` on the folder's `test/` part, if it has one.
@@ -181,10 +191,8 @@ def train_report(data, model, history, evaluation, settings, seconds, test=None)
         f"- Backbone `{settings['backbone']}` {settings['backbone_kwargs'] or ''}, weights "
         f"{weights}, {size}x{size} px, batch size {settings['batch_size']}, seed "
         f"{settings['seed']}.",
-        f"- Stage 1 (frozen backbone, new head): {settings['epochs']} epoch(s) at most; "
-        f"stage 2 (fine-tuning {fine_tune_extent(settings['fine_tune_layers'])}, "
-        f"BatchNorm frozen): {settings['fine_tune_epochs']} epoch(s) at most. "
-        f"{len(history.epoch)} epoch(s) run in {sum(history.seconds.values()):.0f} s.",
+        _recipe(settings)
+        + f" {len(history.epoch)} epoch(s) run in {sum(history.seconds.values()):.0f} s.",
         "",
         "## Evaluation on the validation part",
         "",

@@ -148,6 +148,31 @@ def compile_for_stage(model, stage="head", learning_rate=None, optimizer=None,
     return model
 
 
+def check_checkpoint_path(checkpoint_path):
+    """Returns `checkpoint_path` as a `Path` a model can be saved to, or raises ValueError.
+
+    Called before any training, so a wrong path fails at once instead of after
+    the first epoch. `None` (no checkpoint) passes through.
+    """
+    if checkpoint_path is None:
+        return None
+    path = Path(checkpoint_path).expanduser()
+    if path.suffix != ".keras":
+        raise ValueError(
+            f"`checkpoint_path` must end in '.keras' (the best model is saved with "
+            f"`save_model`, Keras's safe format); received {str(checkpoint_path)!r}. "
+            f"Example: checkpoint_path='best.keras'."
+        )
+    if path.is_dir():
+        raise ValueError(f"`checkpoint_path` {str(checkpoint_path)!r} is a folder; give a "
+                         f"file name inside it, e.g. {str(path / 'best.keras')!r}.")
+    existing = next(folder for folder in path.parents if folder.exists())
+    if not existing.is_dir():
+        raise ValueError(f"`checkpoint_path` {str(checkpoint_path)!r} is inside the file "
+                         f"{str(existing)!r}; give a path in a folder.")
+    return path
+
+
 class AtomicCheckpoint(keras.callbacks.Callback):
     """Saves the best model so far to `path`, atomically (temporary file + rename).
 
@@ -160,7 +185,7 @@ class AtomicCheckpoint(keras.callbacks.Callback):
 
     def __init__(self, path, monitor="val_loss", model_to_save=None):
         super().__init__()
-        self.path = Path(path)
+        self.path = check_checkpoint_path(path)
         self.monitor = monitor
         self.model_to_save = model_to_save
         self.best = None  # kept across fits: one instance can watch both stages
@@ -378,12 +403,14 @@ def train_head(model, train_ds, val_ds=None, epochs=DEFAULT_HEAD_EPOCHS, learnin
         `"memory"`, `"disk"`, or None (not cached: the backbone ran every epoch).
 
     Raises:
-        ValueError: `cache_features=True` on a model with random augmentation,
-            or a bad `feature_cache`.
+        ValueError: `cache_features=True` on a model with random augmentation;
+            a bad `feature_cache`; a `checkpoint_path` that does not end in
+            `.keras` or cannot be a file (checked before training).
 
     Example:
     >>> history = train_head(model, train_ds, val_ds, epochs=5)
     """
+    check_checkpoint_path(checkpoint_path)
     if cache_features not in (True, False, "auto"):
         raise ValueError(
             f"`cache_features` must be True, False or 'auto'; received {cache_features!r}."
@@ -486,6 +513,7 @@ def fine_tune(model, train_ds, val_ds=None, epochs=5, num_layers=None, from_laye
     warmup_epochs = check_whole_number(warmup_epochs, "warmup_epochs", 0,
                                        what="a whole number of epochs",
                                        hint="Use 0 for no warm-up.")
+    check_checkpoint_path(checkpoint_path)
     if num_layers is None and from_layer is None and fraction is None:
         fraction = DEFAULT_FINE_TUNE_FRACTION
     if augment is not None:
@@ -838,7 +866,8 @@ def _range_test(model, batches, min_lr, max_lr, steps, smoothing, diverge_factor
 
 
 def train_from_scratch(model, train_ds, val_ds=None, epochs=100, learning_rate=1e-3,
-                       patience=10, augment=None, verbose="auto", strategy=None):
+                       patience=10, augment=None, verbose="auto", strategy=None,
+                       callbacks=None):
     """Trains every layer of a randomly initialised model: the no-transfer baseline.
 
     Args:
@@ -853,6 +882,8 @@ def train_from_scratch(model, train_ds, val_ds=None, epochs=100, learning_rate=1
         augment: a random augmentation applied to the training batches, e.g.
             `build_augmentation()`. Defaults to `None`.
         verbose, strategy: as in `train_head`.
+        callbacks: extra Keras callbacks, e.g. `BatchNormRecalibration(train_ds)`.
+            Defaults to `None`.
 
     Returns:
         The Keras `History`.
@@ -866,8 +897,57 @@ def train_from_scratch(model, train_ds, val_ds=None, epochs=100, learning_rate=1
     model.trainable = True
     compile_for_stage(model, "scratch", learning_rate, strategy=strategy)
     return model.fit(train_ds, validation_data=val_ds, epochs=epochs, shuffle=False,
-                     callbacks=_callbacks(val_ds, patience, None, None, None),
+                     callbacks=_callbacks(val_ds, patience, None, callbacks, None),
                      verbose=_verbose(verbose))
+
+
+def _batchnorm_layers(model):
+    """Every BatchNormalization layer of a model, nested models included."""
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            found.append(layer)
+        elif hasattr(layer, "layers"):
+            found += _batchnorm_layers(layer)
+    return found
+
+
+class BatchNormRecalibration(keras.callbacks.Callback):
+    """Before each validation, sets BatchNorm's running statistics to those of the
+    current weights, measured on up to `max_images` training images.
+
+    A network trained from scratch changes fast; BatchNorm's running averages
+    lag behind it, so in inference mode (validation, prediction) a model that
+    is right on its training batches can predict one class only, and early
+    stopping then watches a meaningless validation loss. Measuring the
+    statistics again (one forward pass, no weight changes) fixes both.
+
+    Args:
+        train_ds: the batched training dataset (images, labels).
+        max_images: training images to measure on. Defaults to `256`.
+    """
+
+    def __init__(self, train_ds, max_images=256):
+        super().__init__()
+        self.train_ds = train_ds
+        self.max_images = max_images
+
+    def on_test_begin(self, logs=None):
+        batches, count = [], 0
+        for images, _ in self.train_ds:
+            batches.append(tf.cast(images, tf.float32))
+            count += int(images.shape[0])
+            if count >= self.max_images:
+                break
+        layers = _batchnorm_layers(self.model)
+        momenta = [layer.momentum for layer in layers]
+        for layer in layers:
+            layer.momentum = 0.0  # the running statistics become this batch's
+        try:
+            self.model(tf.concat(batches, 0)[:self.max_images], training=True)
+        finally:
+            for layer, momentum in zip(layers, momenta):
+                layer.momentum = momentum
 
 
 def set_seed(seed, deterministic=True):
