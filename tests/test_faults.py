@@ -183,6 +183,13 @@ def messy_run(tmp_path_factory, tiny):
     frames[0].save(data / "blue" / "animated.gif", save_all=True, append_images=frames[1:],
                    duration=100, loop=0)
     (data / "blue" / "loop.png").symlink_to(data / "blue" / "loop.png")
+    # 16.5: files that are not regular files, and folders that are links or unreadable.
+    os.mkfifo(data / "blue" / "pipe.jpg")  # reading it would wait forever
+    (data / "red" / "zero.jpg").symlink_to("/dev/zero")  # reading it would never end
+    (data / "blue" / "gone.jpg").symlink_to(root / "missing.jpg")  # a dangling link
+    make_images(root / "elsewhere", 2, 2, seed=100)
+    (data / "blue" / "more").symlink_to(root / "elsewhere", target_is_directory=True)
+    make_images(data / "red" / "locked", 0, 2)
     unreadable = data / "red" / "unreadable.png"
     make_images(root / "spare", 0, 1)
     shutil.copy(root / "spare" / "0.png", unreadable)
@@ -190,10 +197,22 @@ def messy_run(tmp_path_factory, tiny):
     out = root / "out"
     with _unreadable_even_for_root(unreadable), pytest.MonkeyPatch.context() as patch:
         patch.setattr(cli, "train_two_stage", _pretend_training)  # the reading matters here
+        patch.setattr(os, "scandir", _locked_folder_scandir)
         code = call_main("train", data, *tiny, "--out", out)
     unreadable.chmod(0o644)
     report = json.loads((out / "report.json").read_text()) if code == 0 else None
     return code, report
+
+
+_real_scandir = os.scandir
+
+
+def _locked_folder_scandir(path="."):
+    """`os.scandir`, except that a folder named "locked" cannot be read (as after
+    chmod 000, which does not stop root)."""
+    if not isinstance(path, int) and Path(path).name == "locked":  # (an int: a descriptor)
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+    return _real_scandir(path)
 
 
 class _unreadable_even_for_root:
@@ -231,7 +250,8 @@ class _unreadable_even_for_root:
 
 
 @pytest.mark.parametrize("name", ["one_pixel.png", "huge.png", "animated.gif", "loop.png",
-                                  "unreadable.png"])
+                                  "unreadable.png", "pipe.jpg", "zero.jpg", "gone.jpg",
+                                  "locked"])
 def test_odd_files_are_loaded_or_skipped_and_reported(messy_run, name):
     code, report = messy_run
     assert code == 0
@@ -241,8 +261,34 @@ def test_odd_files_are_loaded_or_skipped_and_reported(messy_run, name):
         assert skipped[name]  # a reason
     else:  # loaded: counted among the images (12 plain ones, plus the odd loaded ones)
         assert counted > 12
-    if name in ("loop.png", "unreadable.png"):
+    if name in ("loop.png", "unreadable.png", "pipe.jpg", "zero.jpg", "gone.jpg", "locked"):
         assert name in skipped, "a file that cannot be read must be listed as skipped"
+    expected = {"pipe.jpg": "FIFO", "zero.jpg": "character device", "gone.jpg": "broken link",
+                "locked": "cannot read the folder"}
+    if name in expected:
+        assert expected[name] in skipped[name]
+
+
+def test_16_5_photos_in_a_linked_folder_are_loaded(messy_run):
+    code, report = messy_run
+    blue = sum(counts.get("blue", 0) for counts in report["data"]["counts"].values())
+    assert code == 0 and blue >= 6 + 2  # the six plain ones and the two behind the link
+
+
+def test_16_5_predict_lists_what_it_cannot_read(saved_model, tmp_path, capsys):
+    photos = tmp_path / "photos"
+    make_images(photos, 2, 1)
+    os.mkfifo(photos / "pipe.jpg")
+    (photos / "zero.jpg").symlink_to("/dev/zero")
+    (photos / "gone.jpg").symlink_to(tmp_path / "missing.jpg")
+    code = call_main("predict", saved_model, photos)
+    captured = capsys.readouterr()
+    assert code == 0 and "Traceback" not in captured.err
+    for name, reason in (("pipe.jpg", "FIFO"), ("zero.jpg", "character device"),
+                         ("gone.jpg", "broken link")):
+        line = next(line for line in captured.err.splitlines() if f"skipped {name}" in line)
+        assert reason in line
+    assert "0.png" in captured.out
 
 
 # --------------------------------------------------------------------------- 15.2, 16.1-16.3 --out

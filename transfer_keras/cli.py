@@ -80,6 +80,7 @@ from transfer_keras._files import (
 from transfer_keras._table import Table
 from transfer_keras.backbones import check_input_shape
 from transfer_keras.data import folder_layout, load_image
+from transfer_keras.data.folders import list_files
 from transfer_keras.data.folders import HELD_OUT_FOLDERS, TRAIN_FOLDER
 from transfer_keras.errors import ResourceUnavailableError, UsageError
 from transfer_keras.evaluation import num_classes_of, predict_probabilities
@@ -568,26 +569,25 @@ def _load_model(path):
 
 
 def _image_files(path):
-    """The files to predict: one file, or every non-hidden file under a folder."""
+    """`(root, files, skipped)`: one file, or the files under a folder, walked as
+    `load_image_folder` walks it (hidden entries, unreadable folders and link
+    loops come back in `skipped` with the reason; broken links, FIFOs and
+    devices are files that `load_image` refuses with the reason)."""
     path = Path(path).expanduser()
-    if path.is_file():
-        return path.parent, [path]
-    if not path.is_dir():
-        raise UsageError(f"Image or folder {str(path)!r} does not exist. Check the path.")
-    files = sorted(
-        file for file in path.rglob("*")
-        if file.is_file() and not any(part.startswith(".")
-                                      for part in file.relative_to(path).parts)
-    )
-    if not files:
-        raise UsageError(f"Folder {str(path)!r} holds no files to predict.")
-    return path, files
+    if path.is_dir():
+        files, skipped = list_files(path)
+        if not files:
+            raise UsageError(f"Folder {str(path)!r} holds no files to predict.")
+        return path, files, [(str(p.relative_to(path)), reason) for p, reason in skipped]
+    if path.exists() or path.is_symlink():
+        return path.parent, [path], []
+    raise UsageError(f"Image or folder {str(path)!r} does not exist. Check the path.")
 
 
 def run_predict(args):
     if args.top_k < 1:
         raise UsageError(f"--top-k must be 1 or more; received {args.top_k}.")
-    root, files = _image_files(args.images)
+    root, files, skipped = _image_files(args.images)
     model = _load_model(args.model)
     size = _input_size(model)
     num_classes = num_classes_of(model)
@@ -596,7 +596,7 @@ def run_predict(args):
         _note(f"no class names in {args.model} (nor a {CLASS_NAMES_FILE} beside it): "
               f"showing class indices 0..{num_classes - 1} instead of names.")
 
-    images, names, skipped = [], [], []
+    images, names = [], []
     for file in files:
         try:
             images.append(load_image(file, size))

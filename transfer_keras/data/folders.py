@@ -271,7 +271,7 @@ def load_image(path, image_size):
     (1, 2)
     """
     path = Path(path)
-    if not path.is_file():
+    if path.is_dir() or not (path.exists() or path.is_symlink()):
         raise ValueError(f"`path` {str(path)!r} is not a file; give an image file.")
     _, pixels, reason = _read_image(path, check_image_size(image_size))
     if reason:
@@ -390,6 +390,21 @@ def _list_files(folder, skipped, visited=None):
         visited[real] = path
         result += _list_files(path, skipped, visited)
     return result
+
+
+def list_files(folder):
+    """Lists the files under `folder` as `load_image_folder` reads them.
+
+    Returns:
+        `(files, skipped)`: the non-hidden files, sorted (links to folders
+        followed, each real folder once), and `(path, reason)` pairs for what
+        was not listed (hidden entries, unreadable folders, link loops).
+        Broken links, FIFOs and devices are listed: `load_image` says why it
+        cannot read them.
+    """
+    skipped = []
+    files = _list_files(folder, skipped)
+    return files, skipped
 
 
 def _is_folder(entry):
