@@ -52,8 +52,9 @@ def _story(tmp_path_factory):
         "linear_probe", "build_small_cnn")})
     names.update(
         tk=tk, keras=keras, np=np, tf=tf, kit=kit, path=path, class_names=data.class_names,
-        train_ds=data.train_ds, val_ds=data.val_ds, test_ds=data.test_ds,
-        src_train=data.train_ds, src_val=data.val_ds,
+        # Two batches to train on and one to validate keep the training examples quick.
+        train_ds=data.train_ds.take(2), val_ds=data.val_ds.take(1), test_ds=data.test_ds,
+        src_train=data.train_ds.take(2), src_val=data.val_ds.take(1),
         x_train=x_train, y_train=y_train, x_val=x_val, y_val=y_val,
         x_test=x_test, y_test=y_test, x=x_train, y=y_train,
         images=x_test, labels=y_test, f_train=features[0], f_val=features[1],

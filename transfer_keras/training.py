@@ -408,7 +408,7 @@ def train_head(model, train_ds, val_ds=None, epochs=DEFAULT_HEAD_EPOCHS, learnin
             `.keras` or cannot be a file (checked before training).
 
     Example:
-    >>> history = train_head(model, train_ds, val_ds, epochs=5)
+    >>> history = train_head(model, train_ds, val_ds, epochs=5, verbose=0)
     """
     check_checkpoint_path(checkpoint_path)
     if cache_features not in (True, False, "auto"):
@@ -508,7 +508,7 @@ def fine_tune(model, train_ds, val_ds=None, epochs=5, num_layers=None, from_laye
         The Keras `History` of this stage.
 
     Example:
-    >>> history = fine_tune(model, train_ds, val_ds, epochs=5, num_layers=20)
+    >>> history = fine_tune(model, train_ds, val_ds, epochs=5, num_layers=20, verbose=0)
     """
     warmup_epochs = check_whole_number(warmup_epochs, "warmup_epochs", 0,
                                        what="a whole number of epochs",
@@ -611,7 +611,8 @@ def train_two_stage(model, train_ds, val_ds=None, head_epochs=DEFAULT_HEAD_EPOCH
         `checkpoint_path` likewise holds the best model of both stages.
 
     Example:
-    >>> history = train_two_stage(model, train_ds, val_ds, head_epochs=5, fine_tune_epochs=5)
+    >>> history = train_two_stage(model, train_ds, val_ds, head_epochs=5, fine_tune_epochs=5,
+    ...                           verbose=0)
     >>> figure = plot_history(history)
     """
     start = time.perf_counter()
@@ -890,7 +891,8 @@ def train_from_scratch(model, train_ds, val_ds=None, epochs=100, learning_rate=1
 
     Example:
     >>> model = build_small_cnn(2, (128, 128, 3))
-    >>> history = train_from_scratch(model, train_ds, val_ds, epochs=5, learning_rate=1e-3)
+    >>> history = train_from_scratch(model, train_ds, val_ds, epochs=5, learning_rate=1e-3,
+    ...                              verbose=0)
     """
     if augment is not None:
         train_ds = augment_dataset(train_ds, augment)
@@ -1002,7 +1004,7 @@ def pretrain_source(backbone, source_train, source_val=None, num_classes=None,
 
     Example:
     >>> model, history = pretrain_source("mobilenet", src_train, src_val, epochs=5,
-    ...                                  save_path="source.weights.h5", alpha=0.25)
+    ...                                  save_path="source.weights.h5", verbose=0, alpha=0.25)
     """
     if save_path is not None:
         save_path = Path(save_path)
