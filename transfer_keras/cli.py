@@ -80,8 +80,11 @@ from transfer_keras._files import (
 from transfer_keras._table import Table
 from transfer_keras.backbones import check_input_shape
 from transfer_keras.data import folder_layout, load_image
-from transfer_keras.data.folders import list_files
-from transfer_keras.data.folders import HELD_OUT_FOLDERS, TRAIN_FOLDER
+from transfer_keras.data.folders import (
+    SPLIT_FOLDER_NAMES,
+    class_folders_named_like_splits,
+    list_files,
+)
 from transfer_keras.errors import ResourceUnavailableError, UsageError
 from transfer_keras.evaluation import num_classes_of, predict_probabilities
 from transfer_keras.reports import (
@@ -103,7 +106,6 @@ from transfer_keras.training import (
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 SCRATCH_PATIENCE = 10  # epochs without progress before training from scratch stops
 SCRATCH_MIN_STEPS = 8  # training steps per epoch at least, from scratch (smaller batches)
-SPLIT_FOLDER_NAMES = (TRAIN_FOLDER, *HELD_OUT_FOLDERS)  # mark split folders, not classes
 MAX_IMAGE_SIZE = 1024  # pixels per side; larger images exhaust a laptop's memory
 CLASS_NAMES_FILE = "class_names.json"  # read for models saved by earlier versions
 
@@ -275,21 +277,10 @@ def _check_fine_tune_layers(backbone, num_layers):
                          f"{fine_tune_extent(None)}.")
 
 
-def _reserved_class_names(folder):
-    """Sub-folders named like a split (train, val, ...) that hold files directly: the
-    user meant them as classes."""
-    try:
-        return sorted(sub.name for sub in Path(folder).iterdir()
-                      if sub.is_dir() and sub.name.lower() in SPLIT_FOLDER_NAMES
-                      and any(entry.is_file() for entry in sub.iterdir()))
-    except OSError:
-        return []
-
-
 def _explain_reserved_names(error, folder):
     """`error` as a UsageError, with why classes cannot be named train, val, ... if
     that is the cause; `error` itself otherwise."""
-    names = _reserved_class_names(folder)
+    names = class_folders_named_like_splits(folder)
     if not names:
         return error
     return UsageError(
@@ -303,10 +294,10 @@ def _explain_reserved_names(error, folder):
 def _layout(folder, validation_split):
     """`validation_split` for `folder`'s layout (0.2 by default for class folders)."""
     try:
-        layout = folder_layout(folder)
+        kind = folder_layout(folder)
     except ValueError as error:
         raise _explain_reserved_names(error, folder) from None
-    if layout == "class folders":
+    if kind == "class folders":
         return validation_split or 0.2
     if validation_split is not None:
         raise _explain_reserved_names(UsageError(

@@ -37,6 +37,7 @@ import tensorflow as tf
 
 from transfer_keras import layout
 from transfer_keras._checks import (
+    check_choice,
     check_fraction,
     check_positive_number,
     check_whole_number,
@@ -415,9 +416,7 @@ def train_head(model, train_ds, val_ds=None, epochs=DEFAULT_HEAD_EPOCHS, learnin
         raise ValueError(
             f"`cache_features` must be True, False or 'auto'; received {cache_features!r}."
         )
-    if feature_cache not in FEATURE_CACHES:
-        raise ValueError(f"`feature_cache` must be one of {', '.join(map(repr, FEATURE_CACHES))}"
-                         f"; received {feature_cache!r}.")
+    check_choice(feature_cache, "feature_cache", FEATURE_CACHES)
     augmented = has_random_augmentation(model)
     if cache_features is True and augmented:
         raise ValueError(

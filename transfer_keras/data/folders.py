@@ -43,6 +43,7 @@ from transfer_keras.errors import ResourceUnavailableError
 TRAIN_FOLDER = "train"
 HELD_OUT_FOLDERS = ("val", "valid", "validation", "test")  # in order of preference
 TEST_FOLDER = "test"
+SPLIT_FOLDER_NAMES = (TRAIN_FOLDER, *HELD_OUT_FOLDERS)  # they mark split folders, not classes
 
 # Safety limits of the folder scan: larger files and images are skipped with the reason.
 MAX_FILE_BYTES = 1 << 30  # 1 GiB: no photo is that big; a link to a device would never end
@@ -542,6 +543,17 @@ def _find_splits(root, report):
                                f"{names[held_out[0]].name!r} is the validation part. Load "
                                f"it alone with load_image_folder({str(names[extra])!r}, ...)"))
     return splits
+
+
+def class_folders_named_like_splits(folder):
+    """Sub-folders named like a split (train, val, ...) that hold files directly:
+    meant as classes, but read as split folders. Sorted names; [] if unreadable."""
+    try:
+        return sorted(sub.name for sub in Path(folder).iterdir()
+                      if sub.is_dir() and sub.name.lower() in SPLIT_FOLDER_NAMES
+                      and any(entry.is_file() for entry in sub.iterdir()))
+    except OSError:
+        return []
 
 
 def folder_layout(path):
