@@ -100,6 +100,7 @@ from transfer_keras.training import (
     DEFAULT_HEAD_EPOCHS,
     BatchNormRecalibration,
     TransferHistory,
+    rebatch_for_steps,
     train_from_scratch,
 )
 
@@ -432,15 +433,13 @@ def _scratch_batches(data, batch_size):
     """The training batches for training from scratch: at least `SCRATCH_MIN_STEPS`
     per epoch, so early stopping's patience (in epochs) gives the network enough steps."""
     num_images = sum(data.report.counts["train"].values())
-    smaller = max(1, num_images // SCRATCH_MIN_STEPS)
-    if smaller >= batch_size:
-        return data.train_ds
-    _say(f"Batches of {smaller} instead of {batch_size}: {num_images} training images "
-         f"give {SCRATCH_MIN_STEPS} steps per epoch (a network learning from scratch "
-         f"needs many small steps)")
-    steps = -(-num_images // smaller)  # rounded up; told to Keras, which cannot count
-    return (data.train_ds.unbatch().batch(smaller)  # an unbatched dataset itself
-            .apply(tf.data.experimental.assert_cardinality(steps)))
+    train_ds, smaller = rebatch_for_steps(data.train_ds, num_images, batch_size,
+                                          SCRATCH_MIN_STEPS)
+    if smaller is not None:
+        _say(f"Batches of {smaller} instead of {batch_size}: {num_images} training images "
+             f"give {SCRATCH_MIN_STEPS} steps per epoch (a network learning from scratch "
+             f"needs many small steps)")
+    return train_ds
 
 
 def _augmented(args):

@@ -865,6 +865,22 @@ def _range_test(model, batches, min_lr, max_lr, steps, smoothing, diverge_factor
     return rates, losses
 
 
+def rebatch_for_steps(train_ds, num_images, batch_size, min_steps):
+    """Smaller batches when `num_images` in batches of `batch_size` give fewer than
+    `min_steps` steps per epoch (a network learning from scratch needs many steps).
+
+    Returns:
+        `(dataset, smaller_batch_size)`, or `(train_ds, None)` when the batches
+        are small enough already.
+    """
+    smaller = max(1, num_images // min_steps)
+    if smaller >= batch_size:
+        return train_ds, None
+    steps = -(-num_images // smaller)  # rounded up; told to Keras, which cannot count
+    return (train_ds.unbatch().batch(smaller)  # an unbatched dataset itself
+            .apply(tf.data.experimental.assert_cardinality(steps))), smaller
+
+
 def train_from_scratch(model, train_ds, val_ds=None, epochs=100, learning_rate=1e-3,
                        patience=10, augment=None, verbose="auto", strategy=None,
                        callbacks=None):
