@@ -34,17 +34,26 @@ class Terminated(KeyboardInterrupt):
 # --------------------------------------------------------------------------- one file
 
 
-def _new_temporary_file(path, suffix):
-    """Creates an empty file `.<stem>-<random><suffix>` beside `path`; returns its name."""
+def _create_unique(make_name, create, beside):
+    """Calls `create(make_name(token))` with fresh random tokens until a name is free."""
     for _ in range(100):
-        name = path.parent / f".{path.stem}-{secrets.token_hex(4)}{suffix}"
+        name = make_name(secrets.token_hex(4))
         try:
-            handle = os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, _FILE_MODE)
+            create(name)
         except FileExistsError:
             continue
-        os.close(handle)
-        return str(name)
-    raise FileExistsError(f"Could not create a temporary file beside {path}.")
+        return name
+    raise FileExistsError(f"Could not create a temporary file or folder beside {beside}.")
+
+
+def _create_empty_file(name):
+    os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, _FILE_MODE))
+
+
+def _new_temporary_file(path, suffix):
+    """Creates an empty file `.<stem>-<random><suffix>` beside `path`; returns its name."""
+    return str(_create_unique(lambda token: path.parent / f".{path.stem}-{token}{suffix}",
+                              _create_empty_file, path))
 
 
 def fsync_path(path):
@@ -109,14 +118,8 @@ def _new_temporary_folder(folder):
     Made with the usual mode (0o777 minus the umask), unlike `tempfile.mkdtemp`'s
     private 0o700, so the final folder has the mode any new folder would have.
     """
-    for _ in range(100):
-        staging = folder.parent / f".{folder.name}.partial-{secrets.token_hex(4)}"
-        try:
-            os.mkdir(staging, _FOLDER_MODE)
-        except FileExistsError:
-            continue
-        return staging
-    raise FileExistsError(f"Could not create a temporary folder beside {folder}.")
+    return _create_unique(lambda token: folder.parent / f".{folder.name}.partial-{token}",
+                          lambda name: os.mkdir(name, _FOLDER_MODE), folder)
 
 
 def unexpected_files(folder):
