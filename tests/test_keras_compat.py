@@ -6,11 +6,15 @@ When a Keras upgrade breaks one of these tests, the fix belongs in
 
 from pathlib import Path
 
+import keras
+import numpy as np
 import pytest
+import tensorflow as tf
 
 import transfer_keras
 from transfer_keras import _keras_compat, data
-from transfer_keras._keras_compat import DownloadRequest, keras_home, recording_downloads
+from transfer_keras._keras_compat import (DownloadRequest, build_before_fit, keras_home,
+                                          recording_downloads)
 from transfer_keras.backbones import keras_cache_dir
 
 PACKAGE = Path(transfer_keras.__file__).parent
@@ -104,3 +108,60 @@ def test_recording_downloads_restores_get_file_even_on_error():
         with recording_downloads():
             raise RuntimeError("boom")
     assert _keras_compat.keras_file_utils.get_file is original
+
+
+# --------------------------------------------------------------------------- build_before_fit
+
+
+class CountingModel(keras.Model):
+    """A tiny model that counts how often TensorFlow traces its training step."""
+
+    def __init__(self):
+        super().__init__()
+        self.dense = keras.layers.Dense(2, activation="softmax", name="predictions")
+        self.traces = 0
+
+    def call(self, inputs):
+        return self.dense(inputs)
+
+    def train_step(self, data):
+        self.traces += 1  # Python runs here only while tracing
+        return super().train_step(data)
+
+
+def _compiled_counting_model():
+    model = CountingModel()
+    model(np.zeros((1, 3), "float32"))  # built, as a library model is
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+
+@pytest.mark.parametrize("build_first, traces", [(False, 2), (True, 1)])
+def test_build_before_fit_makes_fit_trace_the_training_step_once(build_first, traces):
+    # Without it, Keras creates the optimizer and metric variables during the first
+    # trace, and tf.function traces again: the case this helper exists to avoid.
+    dataset = tf.data.Dataset.from_tensor_slices(
+        (np.zeros((8, 3), "float32"), np.zeros(8, "int32"))).batch(4)
+    model = _compiled_counting_model()
+    if build_first:
+        build_before_fit(model, dataset)
+        assert model.optimizer.built
+    model.fit(dataset, epochs=2, verbose=0)
+    assert model.traces == traces
+
+
+def test_build_before_fit_accepts_arrays_and_changes_no_weight():
+    model = _compiled_counting_model()
+    before = [weight.copy() for weight in model.get_weights()]
+    build_before_fit(model, (np.zeros((4, 3), "float32"), np.zeros(4, "int32")))
+    assert model.optimizer.built
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+
+
+def test_library_training_traces_its_step_once():
+    model = _compiled_counting_model()
+    dataset = tf.data.Dataset.from_tensor_slices(
+        (np.zeros((8, 3), "float32"), np.zeros(8, "int32"))).batch(4)
+    transfer_keras.train_from_scratch(model, dataset, dataset, epochs=2, verbose=0)
+    assert model.traces == 1

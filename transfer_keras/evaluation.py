@@ -20,6 +20,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from transfer_keras import layout
 from transfer_keras._checks import check_fraction, check_whole_number
+from transfer_keras._keras_compat import build_before_fit
 from transfer_keras._table import Table
 
 __all__ = [
@@ -492,6 +493,7 @@ def cross_validate(build_fn, images, labels, k=5, epochs=5, batch_size=32, seed=
                                images[val_index], labels[val_index])
         else:  # nothing watches a validation set: train on all the training folds
             learn_index, val_index = train_index, np.array([], dtype=int)
+            build_before_fit(model, (images[:1], labels[:1]))  # one trace, not two
             history = model.fit(images[train_index], labels[train_index], epochs=epochs,
                                 batch_size=batch_size, verbose=verbose)
         report = evaluate_classifier(model, test, class_names, batch_size=batch_size)

@@ -20,6 +20,7 @@ import numpy as np
 
 from transfer_keras import layout
 from transfer_keras._checks import check_choice, is_whole_number
+from transfer_keras._keras_compat import build_before_fit
 from transfer_keras._table import Table
 from transfer_keras.backbones import build_backbone
 from transfer_keras.data import prepare, sample_per_class
@@ -167,6 +168,7 @@ def data_efficiency(backbone, train_images, train_labels, test_images, test_labe
                     model = build_scratch_classifier(backbone, num_classes, input_shape,
                                                      **backbone_kwargs)
                     compile_for_stage(model, "head")
+                    build_before_fit(model, train_ds)  # one trace of the step, not two
                     model.fit(train_ds, epochs=scratch_epochs, shuffle=False, verbose=0)
                 else:
                     model = build_classifier(backbone, num_classes, input_shape,
@@ -282,6 +284,7 @@ def layer_transferability(backbone, train_images, train_labels, test_images,
                         layer.set_weights(source_layer.get_weights())
                         layer.trainable = mode == "fine_tuned"
                 compile_for_stage(model, "head")
+                build_before_fit(model, train_ds)  # one trace of the step, not two
                 model.fit(train_ds, epochs=epochs, shuffle=False, verbose=0)
                 _record(runs, model, test_ds, start, verbose, blocks_transferred=k,
                         method=mode, seed=seed)

@@ -36,6 +36,7 @@ import numpy as np
 import tensorflow as tf
 
 from transfer_keras import layout
+from transfer_keras._keras_compat import build_before_fit
 from transfer_keras._checks import (
     check_choice,
     check_fraction,
@@ -363,6 +364,17 @@ def _build_head_model(model):
                             name="head")
 
 
+def _fit(model, train_ds, **fit_arguments):
+    """`model.fit(train_ds, shuffle=False, ...)`, its optimizer and metrics built first.
+
+    Building them first makes TensorFlow trace the training step once instead
+    of twice (see `_keras_compat.build_before_fit`): seconds saved on every
+    `fit` of a MobileNet on a CPU. The batches come in the dataset's own order.
+    """
+    build_before_fit(model, train_ds)
+    return model.fit(train_ds, shuffle=False, **fit_arguments)
+
+
 def _verbose(verbose):
     return 2 if verbose == "auto" else verbose  # one line per epoch, no progress bars
 
@@ -428,7 +440,7 @@ def train_head(model, train_ds, val_ds=None, epochs=DEFAULT_HEAD_EPOCHS, learnin
     freeze_backbone(model)
     compile_for_stage(model, "head", learning_rate, strategy=strategy)
     if augmented or cache_features is False:
-        history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, shuffle=False,
+        history = _fit(model, train_ds, validation_data=val_ds, epochs=epochs,
                             callbacks=_callbacks(val_ds, patience, checkpoint_path,
                                                  callbacks, None),
                             verbose=_verbose(verbose))
@@ -454,7 +466,7 @@ def train_head(model, train_ds, val_ds=None, epochs=DEFAULT_HEAD_EPOCHS, learnin
         val_features, val_labels, _ = cached["val_ds"]
         val_cached = _feature_dataset(val_features, val_labels, 256, shuffle=False)
     try:
-        history = head.fit(train_cached, epochs=epochs, shuffle=False,
+        history = _fit(head, train_cached, epochs=epochs,
                            validation_data=val_cached,
                            callbacks=_callbacks(val_ds, patience, checkpoint_path, callbacks,
                                                 model),
@@ -524,9 +536,8 @@ def fine_tune(model, train_ds, val_ds=None, epochs=5, num_layers=None, from_laye
     if warmup_epochs:
         target = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
         warmup = [LinearWarmup(target, warmup_epochs)]
-    return model.fit(train_ds, validation_data=val_ds, epochs=initial_epoch + epochs,
-                     shuffle=False,
-                     initial_epoch=initial_epoch,
+    return _fit(model, train_ds, validation_data=val_ds, epochs=initial_epoch + epochs,
+                initial_epoch=initial_epoch,
                      callbacks=warmup + _callbacks(val_ds, patience, checkpoint_path,
                                                    callbacks, None),
                      verbose=_verbose(verbose))
@@ -913,8 +924,8 @@ def train_from_scratch(model, train_ds, val_ds=None, epochs=100, learning_rate=1
         train_ds = augment_dataset(train_ds, augment)
     model.trainable = True
     compile_for_stage(model, "scratch", learning_rate, strategy=strategy)
-    return model.fit(train_ds, validation_data=val_ds, epochs=epochs, shuffle=False,
-                     callbacks=_callbacks(val_ds, patience, None, callbacks, None),
+    return _fit(model, train_ds, validation_data=val_ds, epochs=epochs,
+                callbacks=_callbacks(val_ds, patience, None, callbacks, None),
                      verbose=_verbose(verbose))
 
 
@@ -1034,8 +1045,7 @@ def pretrain_source(backbone, source_train, source_val=None, num_classes=None,
                                      strategy=strategy, **backbone_kwargs)
     compile_for_stage(model, "head", learning_rate, strategy=strategy)
     start = time.perf_counter()
-    history = model.fit(source_train, validation_data=source_val, epochs=epochs,
-                        shuffle=False,
+    history = _fit(model, source_train, validation_data=source_val, epochs=epochs,
                         callbacks=_callbacks(source_val, patience, None, None, None),
                         verbose=_verbose(verbose))
     seconds = time.perf_counter() - start
