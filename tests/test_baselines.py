@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import threadpoolctl
 
 import transfer_keras as tk
 from transfer_keras import baselines
@@ -27,6 +28,23 @@ def test_pixels_logistic_separates_colours_and_chooses_c_on_validation():
     score = baselines.pixels_logistic(train, val, test, side=4)
     assert score.accuracy == 1.0 and score.val_accuracy == 1.0
     assert score.chosen["C"] in baselines.LOGISTIC_C_GRID
+
+
+def test_logistic_regression_fits_with_one_blas_thread(monkeypatch):
+    # Next to TensorFlow's threads a multi-threaded BLAS made these small fits ~25x slower.
+    seen = []
+
+    class Recording(baselines.LogisticRegression):
+        def fit(self, x, y):
+            seen.append({pool["num_threads"] for pool in threadpoolctl.threadpool_info()
+                         if pool["user_api"] == "blas"})
+            return super().fit(x, y)
+
+    monkeypatch.setattr(baselines, "LogisticRegression", Recording)
+    train, val, test = (_colour_split(20, seed) for seed in (0, 1, 2))
+    baselines.pixels_logistic(train, val, test, side=4)
+    assert len(seen) == len(baselines.LOGISTIC_C_GRID)
+    assert all(threads == {1} for threads in seen)
 
 
 def test_logistic_regression_scores_the_test_set_it_is_given():
