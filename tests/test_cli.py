@@ -403,31 +403,30 @@ def _fashion_mnist_available():
 
 
 @pytest.mark.slow
-def test_demo_writes_every_output_and_repeats_its_numbers(tmp_path):
-    """The demo on a tiny budget (32 px, one seed, no extra curve point), twice."""
-    results = []
-    for name in ("first", "second"):
-        out = tmp_path / name
-        result = run_cli("demo", "--out", out, "--seeds", "0", "--curve", "--image-size",
-                         "32", keras_home=tmp_path / "empty_keras_home")
-        assert result.returncode == 0, result.stderr
-        for file_name in ("model.keras", "report.md", "report.json", "learning_curves.png",
-                          "confusion_matrix.png", "data_efficiency.png"):
-            assert (out / file_name).is_file(), file_name
-        report = json.loads((out / "report.json").read_text())
-        assert [row["method"] for row in report["results"]] == [
-            "majority", "pixels_logistic", "scratch", "probe", "frozen", "fine_tuned"]
-        for row in report["results"]:
-            assert set(row) == {"method", "accuracy_mean", "accuracy_std", "seeds", "seconds"}
-            assert row["seeds"] == [0]
-        assert "ImageNet" in report["settings"]["weights"]
-        assert report["settings"]["backbone"] == "mobilenet"
-        assert tk.load_class_names(out / "model.keras") == ["ants", "bees"]
-        assert report["conclusion"] in result.stdout and str(out) in result.stdout
-        results.append(report["results"])
-    strip = [[{k: v for k, v in row.items() if k != "seconds"} for row in rows]
-             for rows in results]
-    assert strip[0] == strip[1]
+def test_demo_writes_every_output(tmp_path):
+    """The demo on a tiny budget (32 px, one seed, no extra curve point), once.
+
+    That the same seeds give the same numbers (in this process or over worker
+    processes) is checked on `run_showcase`, which the demo runs, in
+    tests/test_showcase.py; here the command's outputs and report."""
+    out = tmp_path / "demo"
+    result = run_cli("demo", "--out", out, "--seeds", "0", "--curve", "--image-size",
+                     "32", keras_home=tmp_path / "empty_keras_home")
+    assert result.returncode == 0, result.stderr
+    for file_name in ("model.keras", "report.md", "report.json", "learning_curves.png",
+                      "confusion_matrix.png", "data_efficiency.png"):
+        assert (out / file_name).is_file(), file_name
+    report = json.loads((out / "report.json").read_text())
+    assert [row["method"] for row in report["results"]] == [
+        "majority", "pixels_logistic", "scratch", "probe", "frozen", "fine_tuned"]
+    for row in report["results"]:
+        assert set(row) == {"method", "accuracy_mean", "accuracy_std", "seeds", "seconds"}
+        assert row["seeds"] == [0]
+    assert report["settings"]["image_size"] == 32 and report["settings"]["seeds"] == [0]
+    assert "ImageNet" in report["settings"]["weights"]
+    assert report["settings"]["backbone"] == "mobilenet"
+    assert tk.load_class_names(out / "model.keras") == ["ants", "bees"]
+    assert report["conclusion"] in result.stdout and str(out) in result.stdout
 
 
 @pytest.mark.slow
