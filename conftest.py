@@ -77,9 +77,12 @@ def _doctest_story(request, doctest_namespace, tmp_path, monkeypatch):
         shutil.copy(file, tmp_path / file.name)
     (tmp_path / "hymenoptera_data").symlink_to(tk.kit.example_photos_folder())
     doctest_namespace.update(names)
-    fresh = keras.models.clone_model(model)  # each example gets its own trained copy
-    fresh.set_weights(model.get_weights())
-    fresh.class_names = model.class_names if hasattr(model, "class_names") else None
-    doctest_namespace["model"] = fresh
+    if any("model" in example.source for example in request.node.dtest.examples):
+        fresh = keras.models.clone_model(model)  # each example gets its own trained copy
+        fresh.set_weights(model.get_weights())
+        fresh.class_names = model.class_names if hasattr(model, "class_names") else None
+        doctest_namespace["model"] = fresh
+    else:  # (a copy takes a second; an example that never says `model` needs none)
+        doctest_namespace.pop("model", None)
     keras.utils.set_random_seed(0)
     yield

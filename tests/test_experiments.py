@@ -90,10 +90,14 @@ def test_layer_transferability_runs_and_transfers_only_the_first_blocks(target_t
         return original(model, *args, **kwargs)
 
     monkeypatch.setattr(experiments, "compile_for_stage", spy)
+    # What is checked is which weights transfer, not how well: a budget of a few steps
+    # ("quick" trains 80 epochs of one batch, a minute, to the same end).
+    monkeypatch.setitem(experiments.BUDGETS, "wiring", {
+        "head_steps": 4, "fine_tune_steps": 4, "scratch_steps": 4, "max_test": 100})
     result = experiments.layer_transferability(
         SOURCE.backbone, train.images, train.labels, test.images, test.labels,
         SOURCE.weights, blocks=(0, 2), modes=("frozen",), labels_per_class=5,
-        image_size=SOURCE.image_size, budget="quick", verbose=False, **SOURCE.kwargs)
+        image_size=SOURCE.image_size, budget="wiring", verbose=False, **SOURCE.kwargs)
     source = tk.build_backbone(SOURCE.backbone, (32, 32, 3), weights=SOURCE.weights,
                                **SOURCE.kwargs)
     source_first = source.get_layer("conv_dw_1").weights[0].numpy()

@@ -236,18 +236,32 @@ def test_two_stage_augments_stage_two_and_keeps_stage_one_cached(monkeypatch):
         tk.augment_dataset([1, 2], augment)
 
 
-def test_two_stage_history_marks_the_boundary(tmp_path):
-    ds = _dataset()
+@pytest.fixture(scope="module")
+def helpful_fine_tuning(tmp_path_factory):
+    """One seeded two-stage run whose stage 2 helps (stage 1 barely moves at 1e-5),
+    with a checkpoint; the tests below only read it.
+
+    Returns `(model, weights right after training, history, checkpoint folder)`.
+    """
+    folder = tmp_path_factory.mktemp("two_stage")
+    training.set_seed(3)
     model = _model()
-    checkpoint = tmp_path / "best.keras"
-    history = tk.train_two_stage(model, ds, ds, head_epochs=2, fine_tune_epochs=2,
-                                 patience=0, checkpoint_path=checkpoint, verbose=0)
+    history = tk.train_two_stage(model, _dataset(), _dataset(), **HELPFUL_FINE_TUNING,
+                                 checkpoint_path=folder / "best.keras")
+    return model, model.get_weights(), history, folder
+
+
+HELPFUL_FINE_TUNING = dict(head_epochs=2, head_learning_rate=1e-5, fine_tune_epochs=3,
+                           fine_tune_learning_rate=1e-3, patience=0, verbose=0)
+
+
+def test_two_stage_history_marks_the_boundary(helpful_fine_tuning):
+    _, _, history, folder = helpful_fine_tuning
     assert history.fine_tune_epoch == 2
-    assert history.epoch == [0, 1, 2, 3]
-    assert len(history.history["val_accuracy"]) == 4
+    assert history.epoch == [0, 1, 2, 3, 4]
+    assert len(history.history["val_accuracy"]) == 5
     assert set(history.seconds) == {"head", "fine_tune"}
-    assert checkpoint.is_file()
-    assert [p.name for p in tmp_path.iterdir()] == ["best.keras"]  # no temp files left
+    assert [p.name for p in folder.iterdir()] == ["best.keras"]  # no temp files left
     json.dumps(history.to_dict())
 
 
@@ -364,17 +378,14 @@ def test_best_checkpoint_and_weights_are_the_best_of_both_stages(tmp_path, monke
     assert best.evaluate(ds, verbose=0)[0] == pytest.approx(min(head_losses), rel=1e-3)
 
 
-def test_fine_tuning_that_helps_is_kept(tmp_path):
-    ds = _dataset()
-    model = _model()
-    history = tk.train_two_stage(model, ds, ds, head_epochs=1, head_learning_rate=1e-5,
-                                 fine_tune_epochs=4, fine_tune_learning_rate=1e-3,
-                                 patience=0, checkpoint_path=tmp_path / "best.keras",
-                                 verbose=0)
+def test_fine_tuning_that_helps_is_kept(helpful_fine_tuning):
+    _, _, history, folder = helpful_fine_tuning
     losses = history.history["val_loss"]
-    assert min(losses[1:]) < losses[0] and history.kept_stage == "fine_tune"
-    best = tk.load_model(tmp_path / "best.keras")
-    assert best.evaluate(ds, verbose=0)[0] == pytest.approx(min(losses), rel=1e-3)
+    boundary = history.fine_tune_epoch
+    head_losses, fine_losses = losses[:boundary], losses[boundary:]
+    assert min(fine_losses) < min(head_losses) and history.kept_stage == "fine_tune"
+    best = tk.load_model(folder / "best.keras")
+    assert best.evaluate(_dataset(), verbose=0)[0] == pytest.approx(min(losses), rel=1e-3)
 
 
 def test_train_from_scratch_learns_every_layer():
@@ -388,15 +399,12 @@ def test_train_from_scratch_learns_every_layer():
     assert all(changed[:3])  # the stem and first block learned too
 
 
-def test_set_seed_repeats_a_run_exactly():
-    def run():
-        training.set_seed(3)
-        model = _model()
-        tk.train_two_stage(model, _dataset(), _dataset(), head_epochs=2, fine_tune_epochs=1,
-                           patience=0, verbose=0)
-        return model.get_weights()
-
-    first, second = run(), run()
+def test_set_seed_repeats_a_run_exactly(helpful_fine_tuning):
+    _, first, _, _ = helpful_fine_tuning  # made after set_seed(3), as here
+    training.set_seed(3)
+    model = _model()
+    tk.train_two_stage(model, _dataset(), _dataset(), **HELPFUL_FINE_TUNING)
+    second = model.get_weights()
     assert all(np.array_equal(a, b) for a, b in zip(first, second))
     with pytest.raises(TypeError, match="`seed`"):
         training.set_seed("0")

@@ -468,7 +468,7 @@ def cross_validate(build_fn, images, labels, k=5, epochs=5, batch_size=32, seed=
     Example:
     >>> build = lambda: build_classifier("mobilenet", 2, (128, 128, 3), weights=path,
     ...                                  alpha=0.25)
-    >>> result = cross_validate(build, images, labels, k=3, epochs=2)
+    >>> result = cross_validate(build, images, labels, k=3, epochs=1)
     >>> print(result.summary)  # doctest: +ELLIPSIS
     accuracy 0... ± 0..., macro F1 0... ± 0... over 3 folds
     """

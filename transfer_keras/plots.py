@@ -532,7 +532,7 @@ def plot_learning_rate_finder(result):
         ValueError: `result` has no recorded steps or misses an attribute.
 
     Example:
-    >>> figure = plot_learning_rate_finder(find_learning_rate(model, train_ds))
+    >>> figure = plot_learning_rate_finder(find_learning_rate(model, train_ds, steps=20))
     """
     missing = [name for name in ("rates", "losses", "smoothed_losses", "suggestion")
                if not hasattr(result, name)]

@@ -519,7 +519,7 @@ def fine_tune(model, train_ds, val_ds=None, epochs=5, num_layers=None, from_laye
         The Keras `History` of this stage.
 
     Example:
-    >>> history = fine_tune(model, train_ds, val_ds, epochs=5, num_layers=20, verbose=0)
+    >>> history = fine_tune(model, train_ds, val_ds, epochs=2, num_layers=20, verbose=0)
     """
     warmup_epochs = check_whole_number(warmup_epochs, "warmup_epochs", 0,
                                        what="a whole number of epochs",
@@ -621,7 +621,7 @@ def train_two_stage(model, train_ds, val_ds=None, head_epochs=DEFAULT_HEAD_EPOCH
         `checkpoint_path` likewise holds the best model of both stages.
 
     Example:
-    >>> history = train_two_stage(model, train_ds, val_ds, head_epochs=5, fine_tune_epochs=5,
+    >>> history = train_two_stage(model, train_ds, val_ds, head_epochs=2, fine_tune_epochs=2,
     ...                           verbose=0)
     >>> figure = plot_history(history)
     """
@@ -813,7 +813,7 @@ def find_learning_rate(model, train_ds, min_lr=1e-6, max_lr=1e-1, steps=60,
         ValueError: a bad argument, naming it.
 
     Example:
-    >>> result = find_learning_rate(model, train_ds, stage="fine_tune")
+    >>> result = find_learning_rate(model, train_ds, stage="fine_tune", steps=20)
     >>> result.rates[0] <= result.suggestion <= result.rates[-1]
     True
     """
@@ -917,7 +917,7 @@ def train_from_scratch(model, train_ds, val_ds=None, epochs=100, learning_rate=1
 
     Example:
     >>> model = build_small_cnn(2, (128, 128, 3))
-    >>> history = train_from_scratch(model, train_ds, val_ds, epochs=5, learning_rate=1e-3,
+    >>> history = train_from_scratch(model, train_ds, val_ds, epochs=2, learning_rate=1e-3,
     ...                              verbose=0)
     """
     if augment is not None:
@@ -1029,7 +1029,7 @@ def pretrain_source(backbone, source_train, source_val=None, num_classes=None,
         `(model, history)`: the whole source classifier and its Keras `History`.
 
     Example:
-    >>> model, history = pretrain_source("mobilenet", src_train, src_val, epochs=5,
+    >>> model, history = pretrain_source("mobilenet", src_train, src_val, epochs=2,
     ...                                  save_path="source.weights.h5", verbose=0, alpha=0.25)
     """
     if save_path is not None:
