@@ -850,8 +850,11 @@ def _range_test(model, batches, min_lr, max_lr, steps, smoothing, diverge_factor
     optimizer = keras.optimizers.Adam(min_lr)
     optimizer.build(variables)
     loss_function = loss_for(model)
+    images_spec, labels_spec = batches.element_spec[:2]
 
-    @tf.function
+    # One trace for every batch: the batch size is left open (the last batch is smaller).
+    @tf.function(input_signature=[tf.TensorSpec(images_spec.shape, tf.float32), labels_spec,
+                                  tf.TensorSpec((), tf.float32)])
     def train_step(images, labels, rate):
         optimizer.learning_rate.assign(rate)
         with tf.GradientTape() as tape:
