@@ -605,11 +605,14 @@ def test_16_9_the_prefetch_hint_names_alpha_and_image_size(keras_home, tmp_path,
 # Runs the command in a subprocess that pauses (sleeps) at a chosen point of the real
 # run and says so on stdout; the test then sends the signal there.
 PAUSING_CLI = """
-import sys, time
+import signal, sys, time
 import keras
 import transfer_keras.cli as cli
 import transfer_keras.training as training
 
+# Ctrl-C as a terminal delivers it. A process started with SIGINT ignored keeps ignoring
+# it (pytest-xdist's workers ignore SIGINT, and their children inherit that).
+signal.signal(signal.SIGINT, signal.default_int_handler)
 where, argv = sys.argv[1], sys.argv[2:]
 
 def pause():
