@@ -441,9 +441,8 @@ def train_head(model, train_ds, val_ds=None, epochs=DEFAULT_HEAD_EPOCHS, learnin
     compile_for_stage(model, "head", learning_rate, strategy=strategy)
     if augmented or cache_features is False:
         history = _fit(model, train_ds, validation_data=val_ds, epochs=epochs,
-                            callbacks=_callbacks(val_ds, patience, checkpoint_path,
-                                                 callbacks, None),
-                            verbose=_verbose(verbose))
+                       callbacks=_callbacks(val_ds, patience, checkpoint_path, callbacks, None),
+                       verbose=_verbose(verbose))
         history.feature_cache = None
         return history
     with _scope(model, strategy):
@@ -466,11 +465,10 @@ def train_head(model, train_ds, val_ds=None, epochs=DEFAULT_HEAD_EPOCHS, learnin
         val_features, val_labels, _ = cached["val_ds"]
         val_cached = _feature_dataset(val_features, val_labels, 256, shuffle=False)
     try:
-        history = _fit(head, train_cached, epochs=epochs,
-                           validation_data=val_cached,
-                           callbacks=_callbacks(val_ds, patience, checkpoint_path, callbacks,
-                                                model),
-                           verbose=_verbose(verbose))
+        history = _fit(head, train_cached, epochs=epochs, validation_data=val_cached,
+                       callbacks=_callbacks(val_ds, patience, checkpoint_path, callbacks,
+                                            model),
+                       verbose=_verbose(verbose))
     finally:
         for features, _, _ in cached.values():
             if isinstance(features, RecordFile):
@@ -538,9 +536,9 @@ def fine_tune(model, train_ds, val_ds=None, epochs=5, num_layers=None, from_laye
         warmup = [LinearWarmup(target, warmup_epochs)]
     return _fit(model, train_ds, validation_data=val_ds, epochs=initial_epoch + epochs,
                 initial_epoch=initial_epoch,
-                     callbacks=warmup + _callbacks(val_ds, patience, checkpoint_path,
-                                                   callbacks, None),
-                     verbose=_verbose(verbose))
+                callbacks=warmup + _callbacks(val_ds, patience, checkpoint_path, callbacks,
+                                              None),
+                verbose=_verbose(verbose))
 
 
 class TransferHistory:
@@ -929,7 +927,7 @@ def train_from_scratch(model, train_ds, val_ds=None, epochs=100, learning_rate=1
     compile_for_stage(model, "scratch", learning_rate, strategy=strategy)
     return _fit(model, train_ds, validation_data=val_ds, epochs=epochs,
                 callbacks=_callbacks(val_ds, patience, None, callbacks, None),
-                     verbose=_verbose(verbose))
+                verbose=_verbose(verbose))
 
 
 def _batchnorm_layers(model):
@@ -1049,8 +1047,8 @@ def pretrain_source(backbone, source_train, source_val=None, num_classes=None,
     compile_for_stage(model, "head", learning_rate, strategy=strategy)
     start = time.perf_counter()
     history = _fit(model, source_train, validation_data=source_val, epochs=epochs,
-                        callbacks=_callbacks(source_val, patience, None, None, None),
-                        verbose=_verbose(verbose))
+                   callbacks=_callbacks(source_val, patience, None, None, None),
+                   verbose=_verbose(verbose))
     seconds = time.perf_counter() - start
     if source_val is not None:  # the restored best weights, measured once more
         metadata = {"source_val_accuracy": round(float(
