@@ -236,27 +236,27 @@ def test_two_stage_augments_stage_two_and_keeps_stage_one_cached(monkeypatch):
         tk.augment_dataset([1, 2], augment)
 
 
+HELPFUL_FINE_TUNING = dict(head_epochs=2, head_learning_rate=1e-5, fine_tune_epochs=3,
+                           fine_tune_learning_rate=1e-3, patience=0, verbose=0)
+
+
 @pytest.fixture(scope="module")
 def helpful_fine_tuning(tmp_path_factory):
     """One seeded two-stage run whose stage 2 helps (stage 1 barely moves at 1e-5),
     with a checkpoint; the tests below only read it.
 
-    Returns `(model, weights right after training, history, checkpoint folder)`.
+    Returns `(weights right after training, history, checkpoint folder)`.
     """
     folder = tmp_path_factory.mktemp("two_stage")
     training.set_seed(3)
     model = _model()
     history = tk.train_two_stage(model, _dataset(), _dataset(), **HELPFUL_FINE_TUNING,
                                  checkpoint_path=folder / "best.keras")
-    return model, model.get_weights(), history, folder
-
-
-HELPFUL_FINE_TUNING = dict(head_epochs=2, head_learning_rate=1e-5, fine_tune_epochs=3,
-                           fine_tune_learning_rate=1e-3, patience=0, verbose=0)
+    return model.get_weights(), history, folder
 
 
 def test_two_stage_history_marks_the_boundary(helpful_fine_tuning):
-    _, _, history, folder = helpful_fine_tuning
+    _, history, folder = helpful_fine_tuning
     assert history.fine_tune_epoch == 2
     assert history.epoch == [0, 1, 2, 3, 4]
     assert len(history.history["val_accuracy"]) == 5
@@ -379,7 +379,7 @@ def test_best_checkpoint_and_weights_are_the_best_of_both_stages(tmp_path, monke
 
 
 def test_fine_tuning_that_helps_is_kept(helpful_fine_tuning):
-    _, _, history, folder = helpful_fine_tuning
+    _, history, folder = helpful_fine_tuning
     losses = history.history["val_loss"]
     boundary = history.fine_tune_epoch
     head_losses, fine_losses = losses[:boundary], losses[boundary:]
@@ -400,7 +400,7 @@ def test_train_from_scratch_learns_every_layer():
 
 
 def test_set_seed_repeats_a_run_exactly(helpful_fine_tuning):
-    _, first, _, _ = helpful_fine_tuning  # made after set_seed(3), as here
+    first, _, _ = helpful_fine_tuning  # made after set_seed(3), as here
     training.set_seed(3)
     model = _model()
     tk.train_two_stage(model, _dataset(), _dataset(), **HELPFUL_FINE_TUNING)

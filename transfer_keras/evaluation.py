@@ -99,6 +99,18 @@ def _as_int_labels(labels):
     return labels.astype("int64")
 
 
+def _traced_inference(model):
+    """`model(images, training=False)` as ONE traced function for any batch size.
+
+    Tracing a MobileNet costs about a second on a CPU; Keras's `predict_on_batch`
+    traces again for a batch of another size (the last, smaller one), this
+    function never does. Images go in as float32.
+    """
+    pixels = (None,) + tuple(model.input_shape[1:])
+    return tf.function(lambda images: model(images, training=False),
+                       input_signature=[tf.TensorSpec(pixels, tf.float32)])
+
+
 def _predict(model, data, batch_size=32, keep_images=False):
     """Returns `(images or None, labels, probabilities)` for a dataset or an array tuple.
 
@@ -109,15 +121,11 @@ def _predict(model, data, batch_size=32, keep_images=False):
     if isinstance(data, tf.data.Dataset):
         if data.element_spec[0].shape.rank == len(model.input_shape) - 1:
             data = data.batch(batch_size)  # an unbatched dataset of single images
-        # One traced function for every batch: `predict_on_batch` would be traced again
-        # for the last, smaller batch (about a second for a MobileNet on a CPU).
-        pixels = (None,) + tuple(model.input_shape[1:])
-        predict = tf.function(lambda batch_images: model(batch_images, training=False),
-                              input_signature=[tf.TensorSpec(pixels, tf.float32)])
+        predict = _traced_inference(model)
         images, labels, outputs = [], [], []
         for batch in data:
             batch_images, batch_labels = batch[0], batch[1]
-            outputs.append(keras.ops.convert_to_numpy(predict(tf.cast(batch_images, tf.float32))))
+            outputs.append(predict(tf.cast(batch_images, tf.float32)).numpy())
             labels.append(np.asarray(batch_labels).reshape(len(outputs[-1]), -1))
             if keep_images:
                 images.append(np.asarray(batch_images))

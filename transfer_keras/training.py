@@ -48,6 +48,7 @@ from transfer_keras._checks import (
 from transfer_keras._files import atomic_path, write_text_atomically
 from transfer_keras.data import augment_dataset
 from transfer_keras.data.pipelines import RecordFile
+from transfer_keras.evaluation import _traced_inference
 from transfer_keras.freezing import freeze_backbone, unfreeze_backbone
 from transfer_keras.models import (
     backbone_name,
@@ -310,10 +311,7 @@ def _extract(model, datasets, memory_limit=None):
     `memory_limit` bytes, a `RecordFile` on disk (the batches so far are moved
     there and the rest are written there as they come).
     """
-    extractor = build_feature_extractor(model)
-    pixels = (None,) + tuple(extractor.inputs[0].shape[1:])
-    run = tf.function(lambda images: extractor(images, training=False),
-                      input_signature=[tf.TensorSpec(pixels, tf.float32)])
+    run = _traced_inference(build_feature_extractor(model))
     results, in_memory = {}, 0
     for name, ds in datasets.items():
         if ds is None:
