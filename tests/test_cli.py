@@ -217,6 +217,23 @@ def assert_user_error_here(code, capsys, *fragments):
     assert_user_error(result, *fragments)
 
 
+def test_train_seeds_with_op_determinism(image_folder, tmp_path, monkeypatch):
+    # `--seed` goes through training.set_seed, which also turns on TensorFlow's op
+    # determinism: with only Keras's seeding, the same command gave validation
+    # accuracies from 0.689 to 0.721 on the kit's photos.
+    seeds = []
+
+    def stop_after_seeding(seed, deterministic=True):
+        seeds.append((seed, deterministic))
+        raise KeyboardInterrupt  # nothing after this point is under test
+
+    monkeypatch.setattr(cli, "set_seed", stop_after_seeding)
+    code = call_main("train", image_folder, *TINY_TRAIN, "--seed", "7",
+                     "--out", tmp_path / "run")
+    assert code == 130 and seeds == [(7, True)]
+    assert not (tmp_path / "run").exists()
+
+
 def test_missing_folder(tmp_path):
     # In a subprocess, as a user runs it: the exit code of a mistake is 2.
     result = run_cli("train", tmp_path / "nowhere", *TINY_TRAIN, "--out", tmp_path / "o")

@@ -101,6 +101,7 @@ from transfer_keras.training import (
     BatchNormRecalibration,
     TransferHistory,
     rebatch_for_steps,
+    set_seed,
     train_from_scratch,
 )
 
@@ -476,7 +477,7 @@ def run_train(args):
     start = time.perf_counter()
     out = _check_out(args.out, data_dir=args.data_dir, overwrite=args.overwrite)
     settings = _train_settings(args)  # builds the backbone: after the quick checks
-    keras.utils.set_random_seed(args.seed)
+    set_seed(args.seed)  # and op determinism: the same seed gives the same numbers
     size = settings["image_size"]
     _say(f"Reading {settings['data_dir']} at {size}x{size}")
     data = _load_training_folder(settings, args)
@@ -854,7 +855,8 @@ def _add_train(commands):
     train.add_argument("--validation-split", type=_fraction, default=None,
                        help="fraction of each class held out for validation (default: "
                             "0.2, or the val/ folder when there is one)")
-    train.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    train.add_argument("--seed", type=int, default=0,
+                       help="random seed; the same seed gives the same numbers (default: 0)")
     train.add_argument("--out", required=True,
                        help="output folder, new or empty, outside DATA_DIR (written "
                             "when the run succeeds)")
