@@ -35,6 +35,7 @@ from transfer_keras.data.pipelines import (
     DataWarning,
     RecordFile,
     _check_arrays,
+    _graph_code,
     _to_model_input,
     prepare,
 )
@@ -51,6 +52,7 @@ MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS  # Pillow's own limit (about 89 megapi
 # Decoded pixels up to this size stay in memory; larger folders stream (`mode="auto"`).
 STREAMING_THRESHOLD_BYTES = 256 * 2**20  # about 1,700 photos at 224x224
 SCAN_WORKERS = min(8, os.cpu_count() or 1)  # threads that decode files in parallel
+ORIENTATION_TAG = 0x0112  # the EXIF tag that says how to turn a photo upright
 LOAD_MODES = ("auto", "memory", "streaming")
 MODE_DESCRIPTIONS = {
     "memory": "the decoded images are held in memory",
@@ -248,7 +250,10 @@ def _decode_image(data, image_size):
             side = max(height, width)  # square, so EXIF rotation cannot make it too small
             image.draft("RGB", (side, side))
         image.load()  # raises for truncated or corrupt files
-        image = _to_rgb(ImageOps.exif_transpose(image))
+        if image.getexif().get(ORIENTATION_TAG, 1) not in (0, 1):  # else upright already
+            image = ImageOps.exif_transpose(image)
+        if image.mode != "RGB" or "transparency" in image.info:  # else RGB already
+            image = _to_rgb(image)
         image = image.resize((width, height), Image.Resampling.BILINEAR)
         return np.asarray(image, dtype=np.uint8)
 
@@ -818,8 +823,8 @@ def _split_dataset(report, split, batch_size, shuffle, seed):
                        shuffle=shuffle, seed=seed)
     dataset = report._pixel_file.dataset(report._records[split], labels, batch_size,
                                          shuffle=shuffle, seed=seed)
-    dataset = dataset.map(lambda images, labels: _to_model_input(images, labels, None, 3),
-                          num_parallel_calls=AUTOTUNE)
+    dataset = dataset.map(_graph_code(lambda images, labels: _to_model_input(
+        images, labels, None, 3)), num_parallel_calls=AUTOTUNE)
     return dataset.prefetch(AUTOTUNE)
 
 

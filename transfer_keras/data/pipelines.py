@@ -160,12 +160,12 @@ def prepare(data, image_size=None, channels=3, batch_size=32, shuffle=False, cac
         if image_size is None:
             raise ValueError("The images in `data` have different sizes; pass "
                              "`image_size` so they can be batched.")
-        dataset = dataset.map(lambda image, label: (_resize(image, image_size), label),
+        dataset = dataset.map(_graph_code(lambda image, label: (_resize(image, image_size),
+                                                                label)),
                               num_parallel_calls=AUTOTUNE)
     dataset = dataset.batch(batch_size)
-    dataset = dataset.map(lambda images, labels: _to_model_input(images, labels, image_size,
-                                                                 channels),
-                          num_parallel_calls=AUTOTUNE)
+    dataset = dataset.map(_graph_code(lambda images, labels: _to_model_input(
+        images, labels, image_size, channels)), num_parallel_calls=AUTOTUNE)
     if augment is not None:
         dataset = augment_dataset(dataset, augment)
     return dataset.prefetch(AUTOTUNE)
@@ -205,6 +205,13 @@ def augment_dataset(ds, augment):
         return tf.cast(images, tf.float32), labels
 
     return ds.map(apply, num_parallel_calls=AUTOTUNE)
+
+
+def _graph_code(function):
+    """Marks a `Dataset.map` function as plain graph code (no Python `if` or loop on
+    tensor values), so AutoGraph does not convert it: converting costs a few tenths
+    of a second for every new function, more than mapping a small data set."""
+    return tf.autograph.experimental.do_not_convert(function)
 
 
 def _resize(image, image_size):
@@ -272,9 +279,9 @@ class RecordFile:
     has no name (it is deleted when this object is garbage-collected or closed),
     so nothing is left behind, even after a crash.
 
-    Reads use `os.pread` (no shared file position, so parallel readers need no
-    lock) and go through the operating system's page cache, which does not count
-    as the process's memory.
+    Writes and reads use `os.pwrite` and `os.preadv` (no shared file position,
+    so parallel readers need no lock, and no extra copies) and go through the
+    operating system's page cache, which does not count as the process's memory.
 
     Args:
         shape: the shape of one record, e.g. `(224, 224, 3)`.
@@ -289,7 +296,7 @@ class RecordFile:
         self.record_bytes = int(np.prod(self.shape)) * self.dtype.itemsize
         self.folder = folder
         self._file = tempfile.TemporaryFile(dir=folder)
-        self._lock = threading.Lock()  # only used where os.pread is missing (Windows)
+        self._lock = threading.Lock()  # only where os.pwrite is missing (Windows)
         self.count = 0
 
     def __len__(self):
@@ -304,10 +311,17 @@ class RecordFile:
             raise ValueError(f"A record must have shape {self.shape}; received "
                              f"{records.shape[1:]}.")
         first = self.count
-        with self._lock:
-            self._file.seek(first * self.record_bytes)
-            self._file.write(records.tobytes())
-            self._file.flush()
+        offset = first * self.record_bytes
+        if hasattr(os, "pwrite"):  # straight from `records`, no copy
+            view = memoryview(records).cast("B")
+            while view:  # a write may be partial
+                written = os.pwrite(self._file.fileno(), view, offset)
+                view, offset = view[written:], offset + written
+        else:
+            with self._lock:
+                self._file.seek(offset)
+                self._file.write(records.tobytes())
+                self._file.flush()
         self.count += len(records)
         return first
 
@@ -318,16 +332,15 @@ class RecordFile:
         buffer = out.reshape(len(indices), -1).view(np.uint8)
         for row, index in enumerate(indices):
             offset = int(index) * self.record_bytes
-            if hasattr(os, "pread"):
-                data = os.pread(self._file.fileno(), self.record_bytes, offset)
+            if hasattr(os, "preadv"):  # straight into `out`, no copy
+                read = os.preadv(self._file.fileno(), [buffer[row]], offset)
             else:
                 with self._lock:
                     self._file.seek(offset)
-                    data = self._file.read(self.record_bytes)
-            if len(data) != self.record_bytes:
+                    read = self._file.readinto(buffer[row])
+            if read != self.record_bytes:
                 raise OSError(f"The temporary record file ended early (record {index} of "
                               f"{self.count}); was the disk full?")
-            buffer[row] = np.frombuffer(data, np.uint8)
         return out
 
     def read_all(self):
@@ -348,6 +361,7 @@ class RecordFile:
                                       reshuffle_each_iteration=True)
         dtype = tf.as_dtype(self.dtype)
 
+        @_graph_code
         def read_batch(batch_indices, batch_labels):
             records = tf.numpy_function(self.read, [batch_indices], dtype, stateful=False)
             records.set_shape((None,) + self.shape)
