@@ -165,3 +165,22 @@ def test_library_training_traces_its_step_once():
         (np.zeros((8, 3), "float32"), np.zeros(8, "int32"))).batch(4)
     transfer_keras.train_from_scratch(model, dataset, dataset, epochs=2, verbose=0)
     assert model.traces == 1
+
+
+def test_multi_worker_fit_changes_nothing_without_several_workers():
+    from keras.src.backend.tensorflow import trainer as keras_tf_trainer
+    keras_reduce = keras_tf_trainer.reduce_per_replica
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(optimizer="adam", loss="mse")
+    for strategy in (None, tf.distribute.MirroredStrategy(["/cpu:0"])):
+        assert not _keras_compat._is_multi_worker(strategy or model.distribute_strategy)
+    with _keras_compat.multi_worker_fit(model):
+        assert "_maybe_symbolic_build" not in vars(model)
+        model.fit(np.zeros((4, 3)), np.zeros((4, 2)), epochs=1, verbose=0)
+    assert keras_tf_trainer.reduce_per_replica is keras_reduce
+    # The fixed reduction hands everything but the multi-worker mean to Keras.
+    mirrored = tf.distribute.MirroredStrategy(["/cpu:0"])
+    value = tf.constant([1.0, 3.0])
+    assert np.array_equal(
+        _keras_compat._reduce_per_replica_fixed({"v": value}, mirrored, "mean")["v"],
+        keras_reduce({"v": value}, mirrored, "mean")["v"])

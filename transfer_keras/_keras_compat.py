@@ -13,6 +13,8 @@ moves one of these internals, this file is the only one to fix (the tests in
   `keras_home()`, so Keras reads and writes the folder `keras_home()` names.
 - `build_before_fit(model, data)`: creates the optimizer's and the metrics'
   variables before `fit`, so TensorFlow traces the training step once, not twice.
+- `multi_worker_fit(model)`: lets `fit` run under `MultiWorkerMirroredStrategy`,
+  which Keras 3 (up to at least 3.15) cannot do on its own.
 """
 
 import contextlib
@@ -21,7 +23,10 @@ import os
 from pathlib import Path
 from typing import NamedTuple
 
+import tensorflow as tf
+from keras.src import tree
 from keras.src.backend import config as keras_config
+from keras.src.backend.tensorflow import trainer as keras_tf_trainer
 from keras.src.utils import file_utils as keras_file_utils
 
 
@@ -123,3 +128,61 @@ def build_before_fit(model, data):
     with model.distribute_strategy.scope():
         model._symbolic_build(data_batch=spec)
 
+
+
+def _is_multi_worker(strategy):
+    """True for a `MultiWorkerMirroredStrategy` that spans more than one worker."""
+    return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+            and strategy.extended._in_multi_worker_mode())
+
+
+def _reduce_per_replica_fixed(values, strategy, reduction):
+    """Keras's `reduce_per_replica`, with the multi-worker mean of scalars fixed.
+
+    Keras averages every log (loss, accuracy: scalars) with
+    `strategy.reduce("MEAN", value, axis=0)` under several workers, and a
+    scalar has no axis 0: "Invalid reduction dimension 0 for input with 0
+    dimensions" (tensorflow/tensorflow#72388). A scalar is averaged with
+    `axis=None`; everything else goes to Keras unchanged.
+    """
+    if not (_is_multi_worker(strategy) and reduction in ("auto", "mean")):
+        return _KERAS_REDUCE_PER_REPLICA(values, strategy, reduction)
+
+    def reduce(value):
+        local = strategy.experimental_local_results(value)[0]
+        if local.shape.rank == 0:
+            return strategy.reduce("MEAN", value, axis=None)
+        return _KERAS_REDUCE_PER_REPLICA(value, strategy, reduction)
+
+    return tree.map_structure(reduce, values)
+
+
+_KERAS_REDUCE_PER_REPLICA = keras_tf_trainer.reduce_per_replica
+
+
+@contextlib.contextmanager
+def multi_worker_fit(model):
+    """Lets `model.fit` run under `MultiWorkerMirroredStrategy` (a no-op otherwise).
+
+    Keras 3 (up to at least 3.15 with TensorFlow 2.21) fails twice there:
+
+    1. Before training, `fit` averages a distributed batch across the workers
+       only to learn its shapes, and that eager all-reduce fails ("Attempt to
+       convert a value (PerReplica ..."). The model is already built by
+       `build_before_fit`, so for this `fit` the step is skipped.
+    2. After each step it averages the scalar logs along an axis they do not
+       have: fixed by `_reduce_per_replica_fixed` (installed once, and only
+       for several workers).
+
+    Call `build_before_fit(model, data)` first. The test that two worker
+    processes end with the same weights is in `tests/test_distribute.py`.
+    """
+    if not _is_multi_worker(model.distribute_strategy):
+        yield
+        return
+    keras_tf_trainer.reduce_per_replica = _reduce_per_replica_fixed
+    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+    try:
+        yield
+    finally:
+        del model._maybe_symbolic_build

@@ -36,7 +36,7 @@ import numpy as np
 import tensorflow as tf
 
 from transfer_keras import layout
-from transfer_keras._keras_compat import build_before_fit
+from transfer_keras._keras_compat import build_before_fit, multi_worker_fit
 from transfer_keras._checks import (
     check_choice,
     check_fraction,
@@ -368,9 +368,12 @@ def _fit(model, train_ds, **fit_arguments):
     Building them first makes TensorFlow trace the training step once instead
     of twice (see `_keras_compat.build_before_fit`): seconds saved on every
     `fit` of a MobileNet on a CPU. The batches come in the dataset's own order.
+    Under `MultiWorkerMirroredStrategy`, `multi_worker_fit` works around the
+    two Keras bugs that otherwise stop `fit` there.
     """
     build_before_fit(model, train_ds)
-    return model.fit(train_ds, shuffle=False, **fit_arguments)
+    with multi_worker_fit(model):  # Keras 3 needs two fixes there
+        return model.fit(train_ds, shuffle=False, **fit_arguments)
 
 
 def _verbose(verbose):
