@@ -175,3 +175,20 @@ def test_old_file_with_backbone_preprocessing_still_loads(tmp_path):
     assert backbone_name(loaded) == "mobilenet"  # from the old layer, not the name
     np.testing.assert_allclose(loaded.predict(_pixels(), verbose=0),
                                model.predict(_pixels(), verbose=0), rtol=1e-6)
+
+
+def test_a_model_saved_before_any_fit_loads_without_optimizer_warnings(tmp_path):
+    """A checkpoint of stage 1 holds the full model, whose optimizer never stepped
+    (only the head trained). Keras warns when loading such a file ("Skipping
+    variable loading for optimizer"); `save_model` builds the optimizer first."""
+    import warnings
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    path = tk.save_model(model, tmp_path / "unfitted.keras")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded = tk.load_model(path)
+    assert [str(w.message) for w in caught] == []
+    assert loaded.optimizer.built and len(loaded.optimizer.variables) == len(
+        model.optimizer.variables)
+    assert all(not np.any(v) for v in loaded.optimizer.variables[2:])  # zero slots

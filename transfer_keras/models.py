@@ -497,11 +497,26 @@ def save_model(model, path, class_names=None):
     if class_names is not None:
         class_names = _check_class_names(class_names, num_classes_of(model))
     metadata = _metadata(model, class_names)
+    _build_optimizer(model)
     with atomic_path(path) as temporary:
         model.save(temporary)
         with zipfile.ZipFile(temporary, "a") as archive:
             archive.writestr(MODEL_METADATA_FILE, json.dumps(metadata, indent=2) + "\n")
     return path
+
+
+def _build_optimizer(model):
+    """Builds a compiled model's optimizer if no `fit` has built it yet (zero slots).
+
+    Keras saves an unbuilt optimizer without the variables that loading
+    builds, then warns "Skipping variable loading for optimizer". That is the
+    case of every stage-1 checkpoint: the full model is saved while only its
+    head trains, on its own optimizer.
+    """
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None and not optimizer.built:
+        with model.distribute_strategy.scope():
+            optimizer.build(model.trainable_variables)
 
 
 def _check_model_file(path):
