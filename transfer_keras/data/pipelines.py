@@ -316,6 +316,9 @@ class RecordFile:
             view = memoryview(records).cast("B")
             while view:  # a write may be partial
                 written = os.pwrite(self._file.fileno(), view, offset)
+                if written == 0:
+                    raise OSError(f"Could not write to the temporary record file in "
+                                  f"{self.folder or tempfile.gettempdir()}; is the disk full?")
                 view, offset = view[written:], offset + written
         else:
             with self._lock:
