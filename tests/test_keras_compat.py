@@ -168,7 +168,7 @@ def test_library_training_traces_its_step_once():
 
 
 def test_multi_worker_fit_changes_nothing_without_several_workers():
-    from keras.src.backend.tensorflow import trainer as keras_tf_trainer
+    keras_tf_trainer = _keras_compat.keras_tf_trainer
     keras_reduce = keras_tf_trainer.reduce_per_replica
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     model.compile(optimizer="adam", loss="mse")

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import warnings
 import zipfile
 
 import keras
@@ -181,7 +182,6 @@ def test_a_model_saved_before_any_fit_loads_without_optimizer_warnings(tmp_path)
     """A checkpoint of stage 1 holds the full model, whose optimizer never stepped
     (only the head trained). Keras warns when loading such a file ("Skipping
     variable loading for optimizer"); `save_model` builds the optimizer first."""
-    import warnings
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     path = tk.save_model(model, tmp_path / "unfitted.keras")

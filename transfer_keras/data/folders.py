@@ -35,8 +35,7 @@ from transfer_keras.data.pipelines import (
     DataWarning,
     RecordFile,
     _check_arrays,
-    _graph_code,
-    _to_model_input,
+    _map_to_model_input,
     prepare,
 )
 from transfer_keras.errors import ResourceUnavailableError
@@ -823,9 +822,7 @@ def _split_dataset(report, split, batch_size, shuffle, seed):
                        shuffle=shuffle, seed=seed)
     dataset = report._pixel_file.dataset(report._records[split], labels, batch_size,
                                          shuffle=shuffle, seed=seed)
-    dataset = dataset.map(_graph_code(lambda images, labels: _to_model_input(
-        images, labels, None, 3)), num_parallel_calls=AUTOTUNE)
-    return dataset.prefetch(AUTOTUNE)
+    return _map_to_model_input(dataset).prefetch(AUTOTUNE)
 
 
 # ----------------------------------------------------------------------------

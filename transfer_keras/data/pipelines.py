@@ -163,9 +163,7 @@ def prepare(data, image_size=None, channels=3, batch_size=32, shuffle=False, cac
         dataset = dataset.map(_graph_code(lambda image, label: (_resize(image, image_size),
                                                                 label)),
                               num_parallel_calls=AUTOTUNE)
-    dataset = dataset.batch(batch_size)
-    dataset = dataset.map(_graph_code(lambda images, labels: _to_model_input(
-        images, labels, image_size, channels)), num_parallel_calls=AUTOTUNE)
+    dataset = _map_to_model_input(dataset.batch(batch_size), image_size, channels)
     if augment is not None:
         dataset = augment_dataset(dataset, augment)
     return dataset.prefetch(AUTOTUNE)
@@ -232,6 +230,12 @@ def _to_model_input(images, labels, image_size, channels):
     elif channels == 1 and images.shape[-1] == 3:
         images = tf.image.rgb_to_grayscale(images)
     return images, tf.cast(labels, tf.int32)
+
+
+def _map_to_model_input(batches, image_size=None, channels=3):
+    """Maps every batch of `(images, labels)` through `_to_model_input`, in parallel."""
+    return batches.map(_graph_code(lambda images, labels: _to_model_input(
+        images, labels, image_size, channels)), num_parallel_calls=AUTOTUNE)
 
 
 def dataset_to_arrays(dataset):
