@@ -145,6 +145,48 @@ def test_model_from_build_classifier():
     assert report.probabilities.shape == (12, 3)
 
 
+def test_inference_is_traced_once_per_model_sees_new_weights_and_lets_the_model_go():
+    """Evaluating a model again reuses its trace; the trace reads the current
+    weights; the cache does not keep a model alive."""
+    import gc
+    import weakref
+
+    from transfer_keras import baselines, training
+    from transfer_keras.evaluation import _traced_inference
+
+    model = build_classifier("mobilenet", 3, (32, 32, 3), weights=None, alpha=0.25)
+    images = np.random.default_rng(0).uniform(0, 255, (10, 32, 32, 3)).astype("float32")
+    data = batched(images, np.arange(10) % 3, batch_size=4)  # batches of 4, 4 and 2
+    head = model.get_layer("predictions")
+    rng = np.random.default_rng(1)
+    head.set_weights([rng.normal(0, 10, w.shape).astype("float32") for w in head.get_weights()])
+    first = evaluate_classifier(model, data).probabilities
+    assert not np.allclose(first, 1 / 3, atol=0.01)
+    evaluate_classifier(model, data)
+    assert _traced_inference(model).experimental_get_tracing_count() == 1
+
+    # Features: extract_features, stage 1 and the linear probe share one trace,
+    # and give the same numbers as a separate feature model run by Keras.
+    features, _ = training.extract_features(model, data)
+    np.testing.assert_array_equal(baselines.pooled_features(model, images, batch_size=4),
+                                  features)
+    expected = training.build_feature_extractor(model).predict(images, batch_size=4, verbose=0)
+    np.testing.assert_allclose(features, expected, rtol=1e-6, atol=1e-6)
+    assert _traced_inference(model, features=True).experimental_get_tracing_count() == 1
+
+    # New weights are seen by the cached function.
+    head.set_weights([np.zeros_like(w) for w in head.get_weights()])
+    again = evaluate_classifier(model, data).probabilities
+    assert not np.allclose(again, first)
+    np.testing.assert_allclose(again, 1 / 3, rtol=1e-6)  # zero weights: uniform softmax
+    assert _traced_inference(model).experimental_get_tracing_count() == 1
+
+    alive = weakref.ref(model)
+    del model, head
+    gc.collect()
+    assert alive() is None, "the inference cache kept the model alive"
+
+
 def test_errors_name_the_argument(fixed_predictions):
     probabilities, labels = fixed_predictions
     with pytest.raises(ValueError, match="`class_names` must name the 3 classes"):

@@ -22,7 +22,7 @@ from threadpoolctl import threadpool_limits
 
 from transfer_keras import layout
 from transfer_keras._checks import check_whole_number
-from transfer_keras.training import build_feature_extractor
+from transfer_keras.evaluation import _traced_inference
 
 LOGISTIC_C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0)
 PIXELS_SIDE = 32
@@ -89,8 +89,8 @@ def logistic_regression(train, val, test):
 def pooled_features(model, *image_sets, batch_size=64):
     """The frozen backbone's pooled features of raw [0, 255] images, as numpy.
 
-    Several image sets go through ONE compiled extractor (a new extractor per
-    set would be traced again each time).
+    Several image sets go through ONE traced extractor, the one that
+    `extract_features` and stage 1 use for the same model.
 
     Args:
         model: a model from `build_classifier`.
@@ -103,8 +103,12 @@ def pooled_features(model, *image_sets, batch_size=64):
     """
     sizes = np.cumsum([len(images) for images in image_sets])[:-1]
     images = np.concatenate([np.asarray(images, np.float32) for images in image_sets])
-    features = build_feature_extractor(model).predict(images, batch_size=batch_size,
-                                                      verbose=0)
+    if not len(images):
+        raise ValueError("`image_sets` hold no image: give at least one image to extract "
+                         "features from.")
+    extract = _traced_inference(model, features=True)  # the same trace as extract_features
+    features = np.concatenate([extract(images[start:start + batch_size]).numpy()
+                               for start in range(0, len(images), batch_size)])
     parts = np.split(features, sizes)
     return parts[0] if len(parts) == 1 else parts
 

@@ -11,6 +11,7 @@ or sigmoid applied here. The metrics themselves are scikit-learn's.
 """
 
 import dataclasses
+import weakref
 
 import keras
 import numpy as np
@@ -99,16 +100,34 @@ def _as_int_labels(labels):
     return labels.astype("int64")
 
 
-def _traced_inference(model):
+def _traced_inference(model, features=False):
     """`model(images, training=False)` as ONE traced function for any batch size.
+
+    With `features=True`, the frozen part of a classifier instead: raw pixels
+    -> pooled features (`training.build_feature_extractor`).
 
     Tracing a MobileNet costs about a second on a CPU; Keras's `predict_on_batch`
     traces again for a batch of another size (the last, smaller one), this
-    function never does. Images go in as float32.
+    function never does. The function is kept for as long as the model lives,
+    so evaluating a model again (after stage 1, then at the end; on the
+    validation, then the test split) reuses the trace. That is safe: weights
+    are read when the function runs, and neither `trainable` nor a
+    recompilation changes what `training=False` computes. The cache holds the
+    model weakly, so it never keeps a model alive. Images go in as float32.
     """
-    pixels = (None,) + tuple(model.input_shape[1:])
-    return tf.function(lambda images: model(images, training=False),
-                       input_signature=[tf.TensorSpec(pixels, tf.float32)])
+    functions = _INFERENCE_FUNCTIONS.setdefault(model, {})
+    if features not in functions:
+        target = layout.feature_model(model) if features else weakref.ref(model)
+        pixels = (None,) + tuple(model.input_shape[1:])
+        functions[features] = tf.function(
+            lambda images: (target if features else target())(images, training=False),
+            input_signature=[tf.TensorSpec(pixels, tf.float32)])
+    return functions[features]
+
+
+# model -> {features?: traced function}. Weak keys: an entry goes when its model
+# goes (the feature model does not keep its classifier alive).
+_INFERENCE_FUNCTIONS = weakref.WeakKeyDictionary()
 
 
 def _predict(model, data, batch_size=32, keep_images=False):

@@ -68,6 +68,15 @@ def backbone_of(model):
     return _layer(model, BACKBONE)
 
 
+def feature_model(model):
+    """The frozen part of a classifier as a model: raw pixels -> pooled features.
+
+    It shares the classifier's layers (and weights) and does not keep the
+    classifier itself alive.
+    """
+    return keras.Model(model.inputs, pooling_of(model).output, name="feature_extractor")
+
+
 def pooling_of(model):
     """Returns the head's pooling layer; its output is the feature vector."""
     return _layer(model, POOLING)

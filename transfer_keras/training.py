@@ -280,8 +280,7 @@ def has_random_augmentation(model):
 
 def build_feature_extractor(model):
     """Returns the frozen part of a classifier: raw pixels -> pooled features."""
-    return keras.Model(model.inputs, layout.pooling_of(model).output,
-                       name="feature_extractor")
+    return layout.feature_model(model)
 
 
 def extract_features(model, ds):
@@ -311,7 +310,7 @@ def _extract(model, datasets, memory_limit=None):
     `memory_limit` bytes, a `RecordFile` on disk (the batches so far are moved
     there and the rest are written there as they come).
     """
-    run = _traced_inference(build_feature_extractor(model))
+    run = _traced_inference(model, features=True)
     results, in_memory = {}, 0
     for name, ds in datasets.items():
         if ds is None:
