@@ -63,6 +63,13 @@ def test_linear_probe_uses_the_frozen_features():
     features = baselines.pooled_features(model, resized[0][0])
     assert features.shape == (24, model.get_layer("pooling").output.shape[-1])
     assert baselines.linear_probe(model, *resized).accuracy > 0.9
+    with pytest.raises(ValueError, match=r"`image_sets` must hold at least one image; "
+                                         r"received 2 set\(s\) of sizes \[0, 0\]"):
+        baselines.pooled_features(model, resized[0][0][:0], resized[1][0][:0])
+    with pytest.raises(ValueError, match="`image_sets` must hold at least one image"):
+        baselines.pooled_features(model)
+    with pytest.raises(ValueError, match="batch_size"):
+        baselines.pooled_features(model, resized[0][0], batch_size=0)
 
 
 def test_small_cnn_shapes_and_errors():

@@ -171,7 +171,7 @@ def test_inference_is_traced_once_per_model_sees_new_weights_and_lets_the_model_
     np.testing.assert_array_equal(baselines.pooled_features(model, images, batch_size=4),
                                   features)
     expected = training.build_feature_extractor(model).predict(images, batch_size=4, verbose=0)
-    np.testing.assert_allclose(features, expected, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(features, expected, rtol=1e-5, atol=1e-5)
     assert _traced_inference(model, features=True).experimental_get_tracing_count() == 1
 
     # New weights are seen by the cached function.
@@ -180,6 +180,15 @@ def test_inference_is_traced_once_per_model_sees_new_weights_and_lets_the_model_
     assert not np.allclose(again, first)
     np.testing.assert_allclose(again, 1 / 3, rtol=1e-6)  # zero weights: uniform softmax
     assert _traced_inference(model).experimental_get_tracing_count() == 1
+
+    # A changed structure is traced again: with the head's softmax swapped for
+    # a linear output (logits), evaluation applies the softmax itself and the
+    # probabilities stay those of the model (a stale trace would apply it twice).
+    head.set_weights([rng.normal(0, 10, w.shape).astype("float32") for w in head.get_weights()])
+    before = evaluate_classifier(model, data).probabilities
+    head.activation = keras.activations.linear
+    np.testing.assert_allclose(evaluate_classifier(model, data).probabilities, before,
+                               rtol=1e-5, atol=1e-6)
 
     alive = weakref.ref(model)
     del model, head

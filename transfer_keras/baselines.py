@@ -100,12 +100,19 @@ def pooled_features(model, *image_sets, batch_size=64):
     Returns:
         A float32 array `(n, feature width)` per image set: one array for one
         set, else a list in the same order.
+
+    Raises:
+        ValueError: the sets hold no image at all, or `batch_size` is not a
+            positive whole number.
     """
-    sizes = np.cumsum([len(images) for images in image_sets])[:-1]
+    batch_size = check_whole_number(batch_size, "batch_size")
+    counts = [len(images) for images in image_sets]
+    if not sum(counts):
+        raise ValueError(f"`image_sets` must hold at least one image; received "
+                         f"{len(counts)} set(s) of sizes {counts}. Pass at least one "
+                         f"non-empty (n, h, w, 3) array of images.")
+    sizes = np.cumsum(counts)[:-1]
     images = np.concatenate([np.asarray(images, np.float32) for images in image_sets])
-    if not len(images):
-        raise ValueError("`image_sets` hold no image: give at least one image to extract "
-                         "features from.")
     extract = _traced_inference(model, features=True)  # the same trace as extract_features
     features = np.concatenate([extract(images[start:start + batch_size]).numpy()
                                for start in range(0, len(images), batch_size)])

@@ -110,23 +110,34 @@ def _traced_inference(model, features=False):
     traces again for a batch of another size (the last, smaller one), this
     function never does. The function is kept for as long as the model lives,
     so evaluating a model again (after stage 1, then at the end; on the
-    validation, then the test split) reuses the trace. That is safe: weights
-    are read when the function runs, and neither `trainable` nor a
-    recompilation changes what `training=False` computes. The cache holds the
-    model weakly, so it never keeps a model alive. Images go in as float32.
+    validation, then the test split) reuses the trace. Weights changed in
+    place (`fit`, `set_weights`, `load_weights`) are read when it runs, and
+    `trainable` or a recompilation do not change what `training=False`
+    computes. A changed structure (other variables, e.g. after
+    `model.quantize`, or a layer's activation swapped) is traced again. The
+    cache holds the model weakly, so it never keeps a model alive. Images go
+    in as float32.
     """
     functions = _INFERENCE_FUNCTIONS.setdefault(model, {})
-    if features not in functions:
+    structure = _structure(model)
+    if features not in functions or functions[features][0] != structure:
         target = layout.feature_model(model) if features else weakref.ref(model)
         pixels = (None,) + tuple(model.input_shape[1:])
-        functions[features] = tf.function(
+        functions[features] = (structure, tf.function(
             lambda images: (target if features else target())(images, training=False),
-            input_signature=[tf.TensorSpec(pixels, tf.float32)])
-    return functions[features]
+            input_signature=[tf.TensorSpec(pixels, tf.float32)]))
+    return functions[features][1]
 
 
-# model -> {features?: traced function}. Weak keys: an entry goes when its model
-# goes (the feature model does not keep its classifier alive).
+def _structure(model):
+    """What a trace depends on besides the weights' values: which variables
+    and which activations (a trace keeps the ones it saw)."""
+    return (tuple(id(weight) for weight in model.weights),
+            tuple(id(getattr(layer, "activation", None)) for layer in model.layers))
+
+
+# model -> {features?: (structure, traced function)}. Weak keys: an entry goes
+# when its model goes (the feature model does not keep its classifier alive).
 _INFERENCE_FUNCTIONS = weakref.WeakKeyDictionary()
 
 
