@@ -121,11 +121,19 @@ def _traced_inference(model, features=False):
     functions = _INFERENCE_FUNCTIONS.setdefault(model, {})
     structure = _structure(model)
     if features not in functions or functions[features][0] != structure:
-        target = layout.feature_model(model) if features else weakref.ref(model)
+        if features:
+            feature_model = layout.feature_model(model)  # holds the layers, not the model
+
+            def call(images):
+                return feature_model(images, training=False)
+        else:
+            classifier = weakref.ref(model)  # weakly: the cache must not keep it alive
+
+            def call(images):
+                return classifier()(images, training=False)
         pixels = (None,) + tuple(model.input_shape[1:])
         functions[features] = (structure, tf.function(
-            lambda images: (target if features else target())(images, training=False),
-            input_signature=[tf.TensorSpec(pixels, tf.float32)]))
+            call, input_signature=[tf.TensorSpec(pixels, tf.float32)]))
     return functions[features][1]
 
 
