@@ -521,6 +521,37 @@ def test_prepare_shuffles_reproducibly_and_reshuffles_each_epoch():
     assert dataset_to_arrays(same)[1].tolist() == first
 
 
+def _pipeline_steps(ds):
+    """Class names of a dataset's steps, outermost first (e.g. PrefetchDataset, ...)."""
+    steps = []
+    while ds is not None:
+        steps.append(type(ds).__name__)
+        ds = getattr(ds, "_input_dataset", None)
+    return steps
+
+
+@pytest.mark.parametrize("images, kwargs", [
+    (np.random.default_rng(0).integers(0, 256, (70, 28, 28), np.uint8),
+     {"image_size": 32, "batch_size": 16, "shuffle": True, "seed": 3}),
+    (np.random.default_rng(1).integers(0, 256, (50, 40, 30, 3), np.uint8),
+     {"image_size": (24, 20), "batch_size": 7, "shuffle": True, "seed": 1, "channels": 1}),
+    (np.random.default_rng(2).uniform(0, 255, (33, 16, 16, 1)), {"batch_size": 8}),
+])
+def test_prepare_converts_small_arrays_up_front_with_the_same_batches(monkeypatch, images,
+                                                                       kwargs):
+    labels = np.arange(len(images)) % 3
+    up_front = prepare((images, labels), **kwargs)
+    assert "MapDataset" not in "".join(_pipeline_steps(up_front))  # no per-pass conversion
+    monkeypatch.setattr(data.pipelines, "CONVERT_UP_FRONT_BYTES", 0)  # "too large"
+    per_batch = prepare((images, labels), **kwargs)
+    assert "MapDataset" in "".join(_pipeline_steps(per_batch))
+    assert up_front.element_spec == per_batch.element_spec
+    for _ in range(2):  # two epochs: the same reshuffled order in both
+        for (a_images, a_labels), (b_images, b_labels) in zip(up_front, per_batch, strict=True):
+            np.testing.assert_array_equal(a_images.numpy(), b_images.numpy())
+            np.testing.assert_array_equal(a_labels.numpy(), b_labels.numpy())
+
+
 def test_prepare_datasets_of_different_sizes_and_augmentation():
     shapes = [(10, 12, 3), (20, 8, 3), (16, 16, 3)]
     ds = tf.data.Dataset.from_generator(
