@@ -190,6 +190,20 @@ def test_inference_is_traced_once_per_model_sees_new_weights_and_lets_the_model_
     np.testing.assert_allclose(evaluate_classifier(model, data).probabilities, before,
                                rtol=1e-5, atol=1e-6)
 
+    # Arrays take the same trace (not Keras's predict, which would trace again),
+    # batch_size at a time, and give what Keras's predict gives.
+    from transfer_keras.evaluation import predict_probabilities
+    model.predict = lambda *args, **kwargs: pytest.fail("Keras's predict traces again")
+    from_arrays = evaluate_classifier(model, (images, np.arange(10) % 3), batch_size=3)
+    probabilities = predict_probabilities(model, images, batch_size=4)
+    del model.predict
+    np.testing.assert_allclose(from_arrays.probabilities,
+                               evaluate_classifier(model, data).probabilities, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(probabilities,
+                               keras.activations.softmax(model.predict(images, verbose=0)),
+                               rtol=1e-5, atol=1e-6)
+    assert _traced_inference(model).experimental_get_tracing_count() == 1  # one, since the swap
+
     alive = weakref.ref(model)
     del model, head
     gc.collect()
@@ -208,6 +222,13 @@ def test_errors_name_the_argument(fixed_predictions):
         evaluate_classifier(echo_model(3), (probabilities, labels[:-1]))
     with pytest.raises(TypeError, match="received ndarray"):
         evaluate_classifier(echo_model(3), probabilities)
+    with pytest.raises(ValueError, match=r"must have shape \(n, 3\) for this model; "
+                                         r"received \(40, 2\)"):
+        evaluate_classifier(echo_model(3), (probabilities[:, :2], labels))
+    with pytest.raises(ValueError, match="`images` is empty"):
+        evaluate_classifier(echo_model(3), (probabilities[:0], labels[:0]))
+    with pytest.raises(ValueError, match="`batch_size` must be"):
+        evaluate_classifier(echo_model(3), (probabilities, labels), batch_size=0)
 
 
 # --------------------------------------------------------------------------- cross_validate

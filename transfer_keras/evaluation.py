@@ -83,8 +83,26 @@ def predict_probabilities(model, images, batch_size=32):
     Returns:
         A float64 numpy array; each row sums to 1.
     """
-    outputs = model.predict(images, batch_size=batch_size, verbose=0)
+    outputs = _predict_arrays(model, np.asarray(images), batch_size)
     return _to_probabilities(outputs, _outputs_logits(model))
+
+
+def _predict_arrays(model, images, batch_size):
+    """The model's outputs for an array of images, `batch_size` at a time, through
+    the model's one traced inference function (`_traced_inference`)."""
+    batch_size = check_whole_number(batch_size, "batch_size")
+    if len(images) == 0:
+        raise ValueError("`images` is empty: there is nothing to predict.")
+    expected = tuple(model.input_shape[1:])
+    if images.ndim != len(expected) + 1 or any(
+            size is not None and size != got for size, got in zip(expected, images.shape[1:])):
+        raise ValueError(
+            f"`images` must have shape (n, {', '.join(map(str, expected))}) for this model; "
+            f"received {images.shape}. Resize them to the model's input size first, e.g. "
+            f"with `prepare((images, labels), image_size={expected[0]})`.")
+    predict = _traced_inference(model)
+    return np.concatenate([predict(tf.cast(images[start:start + batch_size], tf.float32)).numpy()
+                           for start in range(0, len(images), batch_size)])
 
 
 def _as_int_labels(labels):
@@ -178,7 +196,7 @@ def _predict(model, data, batch_size=32, keep_images=False):
                 f"`(images, labels)` must have one label per image; received "
                 f"{len(images)} images and {len(labels)} labels."
             )
-        outputs = model.predict(images, batch_size=batch_size, verbose=0)
+        outputs = _predict_arrays(model, images, batch_size)
         images = images if keep_images else None
     else:
         raise TypeError(
