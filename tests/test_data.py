@@ -552,6 +552,17 @@ def test_prepare_converts_small_arrays_up_front_with_the_same_batches(monkeypatc
             np.testing.assert_array_equal(a_labels.numpy(), b_labels.numpy())
 
 
+def test_prepare_converts_up_front_only_within_the_limit(monkeypatch):
+    """The limit counts the float32 model input: resized, with its channels."""
+    images = np.zeros((10, 8, 8), np.uint8)  # grayscale, shown as RGB at 16x12
+    converted_bytes = 10 * 16 * 12 * 3 * 4
+    for limit, up_front in [(converted_bytes, True), (converted_bytes - 1, False)]:
+        monkeypatch.setattr(data.pipelines, "CONVERT_UP_FRONT_BYTES", limit)
+        ds = prepare((images, np.arange(10)), image_size=(16, 12), shuffle=True, seed=0)
+        assert ("MapDataset" not in "".join(_pipeline_steps(ds))) is up_front, limit
+        assert ds.element_spec[0].shape.as_list() == [None, 16, 12, 3]
+
+
 def test_prepare_datasets_of_different_sizes_and_augmentation():
     shapes = [(10, 12, 3), (20, 8, 3), (16, 16, 3)]
     ds = tf.data.Dataset.from_generator(

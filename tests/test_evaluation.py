@@ -225,10 +225,32 @@ def test_errors_name_the_argument(fixed_predictions):
     with pytest.raises(ValueError, match=r"must have shape \(n, 3\) for this model; "
                                          r"received \(40, 2\)"):
         evaluate_classifier(echo_model(3), (probabilities[:, :2], labels))
-    with pytest.raises(ValueError, match="`images` is empty"):
+    with pytest.raises(ValueError, match="`images` holds no images"):
         evaluate_classifier(echo_model(3), (probabilities[:0], labels[:0]))
     with pytest.raises(ValueError, match="`batch_size` must be"):
         evaluate_classifier(echo_model(3), (probabilities, labels), batch_size=0)
+
+
+def test_predict_probabilities_takes_arrays_and_lists_and_explains_the_rest():
+    from transfer_keras.evaluation import predict_probabilities
+
+    gray = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(),
+                             keras.layers.Dense(2, activation="softmax", name="predictions")])
+    images = np.random.default_rng(0).uniform(0, 255, (5, 4, 4)).astype("float32")
+    expected = gray.predict(images[..., None], verbose=0)
+    # Grayscale (n, h, w) for a one-channel model, a list, and batch_size=None (32).
+    np.testing.assert_allclose(predict_probabilities(gray, images), expected, rtol=1e-6)
+    np.testing.assert_allclose(predict_probabilities(gray, list(images[..., None]),
+                                                     batch_size=None), expected, rtol=1e-6)
+    with pytest.raises(TypeError, match="received a tf.data.Dataset.*evaluate_classifier"):
+        predict_probabilities(gray, batched(images, np.arange(5)))
+    with pytest.raises(TypeError, match="must hold numbers"):
+        predict_probabilities(gray, np.array([["a"]] * 5))
+    with pytest.raises(ValueError, match=r"\(n, 4, 4, 1\) for this model; received "
+                                         r"\(5, 8, 8, 1\). Resize.*image_size=\(4, 4\), channels=1"):
+        predict_probabilities(gray, np.zeros((5, 8, 8, 1)))
+    with pytest.raises(ValueError, match="holds no images"):
+        predict_probabilities(gray, [])
 
 
 # --------------------------------------------------------------------------- cross_validate

@@ -77,29 +77,49 @@ def predict_probabilities(model, images, batch_size=32):
 
     Args:
         model: a classifier taking raw pixels.
-        images: an array `(n, height, width, 3)`.
+        images: an array `(n, height, width, 3)` (a list of images works too).
         batch_size: images per prediction batch. Defaults to `32`.
 
     Returns:
         A float64 numpy array; each row sums to 1.
+
+    Raises:
+        TypeError: `images` is a dataset (use `evaluate_classifier`) or not numbers.
+        ValueError: `images` is empty or does not have the model's input shape,
+            or `batch_size` is not a whole number >= 1.
     """
-    outputs = _predict_arrays(model, np.asarray(images), batch_size)
+    outputs = _predict_arrays(model, images, batch_size)
     return _to_probabilities(outputs, _outputs_logits(model))
 
 
 def _predict_arrays(model, images, batch_size):
     """The model's outputs for an array of images, `batch_size` at a time, through
     the model's one traced inference function (`_traced_inference`)."""
-    batch_size = check_whole_number(batch_size, "batch_size")
-    if len(images) == 0:
-        raise ValueError("`images` is empty: there is nothing to predict.")
-    expected = tuple(model.input_shape[1:])
+    if isinstance(images, tf.data.Dataset):
+        raise TypeError("`images` must be an array of images; received a tf.data.Dataset. "
+                        "Score a dataset of (images, labels) with evaluate_classifier.")
+    images = np.asarray(images)
+    if not (np.issubdtype(images.dtype, np.integer) or np.issubdtype(images.dtype, np.floating)):
+        raise TypeError(f"`images` must hold numbers; received dtype {images.dtype}.")
+    batch_size = check_whole_number(32 if batch_size is None else batch_size, "batch_size")
+    if images.ndim == 0 or len(images) == 0:
+        raise ValueError(f"`images` holds no images (shape {images.shape}): there is "
+                         f"nothing to predict.")
+    expected = getattr(model, "input_shape", None)
+    if not isinstance(expected, tuple):  # a subclassed model: Keras's predict knows it
+        return model.predict(images, batch_size=batch_size, verbose=0)
+    expected = expected[1:]
+    if images.ndim == len(expected) and expected[-1] == 1:
+        images = images[..., np.newaxis]  # grayscale (n, h, w) for a one-channel model
     if images.ndim != len(expected) + 1 or any(
             size is not None and size != got for size, got in zip(expected, images.shape[1:])):
-        raise ValueError(
-            f"`images` must have shape (n, {', '.join(map(str, expected))}) for this model; "
-            f"received {images.shape}. Resize them to the model's input size first, e.g. "
-            f"with `prepare((images, labels), image_size={expected[0]})`.")
+        wanted = ", ".join("any" if size is None else str(size) for size in expected)
+        hint = ""
+        if len(expected) == 3 and images.ndim == 4 and None not in expected[:2]:
+            hint = (f" Resize the images first, e.g. with `prepare((images, labels), "
+                    f"image_size={expected[:2]}, channels={expected[2]})`.")
+        raise ValueError(f"`images` must have shape (n, {wanted}) for this model; received "
+                         f"{images.shape}.{hint}")
     predict = _traced_inference(model)
     return np.concatenate([predict(tf.cast(images[start:start + batch_size], tf.float32)).numpy()
                            for start in range(0, len(images), batch_size)])
@@ -379,8 +399,8 @@ def evaluate_classifier(model, data, class_names=None, batch_size=32):
         An `EvaluationReport` (prints as a table, renders as HTML in notebooks).
 
     Raises:
-        ValueError: `class_names` does not match the model's outputs, or labels
-            are out of range.
+        ValueError: `class_names` does not match the model's outputs, labels
+            are out of range, or arrays are empty or not of the model's input shape.
         TypeError: `data` is neither a dataset nor an `(images, labels)` tuple.
 
     Example:
@@ -700,7 +720,8 @@ def top_losses(model, data, k=9, batch_size=32):
         A list of `TopLoss`, sorted by `loss` descending.
 
     Raises:
-        ValueError: `k` is not a whole number >= 1.
+        ValueError: `k` is not a whole number >= 1, or arrays are empty or not
+            of the model's input shape.
 
     Example:
     >>> worst = top_losses(model, test_ds, k=4)

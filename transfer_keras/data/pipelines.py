@@ -24,8 +24,9 @@ from transfer_keras._checks import (
 AUTOTUNE = tf.data.AUTOTUNE
 SHUFFLE_BUFFER = 10_000  # largest shuffle buffer for datasets (arrays get a full shuffle)
 # Arrays whose model input (float32) takes at most this many bytes are converted
-# once, up front, instead of batch by batch on every pass (see `prepare`).
-CONVERT_UP_FRONT_BYTES = 128 * 2**20
+# once, up front, instead of batch by batch on every pass (see `prepare`). While
+# shuffling, the shuffle buffer holds a second copy.
+CONVERT_UP_FRONT_BYTES = 64 * 2**20
 
 
 class DataWarning(UserWarning):
@@ -96,9 +97,9 @@ def prepare(data, image_size=None, channels=3, batch_size=32, shuffle=False, cac
     resize (bilinear, only when the size differs) and grayscale <-> RGB on whole
     batches, in parallel -> optional `augment` -> prefetch. Pixel values stay in
     [0, 255]: the model does its own preprocessing. Arrays that take at most
-    `CONVERT_UP_FRONT_BYTES` (128 MB) as float32 model input are resized and
+    `CONVERT_UP_FRONT_BYTES` (64 MB) as float32 model input are resized and
     converted once, before shuffling, instead of on every pass: the same
-    batches, and a new pass starts faster.
+    batches, and a new pass starts faster (Keras starts two per epoch).
 
     Args:
         data: a pair `(images, labels)` of arrays (images `(n, h, w)`, `(n, h, w, 1)`
@@ -112,7 +113,9 @@ def prepare(data, image_size=None, channels=3, batch_size=32, shuffle=False, cac
             datasets: a buffer of up to `SHUFFLE_BUFFER` elements). Defaults to `False`.
         cache: keep the raw elements of a dataset in memory (`True`) or in a
             cache file (a path) after the first epoch. Arrays are already in
-            memory and are not copied. Defaults to `True`.
+            memory: small ones are kept as float32 model input (a copy of at
+            most 64 MB, twice that while shuffling), larger ones are not
+            copied. Defaults to `True`.
         augment: a callable (e.g. `build_augmentation()`) applied to each float
             batch; Keras layers are called with `training=True`. Defaults to `None`.
         seed: the shuffle seed. Defaults to `None` (a different order every run).
