@@ -22,7 +22,7 @@ from threadpoolctl import threadpool_limits
 
 from transfer_keras import layout
 from transfer_keras._checks import check_whole_number
-from transfer_keras.evaluation import _traced_inference
+from transfer_keras.evaluation import _in_batches, _traced_inference
 
 LOGISTIC_C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0)
 PIXELS_SIDE = 32
@@ -113,9 +113,8 @@ def pooled_features(model, *image_sets, batch_size=64):
                          f"non-empty (n, h, w, 3) array of images.")
     sizes = np.cumsum(counts)[:-1]
     images = np.concatenate([np.asarray(images, np.float32) for images in image_sets])
-    extract = _traced_inference(model, features=True)  # the same trace as extract_features
-    features = np.concatenate([extract(images[start:start + batch_size]).numpy()
-                               for start in range(0, len(images), batch_size)])
+    # The same trace as extract_features.
+    features = _in_batches(_traced_inference(model, features=True), images, batch_size)
     parts = np.split(features, sizes)
     return parts[0] if len(parts) == 1 else parts
 

@@ -120,8 +120,13 @@ def _predict_arrays(model, images, batch_size):
                     f"image_size={expected[:2]}, channels={expected[2]})`.")
         raise ValueError(f"`images` must have shape (n, {wanted}) for this model; received "
                          f"{images.shape}.{hint}")
-    predict = _traced_inference(model)
-    return np.concatenate([predict(tf.cast(images[start:start + batch_size], tf.float32)).numpy()
+    return _in_batches(_traced_inference(model), images, batch_size)
+
+
+def _in_batches(function, images, batch_size):
+    """`function` (a traced `_traced_inference` function) on an array of images,
+    `batch_size` at a time, as one numpy array."""
+    return np.concatenate([function(tf.cast(images[start:start + batch_size], tf.float32)).numpy()
                            for start in range(0, len(images), batch_size)])
 
 
