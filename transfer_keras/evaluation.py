@@ -108,9 +108,15 @@ def _predict_arrays(model, images, batch_size):
     expected = getattr(model, "input_shape", None)
     if not isinstance(expected, tuple):  # a subclassed model: Keras's predict knows it
         return model.predict(images, batch_size=batch_size, verbose=0)
-    expected = expected[1:]
+    images = _fit_input_shape(images, expected[1:])
+    return _in_batches(_traced_inference(model), images, batch_size)
+
+
+def _fit_input_shape(images, expected):
+    """`images` shaped `(n, *expected)`: a grayscale `(n, h, w)` array gets its
+    channel axis for a one-channel model; any other mismatch raises ValueError."""
     if images.ndim == len(expected) and expected[-1] == 1:
-        images = images[..., np.newaxis]  # grayscale (n, h, w) for a one-channel model
+        images = images[..., np.newaxis]
     if images.ndim != len(expected) + 1 or any(
             size is not None and size != got for size, got in zip(expected, images.shape[1:])):
         wanted = ", ".join("any" if size is None else str(size) for size in expected)
@@ -120,7 +126,7 @@ def _predict_arrays(model, images, batch_size):
                     f"image_size={expected[:2]}, channels={expected[2]})`.")
         raise ValueError(f"`images` must have shape (n, {wanted}) for this model; received "
                          f"{images.shape}.{hint}")
-    return _in_batches(_traced_inference(model), images, batch_size)
+    return images
 
 
 def _in_batches(function, images, batch_size):
