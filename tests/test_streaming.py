@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from transfer_keras.data import dataset_to_arrays, folders, load_image_folder
-from transfer_keras.data.pipelines import RecordFile
+from transfer_keras.data import dataset_to_arrays, folders, load_image_folder, prepare
+from transfer_keras.data.pipelines import RecordArray, RecordFile
 from transfer_keras.errors import ResourceUnavailableError
 
 pytestmark = pytest.mark.filterwarnings("ignore::transfer_keras.data.DataWarning")
@@ -70,6 +70,25 @@ def test_streaming_gives_the_same_report_and_images_as_memory(tmp_path):
             np.testing.assert_array_equal(images, expected_images)
             np.testing.assert_array_equal(labels, expected_labels)
     assert streaming.train_ds.element_spec == memory.train_ds.element_spec
+    # ... and the order `prepare` gives the arrays, so results do not depend on the loader.
+    fresh = _load(root, "memory")  # (the datasets above have made four passes already)
+    by_prepare = prepare((fresh.report.train_images, fresh.report.train_labels),
+                         batch_size=4, shuffle=True, seed=3)
+    for _ in range(2):
+        for (images, labels), (expected, expected_labels) in zip(fresh.train_ds, by_prepare):
+            np.testing.assert_array_equal(images.numpy(), expected.numpy())
+            np.testing.assert_array_equal(labels.numpy(), expected_labels.numpy())
+
+
+@pytest.mark.parametrize("mode", ["memory", "streaming"])
+def test_the_report_hands_out_copies_the_datasets_never_see(tmp_path, mode):
+    root = _messy_split_folder(tmp_path / "photos")
+    data = load_image_folder(root, (24, 20), batch_size=64, mode=mode, shuffle=False)
+    before = dataset_to_arrays(data.train_ds)[0]
+    images = data.report.train_images
+    images[:] = 0  # a user's change to the array they were given
+    assert data.report.train_images.any()  # a fresh copy on every access
+    np.testing.assert_array_equal(dataset_to_arrays(data.train_ds)[0], before)
 
 
 def test_auto_mode_streams_large_folders_and_the_datasets_outlive_the_report(
@@ -102,6 +121,29 @@ def test_streaming_checks_the_disk_space_and_the_arguments(tmp_path, monkeypatch
         _load(root, "disk")
     with pytest.raises(ValueError, match="`cache_dir`.*is not a folder"):
         _load(root, "streaming", cache_dir=tmp_path / "missing")
+
+
+def test_record_array_reads_back_what_was_written_and_keeps_its_bounds():
+    records = RecordArray((2, 3), np.float32, capacity=5)
+    values = np.arange(30, dtype=np.float32).reshape(5, 2, 3)
+    assert records.append(values[:2]) == 0 and records.append(values[2]) == 2
+    records.append(values[3:])
+    assert len(records) == 5
+    np.testing.assert_array_equal(records.read([4, 0, 2]), values[[4, 0, 2]])
+    np.testing.assert_array_equal(records.read_all(), values)
+    batches = list(records.dataset([3, 1, 4], np.array([7, 8, 9]), batch_size=2))
+    np.testing.assert_array_equal(batches[0][0].numpy(), values[[3, 1]])
+    np.testing.assert_array_equal(batches[1][1].numpy(), [9])
+    with pytest.raises(ValueError, match="at most 5 records"):
+        records.append(values[0])
+    with pytest.raises(ValueError, match="shape"):
+        RecordArray((2, 3), np.float32, capacity=1).append(np.zeros((2, 2)))
+    with pytest.raises(IndexError, match="0..4"):
+        records.read([5])
+    half = RecordArray((2, 3), np.float32, capacity=4)
+    half.append(values[:2])
+    with pytest.raises(IndexError, match="0..1"):
+        half.read([2])  # room reserved but never written is not a record
 
 
 def test_record_file_reads_back_what_was_written():

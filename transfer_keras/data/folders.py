@@ -33,10 +33,10 @@ from transfer_keras._table import Table
 from transfer_keras.data.pipelines import (
     AUTOTUNE,
     DataWarning,
+    RecordArray,
     RecordFile,
     _check_arrays,
     _map_to_model_input,
-    prepare,
 )
 from transfer_keras.errors import ResourceUnavailableError
 
@@ -112,11 +112,12 @@ class DataReport:
         duplicates: list of groups of identical files, each a list of `ImageRecord`s.
         warnings: the data problems worth a look, as sentences.
         mode: `"memory"` (the decoded pixels are held in memory) or `"streaming"`
-            (they wait in a temporary file and are read batch by batch).
+            (they wait in a temporary file); either way the datasets read them
+            batch by batch.
         train_images, train_labels, train_paths: uint8 `(n, h, w, 3)` images, int32
             labels and the file of each image. `val_*` and `test_*` likewise (None /
-            [] without that part). In streaming mode each access to `*_images`
-            reads the whole part from the temporary file into a new array.
+            [] without that part). Each access to `*_images` reads the whole part
+            into a new array (changing it changes nothing else).
     """
 
     def __init__(self, root, image_size):
@@ -129,23 +130,19 @@ class DataReport:
         self.skipped = []
         self.duplicates = []
         self.warnings = []
-        self._images = {}  # split -> uint8 array (in memory)
-        self._records = {}  # split -> record numbers in self._pixel_file (streaming)
-        self._pixel_file = None
+        self._pixels = None  # every decoded image: a RecordArray or a RecordFile
+        self._records = {}  # split -> the record numbers of its images in self._pixels
         self.train_labels = self.val_labels = self.test_labels = None
         self.train_paths, self.val_paths, self.test_paths = [], [], []
 
     def _split_images(self, split):
-        if split in self._records:
-            return self._pixel_file.read(self._records[split])
-        return self._images.get(split)
+        if split not in self._records:
+            return None
+        return self._pixels.read(self._records[split])
 
-    train_images = property(lambda self: self._split_images("train"),
-                            lambda self, value: self._images.__setitem__("train", value))
-    val_images = property(lambda self: self._split_images("val"),
-                          lambda self, value: self._images.__setitem__("val", value))
-    test_images = property(lambda self: self._split_images("test"),
-                           lambda self, value: self._images.__setitem__("test", value))
+    train_images = property(lambda self: self._split_images("train"))
+    val_images = property(lambda self: self._split_images("val"))
+    test_images = property(lambda self: self._split_images("test"))
 
     @property
     def num_images(self):
@@ -484,12 +481,12 @@ def _list_classes(split, folder, image_size, report):
     return listed
 
 
-def _scan_classes(listed, image_size, report, pixel_file=None):
-    """Reads the listed class folders into `{split: {class_name: [(path, sha256, pixels)]}}`.
+def _scan_classes(listed, image_size, report, pixels):
+    """Reads the listed class folders into `{split: {class_name: [(path, sha256, record)]}}`.
 
     Every file is decoded (in parallel), which checks it and gives its hash.
-    With a `pixel_file` the pixels go there and the entry holds their record
-    number instead, so memory does not grow with the folder.
+    Its pixels go to `pixels` (a `RecordArray` or `RecordFile`) and the entry
+    holds their record number.
     """
     results = _read_images((path for c in listed for path in c.files), image_size)
     scans = {}
@@ -497,13 +494,11 @@ def _scan_classes(listed, image_size, report, pixel_file=None):
         skipped_here = list(class_folder.skipped)
         images = []
         for path in class_folder.files:
-            digest, pixels, reason = next(results)
+            digest, decoded, reason = next(results)
             if digest is None:
                 skipped_here.append((path, reason))
-            elif pixel_file is not None:
-                images.append((path, digest, pixel_file.append(pixels)))
             else:
-                images.append((path, digest, pixels))
+                images.append((path, digest, pixels.append(decoded)))
         report.skipped += skipped_here
         if not images:
             why = "; ".join(f"{path.name}: {reason}" for path, reason in skipped_here[:10])
@@ -737,8 +732,10 @@ def load_image_folder(path, image_size, batch_size=32, validation_split=None, se
     num_files = sum(len(class_folder.files) for class_folder in listed)
     report.mode = _choose_mode(mode, num_files, image_size)
     if report.mode == "streaming":
-        report._pixel_file = _new_pixel_file(image_size, num_files, cache_dir)
-    scans = _scan_classes(listed, image_size, report, report._pixel_file)
+        report._pixels = _new_pixel_file(image_size, num_files, cache_dir)
+    else:
+        report._pixels = RecordArray((*image_size, 3), np.uint8, capacity=num_files)
+    scans = _scan_classes(listed, image_size, report, report._pixels)
     scans = {split: scans.get(split, {}) for split in split_folders}
     if validation_split is not None:
         scans["train"], scans["val"] = _stratified_split(scans["train"], validation_split, seed)
@@ -758,17 +755,14 @@ def load_image_folder(path, image_size, batch_size=32, validation_split=None, se
     report.class_names = class_names
     records = []
     for split, scan in scans.items():
-        images, labels, paths = [], [], []
+        numbers, labels, paths = [], [], []
         for label, name in enumerate(class_names):
-            for file_path, digest, pixels in scan.get(name, []):
-                images.append(pixels)
+            for file_path, digest, number in scan.get(name, []):
+                numbers.append(number)
                 labels.append(label)
                 paths.append(file_path)
                 records.append((digest, ImageRecord(file_path, split, name)))
-        if report.mode == "streaming":
-            report._records[split] = np.array(images, dtype=np.int64)
-        else:
-            setattr(report, f"{split}_images", np.stack(images))
+        report._records[split] = np.array(numbers, dtype=np.int64)
         setattr(report, f"{split}_labels", np.array(labels, dtype=np.int32))
         setattr(report, f"{split}_paths", paths)
         report.counts[split] = {name: len(scan.get(name, [])) for name in class_names}
@@ -809,19 +803,17 @@ def _new_pixel_file(image_size, num_files, cache_dir):
 
 
 def _split_dataset(report, split, batch_size, shuffle, seed):
-    """The batches of one split: from the arrays in memory, or read from the pixel file.
+    """The batches of one split, read from the decoded pixels batch by batch.
 
-    Both give the same batches in the same order: the streaming path shuffles
-    the record numbers exactly as `prepare` shuffles the arrays.
+    Only the record numbers are shuffled and batched; each batch of pixels is
+    then read at once, from memory or from the temporary file. Both modes give
+    the same batches in the same order: the order `prepare` gives the arrays.
     """
     labels = getattr(report, f"{split}_labels")
     if labels is None:
         return None
-    if report.mode != "streaming":
-        return prepare((report._images[split], labels), batch_size=batch_size,
-                       shuffle=shuffle, seed=seed)
-    dataset = report._pixel_file.dataset(report._records[split], labels, batch_size,
-                                         shuffle=shuffle, seed=seed)
+    dataset = report._pixels.dataset(report._records[split], labels, batch_size,
+                                     shuffle=shuffle, seed=seed)
     return _map_to_model_input(dataset).prefetch(AUTOTUNE)
 
 

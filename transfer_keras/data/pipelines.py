@@ -386,22 +386,106 @@ class RecordFile:
         Only the record numbers are shuffled (a full shuffle, a new order every
         pass, like arrays in `prepare`), then each batch is read in parallel.
         """
-        indices = np.asarray(indices, dtype=np.int64)
-        labels = np.asarray(labels)
-        dataset = tf.data.Dataset.from_tensor_slices((indices, labels))
-        if shuffle:
-            dataset = dataset.shuffle(max(len(indices), 1), seed=seed,
-                                      reshuffle_each_iteration=True)
-        dtype = tf.as_dtype(self.dtype)
-
-        @_graph_code
-        def read_batch(batch_indices, batch_labels):
-            records = tf.numpy_function(self.read, [batch_indices], dtype, stateful=False)
-            records.set_shape((None,) + self.shape)
-            return records, batch_labels
-
-        return dataset.batch(batch_size).map(read_batch, num_parallel_calls=AUTOTUNE)
+        return _indexed_batches(self.read, indices, labels, batch_size, self.shape,
+                               self.dtype, shuffle=shuffle, seed=seed)
 
     def close(self):
         """Deletes the file now (it is deleted at garbage collection otherwise)."""
         self._file.close()
+
+
+class RecordArray:
+    """The in-memory twin of `RecordFile`: equal-sized arrays appended to one
+    array made up front, read back by index.
+
+    The memory-mode image loader keeps its decoded pixels here. Each record
+    is copied once, into its place; no list of records is stacked at the end
+    (a second copy of everything). Room for `capacity` records is reserved,
+    but the operating system gives memory only to the records written, so
+    unused room (files skipped as broken) costs nothing.
+
+    Args:
+        shape: the shape of one record, e.g. `(224, 224, 3)`.
+        dtype: its NumPy dtype, e.g. `np.uint8`.
+        capacity: the most records it will hold.
+    """
+
+    def __init__(self, shape, dtype, capacity):
+        self.shape = tuple(int(size) for size in shape)
+        self.dtype = np.dtype(dtype)
+        self._array = np.empty((int(capacity),) + self.shape, self.dtype)
+        self.count = 0
+
+    def __len__(self):
+        return self.count
+
+    def append(self, records):
+        """Writes one record or a batch of them (a leading axis); returns the first index."""
+        records = np.asarray(records, dtype=self.dtype)
+        if records.shape == self.shape:
+            records = records[np.newaxis]
+        if records.shape[1:] != self.shape:
+            raise ValueError(f"A record must have shape {self.shape}; received "
+                             f"{records.shape[1:]}.")
+        first = self.count
+        if first + len(records) > len(self._array):
+            raise ValueError(f"This RecordArray holds at most {len(self._array)} records; "
+                             f"received record {first + len(records)}.")
+        self._array[first:first + len(records)] = records
+        self.count += len(records)
+        return first
+
+    def read(self, indices):
+        """Returns the records at `indices` (a 1-D sequence) as a new array."""
+        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if len(indices) and (indices.min() < 0 or indices.max() >= self.count):
+            raise IndexError(f"Record numbers must be in 0..{self.count - 1}; received "
+                             f"{indices.min()}..{indices.max()}.")
+        return self._array[indices]
+
+    def read_all(self):
+        """All records as one new array."""
+        return self._array[:self.count].copy()
+
+    def dataset(self, indices, labels, batch_size, shuffle=False, seed=None):
+        """A `tf.data.Dataset` of `(records, labels)` batches, as `RecordFile.dataset`."""
+        return _indexed_batches(self.read, indices, labels, batch_size, self.shape,
+                                self.dtype, shuffle=shuffle, seed=seed)
+
+
+def _indexed_batches(read, indices, labels, batch_size, record_shape, dtype, shuffle=False,
+                    seed=None):
+    """A `tf.data.Dataset` of `(records, labels)` batches, each batch `read(indices)`.
+
+    Only the record numbers go through `tf.data`: they are shuffled (a full
+    shuffle, a new order every pass, the same order as shuffling the arrays
+    themselves in `prepare`) and batched, then each batch of records is read
+    at once, in parallel. No copy of the records is made up front, so it
+    suits records in a `RecordFile` and large arrays alike.
+
+    Args:
+        read: a function from a 1-D int64 array of record numbers to an array
+            `(len(indices), *record_shape)` of `dtype`, e.g. `RecordFile.read`.
+        indices: the record numbers, in order.
+        labels: one label per record number.
+        batch_size: records per batch.
+        record_shape: the shape of one record.
+        dtype: the records' NumPy dtype.
+        shuffle: reshuffle every pass. Defaults to `False`.
+        seed: the shuffle seed. Defaults to `None`.
+    """
+    indices = np.asarray(indices, dtype=np.int64)
+    dataset = tf.data.Dataset.from_tensor_slices((indices, np.asarray(labels)))
+    if shuffle:
+        dataset = dataset.shuffle(max(len(indices), 1), seed=seed,
+                                  reshuffle_each_iteration=True)
+    tf_dtype = tf.as_dtype(np.dtype(dtype))
+    record_shape = tuple(record_shape)
+
+    @_graph_code
+    def read_batch(batch_indices, batch_labels):
+        records = tf.numpy_function(read, [batch_indices], tf_dtype, stateful=False)
+        records.set_shape((None,) + record_shape)
+        return records, batch_labels
+
+    return dataset.batch(batch_size).map(read_batch, num_parallel_calls=AUTOTUNE)
