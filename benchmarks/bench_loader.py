@@ -18,9 +18,15 @@ It prints images/s for both, the ratio transfer_keras / keras (target
 `benchmarks/loader.json`. Target: transfer_keras's peak memory at 20,000
 photos within 1.5x of that at 2,000.
 
+`--modes memory streaming` also times `load_image_folder(..., mode=...)` with
+each mode forced (the default, `auto`, picks memory below 256 MB of decoded
+pixels), and `--passes 3` makes three passes instead of one (training makes
+one per epoch; Keras's loader decodes again on each).
+
 Usage:
     .venv/bin/python benchmarks/bench_loader.py --sizes 2000 20000 [--workdir DIR]
-        [--image-size 224] [--repeats 1] [--out benchmarks/loader.json]
+        [--image-size 224] [--repeats 1] [--modes auto] [--passes 1]
+        [--out benchmarks/loader.json]
 
 Without --workdir the folders are built in a temporary folder and deleted at
 the end (20,000 photos take about 0.8 GB and a few minutes to build).
@@ -43,7 +49,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO = Path(__file__).resolve().parents[1]
-LOADERS = ("keras", "transfer_keras")
+MODES = ("auto", "memory", "streaming")
 
 
 def _make_photo(args):
@@ -93,8 +99,11 @@ def build_folder(workdir, size):
     return folder
 
 
-def run_child(loader, folder, image_size, batch_size):
-    """In a fresh process: load the folder, make one pass, print the measurements as JSON."""
+def run_child(loader, folder, image_size, batch_size, passes):
+    """In a fresh process: load the folder, make the passes, print the measurements as JSON.
+
+    `loader` is "keras" or "transfer_keras:<mode>".
+    """
     import keras
 
     sys.path.insert(0, str(REPO))
@@ -107,13 +116,15 @@ def run_child(loader, folder, image_size, batch_size):
             folder, image_size=(image_size, image_size), batch_size=batch_size, seed=0,
             verbose=False)]
     else:
-        data = load_image_folder(folder, image_size, batch_size=batch_size)
+        data = load_image_folder(folder, image_size, batch_size=batch_size,
+                                 mode=loader.split(":")[1])
         datasets = [ds for ds in (data.train_ds, data.val_ds, data.test_ds) if ds is not None]
         mode = data.report.mode
     images = 0
-    for ds in datasets:
-        for batch, _ in ds:
-            images += int(batch.shape[0])
+    for _ in range(passes):
+        for ds in datasets:
+            for batch, _ in ds:
+                images += int(batch.shape[0])
     seconds, cpu_seconds = time.perf_counter() - start, _cpu_seconds() - cpu_start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
     print(json.dumps({"loader": loader, "images": images, "seconds": round(seconds, 2),
@@ -128,9 +139,10 @@ def _cpu_seconds():
     return usage.ru_utime + usage.ru_stime
 
 
-def measure(loader, folder, image_size, batch_size):
+def measure(loader, folder, image_size, batch_size, passes):
     command = [sys.executable, __file__, "--child", loader, str(folder),
-               "--image-size", str(image_size), "--batch-size", str(batch_size)]
+               "--image-size", str(image_size), "--batch-size", str(batch_size),
+               "--passes", str(passes)]
     load = os.getloadavg()[0]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     result = json.loads(output.strip().splitlines()[-1])
@@ -145,11 +157,17 @@ def main():
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=["auto"],
+                        help="modes of load_image_folder to time (auto: its own choice)")
+    parser.add_argument("--passes", type=int, default=1, help="passes over the datasets")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "loader.json"))
     parser.add_argument("--child", nargs=2, metavar=("LOADER", "FOLDER"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        return run_child(args.child[0], args.child[1], args.image_size, args.batch_size)
+        return run_child(args.child[0], args.child[1], args.image_size, args.batch_size,
+                         args.passes)
+    loaders = ["keras"] + [f"transfer_keras:{mode}" for mode in args.modes]
+    ours = loaders[1]  # the ratio and the memory target use the first mode given
 
     workdir = args.workdir or tempfile.mkdtemp(prefix="bench_loader_")
     Path(workdir).mkdir(parents=True, exist_ok=True)
@@ -157,34 +175,37 @@ def main():
     try:
         for size in args.sizes:
             folder = build_folder(workdir, size)
-            runs = {loader: [] for loader in LOADERS}
+            runs = {loader: [] for loader in loaders}
             for repeat in range(args.repeats):
-                order = LOADERS if repeat % 2 == 0 else LOADERS[::-1]
+                order = loaders if repeat % 2 == 0 else loaders[::-1]
                 for loader in order:
                     runs[loader].append(measure(loader, folder, args.image_size,
-                                                args.batch_size))
+                                                args.batch_size, args.passes))
             row = {"photos": size}
-            for loader in LOADERS:
+            for loader in loaders:
                 row[loader] = {
                     "images_per_second": statistics.median(r["images_per_second"]
                                                            for r in runs[loader]),
                     "peak_mb": max(r["peak_mb"] for r in runs[loader]),
                     "runs": runs[loader],
                 }
-            row["ratio"] = round(row["transfer_keras"]["images_per_second"]
-                                 / row["keras"]["images_per_second"], 2)
-            row["mode"] = runs["transfer_keras"][0]["mode"]
+            keras_rate = row["keras"]["images_per_second"]
+            row["ratio"] = round(row[ours]["images_per_second"] / keras_rate, 2)
+            row["mode"] = runs[ours][0]["mode"]
             results.append(row)
-            print(f"{size:>6} photos: keras {row['keras']['images_per_second']:7.1f} img/s "
-                  f"{row['keras']['peak_mb']:6} MB | transfer_keras "
-                  f"{row['transfer_keras']['images_per_second']:7.1f} img/s "
-                  f"{row['transfer_keras']['peak_mb']:6} MB ({row['mode']}) | ratio "
-                  f"{row['ratio']:.2f} | load {os.getloadavg()[0]:.1f}", flush=True)
+            print(f"{size:>6} photos: keras {keras_rate:7.1f} img/s "
+                  f"{row['keras']['peak_mb']:6} MB", flush=True)
+            for loader in loaders[1:]:
+                rate = row[loader]["images_per_second"]
+                print(f"{'':>14}{loader:>25} {rate:7.1f} img/s {row[loader]['peak_mb']:6} MB "
+                      f"({runs[loader][0]['mode']}) | ratio to keras {rate / keras_rate:.2f}",
+                      flush=True)
+            print(f"{'':>14}load average {os.getloadavg()[0]:.1f}", flush=True)
     finally:
         if not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
     if len(results) > 1:
-        growth = results[-1]["transfer_keras"]["peak_mb"] / results[0]["transfer_keras"]["peak_mb"]
+        growth = results[-1][ours]["peak_mb"] / results[0][ours]["peak_mb"]
         print(f"transfer_keras peak memory {results[-1]['photos']} vs {results[0]['photos']} "
               f"photos: {growth:.2f}x (target <= 1.5x)")
     import tensorflow as tf
@@ -192,7 +213,7 @@ def main():
 
     record = {
         "image_size": args.image_size, "batch_size": args.batch_size,
-        "repeats": args.repeats, "results": results,
+        "repeats": args.repeats, "passes": args.passes, "results": results,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                     "python": platform.python_version(), "tensorflow": tf.__version__,
                     "keras": keras.__version__},
