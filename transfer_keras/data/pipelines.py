@@ -300,7 +300,43 @@ def dataset_to_arrays(dataset):
 # Fixed-size records (decoded pixels, extracted features) in a temporary file.
 
 
-class RecordFile:
+class _Records:
+    """What `RecordFile` and `RecordArray` share: equal-sized records, numbered
+    in the order they were appended, read back by number and as batches."""
+
+    def __init__(self, shape, dtype):
+        self.shape = tuple(int(size) for size in shape)
+        self.dtype = np.dtype(dtype)
+        self.count = 0
+
+    def __len__(self):
+        return self.count
+
+    def _check_new(self, records):
+        """`records` as a contiguous `(n, *shape)` array (one record gets n = 1)."""
+        records = np.ascontiguousarray(records, dtype=self.dtype)
+        if records.shape == self.shape:
+            records = records[np.newaxis]
+        if records.shape[1:] != self.shape:
+            raise ValueError(f"A record must have shape {self.shape}; received "
+                             f"{records.shape[1:]}.")
+        return records
+
+    def read_all(self):
+        """All records as one new in-memory array (needs memory for all of them)."""
+        return self.read(np.arange(self.count))
+
+    def dataset(self, indices, labels, batch_size, shuffle=False, seed=None):
+        """A `tf.data.Dataset` of `(records, labels)` batches of the records at `indices`.
+
+        Only the record numbers are shuffled (a full shuffle, a new order every
+        pass, like arrays in `prepare`), then each batch is read in parallel.
+        """
+        return _indexed_batches(self.read, indices, labels, batch_size, self.shape,
+                                self.dtype, shuffle=shuffle, seed=seed)
+
+
+class RecordFile(_Records):
     """Equal-sized arrays appended to an anonymous temporary file, read back by index.
 
     The streaming image loader keeps its decoded pixels here and the disk
@@ -321,25 +357,15 @@ class RecordFile:
     """
 
     def __init__(self, shape, dtype, folder=None):
-        self.shape = tuple(int(size) for size in shape)
-        self.dtype = np.dtype(dtype)
+        super().__init__(shape, dtype)
         self.record_bytes = int(np.prod(self.shape)) * self.dtype.itemsize
         self.folder = folder
         self._file = tempfile.TemporaryFile(dir=folder)
         self._lock = threading.Lock()  # only where os.pwrite is missing (Windows)
-        self.count = 0
-
-    def __len__(self):
-        return self.count
 
     def append(self, records):
         """Writes one record or a batch of them (a leading axis); returns the first index."""
-        records = np.ascontiguousarray(records, dtype=self.dtype)
-        if records.shape == self.shape:
-            records = records[np.newaxis]
-        if records.shape[1:] != self.shape:
-            raise ValueError(f"A record must have shape {self.shape}; received "
-                             f"{records.shape[1:]}.")
+        records = self._check_new(records)
         first = self.count
         offset = first * self.record_bytes
         if hasattr(os, "pwrite"):  # straight from `records`, no copy
@@ -376,25 +402,12 @@ class RecordFile:
                               f"{self.count}); was the disk full?")
         return out
 
-    def read_all(self):
-        """All records as one in-memory array (needs memory for all of them)."""
-        return self.read(np.arange(self.count))
-
-    def dataset(self, indices, labels, batch_size, shuffle=False, seed=None):
-        """A `tf.data.Dataset` of `(records, labels)` batches read from the file.
-
-        Only the record numbers are shuffled (a full shuffle, a new order every
-        pass, like arrays in `prepare`), then each batch is read in parallel.
-        """
-        return _indexed_batches(self.read, indices, labels, batch_size, self.shape,
-                               self.dtype, shuffle=shuffle, seed=seed)
-
     def close(self):
         """Deletes the file now (it is deleted at garbage collection otherwise)."""
         self._file.close()
 
 
-class RecordArray:
+class RecordArray(_Records):
     """The in-memory twin of `RecordFile`: equal-sized arrays appended to one
     array made up front, read back by index.
 
@@ -411,22 +424,12 @@ class RecordArray:
     """
 
     def __init__(self, shape, dtype, capacity):
-        self.shape = tuple(int(size) for size in shape)
-        self.dtype = np.dtype(dtype)
+        super().__init__(shape, dtype)
         self._array = np.empty((int(capacity),) + self.shape, self.dtype)
-        self.count = 0
-
-    def __len__(self):
-        return self.count
 
     def append(self, records):
         """Writes one record or a batch of them (a leading axis); returns the first index."""
-        records = np.asarray(records, dtype=self.dtype)
-        if records.shape == self.shape:
-            records = records[np.newaxis]
-        if records.shape[1:] != self.shape:
-            raise ValueError(f"A record must have shape {self.shape}; received "
-                             f"{records.shape[1:]}.")
+        records = self._check_new(records)
         first = self.count
         if first + len(records) > len(self._array):
             raise ValueError(f"This RecordArray holds at most {len(self._array)} records; "
@@ -442,15 +445,6 @@ class RecordArray:
             raise IndexError(f"Record numbers must be in 0..{self.count - 1}; received "
                              f"{indices.min()}..{indices.max()}.")
         return self._array[indices]
-
-    def read_all(self):
-        """All records as one new array."""
-        return self._array[:self.count].copy()
-
-    def dataset(self, indices, labels, batch_size, shuffle=False, seed=None):
-        """A `tf.data.Dataset` of `(records, labels)` batches, as `RecordFile.dataset`."""
-        return _indexed_batches(self.read, indices, labels, batch_size, self.shape,
-                                self.dtype, shuffle=shuffle, seed=seed)
 
 
 def _indexed_batches(read, indices, labels, batch_size, record_shape, dtype, shuffle=False,
