@@ -329,11 +329,25 @@ class _Records:
     def dataset(self, indices, labels, batch_size, shuffle=False, seed=None):
         """A `tf.data.Dataset` of `(records, labels)` batches of the records at `indices`.
 
-        Only the record numbers are shuffled (a full shuffle, a new order every
-        pass, like arrays in `prepare`), then each batch is read in parallel.
+        Only the record numbers go through `tf.data`: they are shuffled (a full
+        shuffle, a new order every pass, the same order as shuffling the arrays
+        themselves in `prepare`) and batched, then each batch of records is
+        read at once, in parallel. No copy of the records is made up front.
         """
-        return _indexed_batches(self.read, indices, labels, batch_size, self.shape,
-                                self.dtype, shuffle=shuffle, seed=seed)
+        indices = np.asarray(indices, dtype=np.int64)
+        dataset = tf.data.Dataset.from_tensor_slices((indices, np.asarray(labels)))
+        if shuffle:
+            dataset = dataset.shuffle(max(len(indices), 1), seed=seed,
+                                      reshuffle_each_iteration=True)
+        dtype = tf.as_dtype(self.dtype)
+
+        @_graph_code
+        def read_batch(batch_indices, batch_labels):
+            records = tf.numpy_function(self.read, [batch_indices], dtype, stateful=False)
+            records.set_shape((None,) + self.shape)
+            return records, batch_labels
+
+        return dataset.batch(batch_size).map(read_batch, num_parallel_calls=AUTOTUNE)
 
 
 class RecordFile(_Records):
@@ -446,40 +460,3 @@ class RecordArray(_Records):
                              f"{indices.min()}..{indices.max()}.")
         return self._array[indices]
 
-
-def _indexed_batches(read, indices, labels, batch_size, record_shape, dtype, shuffle=False,
-                    seed=None):
-    """A `tf.data.Dataset` of `(records, labels)` batches, each batch `read(indices)`.
-
-    Only the record numbers go through `tf.data`: they are shuffled (a full
-    shuffle, a new order every pass, the same order as shuffling the arrays
-    themselves in `prepare`) and batched, then each batch of records is read
-    at once, in parallel. No copy of the records is made up front, so it
-    suits records in a `RecordFile` and large arrays alike.
-
-    Args:
-        read: a function from a 1-D int64 array of record numbers to an array
-            `(len(indices), *record_shape)` of `dtype`, e.g. `RecordFile.read`.
-        indices: the record numbers, in order.
-        labels: one label per record number.
-        batch_size: records per batch.
-        record_shape: the shape of one record.
-        dtype: the records' NumPy dtype.
-        shuffle: reshuffle every pass. Defaults to `False`.
-        seed: the shuffle seed. Defaults to `None`.
-    """
-    indices = np.asarray(indices, dtype=np.int64)
-    dataset = tf.data.Dataset.from_tensor_slices((indices, np.asarray(labels)))
-    if shuffle:
-        dataset = dataset.shuffle(max(len(indices), 1), seed=seed,
-                                  reshuffle_each_iteration=True)
-    tf_dtype = tf.as_dtype(np.dtype(dtype))
-    record_shape = tuple(record_shape)
-
-    @_graph_code
-    def read_batch(batch_indices, batch_labels):
-        records = tf.numpy_function(read, [batch_indices], tf_dtype, stateful=False)
-        records.set_shape((None,) + record_shape)
-        return records, batch_labels
-
-    return dataset.batch(batch_size).map(read_batch, num_parallel_calls=AUTOTUNE)
