@@ -14,7 +14,9 @@ subprocess (so its peak memory is its own):
 
 It prints images/s for both, the ratio transfer_keras / keras (target
 >= 0.9), the peak resident memory (MB) of each process, which mode
-`load_image_folder` chose, and the load average, and writes it all to
+`load_image_folder` chose, the load average and, on Linux, the share of the
+CPU time the host of a virtual machine stole from it during each run (a
+run with much steal was slowed from outside), and writes it all to
 `benchmarks/loader.json`. Target: transfer_keras's peak memory at 20,000
 photos within 1.5x of that at 2,000.
 
@@ -139,14 +141,30 @@ def _cpu_seconds():
     return usage.ru_utime + usage.ru_stime
 
 
+def _machine_cpu_ticks():
+    """`(steal, total)` CPU ticks of the whole machine so far, from /proc/stat
+    (Linux), or None elsewhere. Steal is time the host of a virtual machine
+    gave this machine's virtual CPUs to someone else: a run with much of it
+    was slowed from outside and says little about the code."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return None
+    ticks = [int(field) for field in fields[:8]]  # user nice system idle iowait irq softirq steal
+    return ticks[7], sum(ticks)
+
+
 def measure(loader, folder, image_size, batch_size, passes):
     command = [sys.executable, __file__, "--child", loader, str(folder),
                "--image-size", str(image_size), "--batch-size", str(batch_size),
                "--passes", str(passes)]
-    load = os.getloadavg()[0]
+    load, ticks = os.getloadavg()[0], _machine_cpu_ticks()
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     result = json.loads(output.strip().splitlines()[-1])
     result["load_average_before"] = round(load, 2)
+    if ticks is not None:
+        steal, total = (after - before for after, before in zip(_machine_cpu_ticks(), ticks))
+        result["steal_percent"] = round(100 * steal / max(total, 1), 1)
     return result
 
 
@@ -200,7 +218,13 @@ def main():
                 print(f"{'':>14}{loader:>25} {rate:7.1f} img/s {row[loader]['peak_mb']:6} MB "
                       f"({runs[loader][0]['mode']}) | ratio to keras {rate / keras_rate:.2f}",
                       flush=True)
-            print(f"{'':>14}load average {os.getloadavg()[0]:.1f}", flush=True)
+            steal = sorted(round(r["steal_percent"]) for rs in runs.values() for r in rs
+                           if "steal_percent" in r)
+            steal_text = ""
+            if steal:
+                steal_range = f"{steal[0]}" if steal[0] == steal[-1] else f"{steal[0]}-{steal[-1]}"
+                steal_text = f", host steal {steal_range}% of the CPU time"
+            print(f"{'':>14}load average {os.getloadavg()[0]:.1f}{steal_text}", flush=True)
     finally:
         if not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
