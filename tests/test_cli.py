@@ -200,6 +200,19 @@ def test_prefetch_offline_fails_with_help(tmp_path):
     assert "rsync -a" in result.stdout and "KERAS_HOME" in result.stdout
 
 
+def test_prefetch_offline_fails_even_when_the_kit_can_stand_in(tmp_path):
+    # Offline, `build_backbone` builds MobileNet (alpha 0.25) from the kit's file,
+    # but nothing reaches the cache, so the prefetch must not report success.
+    result = run_cli("prefetch", "--backbones", "mobilenet", "--alpha", "0.25",
+                     "--image-size", "128", keras_home=tmp_path, timeout=180)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert "failed" in result.stdout and " ok " not in result.stdout
+    assert "mobilenet_2_5_128_tf_no_top.h5" in result.stdout  # the file that is missing
+    assert "needs internet" in result.stderr
+    assert not list(tmp_path.rglob("*.h5"))  # nothing was cached
+
+
 # --------------------------------------------------------------------------- user mistakes
 
 

@@ -280,6 +280,7 @@ def test_genuine_imagenet_weights_load_from_the_keras_cache(keras_home, monkeypa
     backbone = model.get_layer("backbone")
     _assert_kernels_match(backbone, genuine)
     assert backbone.weights_file == str(keras_home / genuine.name)
+    assert backbone.weights_requested == genuine.name
     assert tk.list_backbones()[0]["weights cached"] == "alpha 0.25 at 224 px"
 
 
@@ -292,6 +293,8 @@ def test_imagenet_at_another_size_uses_the_cached_file_of_any_size(keras_home, m
                                      alpha=0.25)
         _assert_kernels_match(backbone, genuine)
         assert backbone.weights_file == str(keras_home / genuine.name)
+        asked = size if size != 96 else 224  # Keras has no 96 px file for MobileNet v1
+        assert backbone.weights_requested == f"mobilenet_2_5_{asked}_tf_no_top.h5"
 
 
 def test_imagenet_offline_falls_back_to_the_example_kit(keras_home, monkeypatch):
@@ -301,6 +304,7 @@ def test_imagenet_offline_falls_back_to_the_example_kit(keras_home, monkeypatch)
                                      alpha=0.25)
         _assert_kernels_match(backbone, tk.kit.example_weights())
         assert backbone.weights_file == str(tk.kit.example_weights())
+        assert backbone.weights_requested == f"mobilenet_2_5_{size}_tf_no_top.h5"
     with pytest.raises(tk.WeightsUnavailableError, match="mobilenet_5_0_128_tf_no_top"):
         tk.build_backbone("mobilenet", (128, 128, 3), weights="imagenet", alpha=0.5)
     assert list(keras_home.iterdir()) == []  # nothing was copied into the cache
@@ -316,8 +320,8 @@ def test_example_weights_are_checked_by_sha256(tmp_path, monkeypatch):
 
 
 def test_random_weights_name_no_file():
-    assert tk.build_backbone("mobilenet", (32, 32, 3), weights=None,
-                             alpha=0.25).weights_file is None
+    backbone = tk.build_backbone("mobilenet", (32, 32, 3), weights=None, alpha=0.25)
+    assert backbone.weights_file is None and backbone.weights_requested is None
 
 
 def test_weights_path_round_trip(tmp_path):

@@ -356,7 +356,9 @@ def build_backbone(name, input_shape=None, weights="imagenet", **kwargs):
     Returns:
         A `keras.Model` mapping preprocessed images to a 4-D feature map. Its
         attribute `weights_file` names the file the weights came from (None for
-        random weights).
+        random weights); with `weights="imagenet"`, `weights_requested` names the
+        file Keras asked for (the two differ when, offline, a file for another
+        input size stood in), else it is None.
 
     Raises:
         ValueError: unknown backbone, bad input shape, unknown extra argument,
@@ -380,22 +382,26 @@ def build_backbone(name, input_shape=None, weights="imagenet", **kwargs):
         )
     arguments = {**spec.kwargs, **kwargs}
     common = dict(include_top=False, input_shape=input_shape)
+    requested = None  # the ImageNet file Keras asks for
     if weights == "imagenet":
         try:
             with _explain_download_failure(spec, input_shape, arguments) as requests:
                 backbone = spec.constructor(weights="imagenet", **common, **arguments)
             backbone.weights_file = str(requests[-1].folder / requests[-1].fname)
+            backbone.weights_requested = requests[-1].fname
             backbone.name = layout.BACKBONE  # (some constructors use `name` for their config)
             return backbone
         except WeightsUnavailableError as error:
             if error.damaged:  # say so: another file would hide it
                 raise
+            requested = error.file_name
             weights = _imagenet_file_for_another_size(error.file_name)
             if weights is None:
                 raise
     backbone = spec.constructor(weights=None, **common, **arguments)
     backbone.name = layout.BACKBONE
     backbone.weights_file = None if weights is None else str(weights)
+    backbone.weights_requested = requested
     if weights is not None:
         try:
             with warnings.catch_warnings():

@@ -697,7 +697,17 @@ def _prefetch_backbone(name, image_size, alpha):
     spec = get_backbone_spec(name)
     size = image_size or spec.default_size
     kwargs = _backbone_kwargs(spec, alpha)
-    build_backbone(spec.name, (size, size, 3), weights="imagenet", **kwargs)
+    backbone = build_backbone(spec.name, (size, size, 3), weights="imagenet", **kwargs)
+    wanted = keras_cache_dir() / backbone.weights_requested
+    if Path(backbone.weights_file) != wanted or not wanted.is_file():
+        # Offline, `build_backbone` falls back to a file for another input size:
+        # fine for this machine, but nothing was cached for the others.
+        raise WeightsUnavailableError(
+            f"The download of {wanted.name} failed, so nothing was written to the Keras "
+            f"cache {wanted.parent}. (This machine can still build {spec.name!r} offline "
+            f"from {backbone.weights_file}, the same ImageNet weights for another input "
+            f"size, but copying the cache would not give them to other machines.) Run "
+            f"this command again on a machine with internet access.")
     files = ", ".join(path.name for path in cached_weights(spec.name))
     return f"{spec.name} at {size} px: {files}"
 
