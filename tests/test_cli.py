@@ -175,6 +175,29 @@ def test_evaluate_scores_a_folder(trained, image_folder, tmp_path):
     assert (tmp_path / "ev" / "confusion_matrix.png").is_file()
 
 
+def test_evaluate_scores_the_test_folder_of_split_folders(trained, image_folder, tmp_path,
+                                                          capsys):
+    # train/ 8, val/ 2 and test/ 2 images per class: test/ is the last held-out part.
+    _, out = trained
+    for name in ("blue", "red"):
+        photos = sorted((image_folder / name).glob("*.png"))
+        for split, chosen in [("train", photos[:8]), ("val", photos[8:10]),
+                              ("test", photos[10:])]:
+            (tmp_path / "data" / split / name).mkdir(parents=True)
+            for photo in chosen:
+                shutil.copy(photo, tmp_path / "data" / split / name / photo.name)
+    code = call_main("evaluate", out / "model.keras", tmp_path / "data", "--out",
+                     tmp_path / "ev")
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "held-out test part (4 images); the train and val parts are not scored" in printed
+    assert "on 4 examples" in printed
+    report = json.loads((tmp_path / "ev" / "report.json").read_text())
+    assert report["scored_part"] == "test"
+    assert np.sum(report["evaluation"]["confusion_matrix"]) == 4
+    assert "Scored: the test part (4 images)." in (tmp_path / "ev" / "report.md").read_text()
+
+
 # --------------------------------------------------------------------------- backbones, prefetch
 
 

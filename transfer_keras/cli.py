@@ -665,11 +665,14 @@ def run_evaluate(args):
     data = load_image_folder(folder, size, batch_size=args.batch_size, shuffle=False)
     _say(str(data.report))
     _say()
-    images, labels, val_images, val_labels = data.arrays()
-    if val_images is not None:
-        _say(f"Evaluating on the held-out part ({len(val_labels)} images); the train/ "
-             f"part is not scored.")
-        images, labels = val_images, val_labels
+    report = data.report
+    # With split folders the last held-out part is scored: test/, else the validation part.
+    part = next((split for split in ("test", "val") if split in report.counts), "train")
+    images, labels = getattr(report, f"{part}_images"), getattr(report, f"{part}_labels")
+    if part != "train":
+        others = " and ".join(split for split in report.counts if split != part)
+        _say(f"Evaluating on the held-out {part} part ({len(labels)} images); the {others} "
+             f"part{'s are' if ' and ' in others else ' is'} not scored.")
     model_names, to_model_label = _folder_to_model_labels(
         folder, data.class_names, model_names, names_from, args.model)
     evaluation = evaluate_classifier(model, (images, to_model_label[labels]), model_names,
@@ -678,7 +681,7 @@ def run_evaluate(args):
     if out is not None:
         with _writing_to(out) as staging:
             written = write_outputs(staging, *evaluate_report(data, evaluation, args.model,
-                                                              names_from))
+                                                              names_from, part))
         _say(f"Wrote {', '.join(written)} to {out}")
     return EXIT_OK
 
@@ -892,7 +895,8 @@ def _add_predict_and_evaluate(commands):
         "evaluate", help="score a saved model on a labelled image folder",
         description="Accuracy, per-class precision/recall/F1 and the confusion matrix of "
                     "MODEL on DATA_DIR (one sub-folder per class, named like the model's "
-                    "classes; with train/ and val/ folders, val/ is scored).")
+                    "classes; with split folders the last held-out part is scored: "
+                    "test/, else val/).")
     evaluate.add_argument("model", metavar="MODEL", help="a model.keras file")
     evaluate.add_argument("data_dir", metavar="DATA_DIR", help="the labelled image folder")
     evaluate.add_argument("--batch-size", type=_positive_int, default=32,

@@ -206,7 +206,7 @@ def train_report(data, model, history, evaluation, settings, seconds, test=None)
     return report_md, report_json, figures
 
 
-def evaluate_report(data, evaluation, model_path, class_names_from):
+def evaluate_report(data, evaluation, model_path, class_names_from, part="train"):
     """Report text, data and figures of a saved model scored on an image folder (`evaluate`).
 
     Args:
@@ -214,6 +214,8 @@ def evaluate_report(data, evaluation, model_path, class_names_from):
         evaluation: the `EvaluationReport` (its class names are the model's).
         model_path: the model file.
         class_names_from: where the class names came from (a file), or `None`.
+        part: the part of the folder that was scored: `"train"` (the whole
+            folder when it has no split folders), `"val"` or `"test"`.
 
     Returns:
         `(report_md, report_json, figures)`.
@@ -225,12 +227,15 @@ def evaluate_report(data, evaluation, model_path, class_names_from):
         "command": "evaluate", "version": __version__, "model": str(model_path),
         "data_dir": str(data.report.root), "class_names": list(evaluation.class_names),
         "class_names_from": class_names_from, "accuracy": evaluation.accuracy,
-        "data": data.report.to_dict(), "evaluation": evaluation.to_dict(),
+        "scored_part": part, "data": data.report.to_dict(), "evaluation": evaluation.to_dict(),
     }
     report_md = "\n".join([
         f"# transfer-keras evaluate: {Path(model_path).name} on {data.report.root.name}",
         "",
         data.report.table().to_markdown(),
+        "",
+        f"Scored: the {part} part ({len(evaluation.y_true)} images)."
+        if part != "train" else "Scored: every image of the folder.",
         "",
         evaluation.to_markdown(),
         "",
