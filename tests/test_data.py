@@ -301,6 +301,9 @@ def test_example_kit_photos_load_with_their_test_split():
          "Class.*birds.*no folder in"),
         (lambda root: (_two_class_folder(root / "train"), (root / "valid").mkdir()),
          "held-out folder.*has no class folders"),
+        (lambda root: (_two_class_folder(root / "train"), _two_class_folder(root / "Train"),
+                       _two_class_folder(root / "val")),
+         "Folders 'Train' and 'train' in .* name the same split.*Merge them"),
     ],
 )
 def test_clear_errors_for_bad_folders(tmp_path, build, match):

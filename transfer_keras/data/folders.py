@@ -517,6 +517,13 @@ def _find_splits(root, report):
     subfolders, _ = _visible_entries(root)
     names = {folder.name.lower(): folder for folder in subfolders}
     split_names = [name for name in names if name in (TRAIN_FOLDER, *HELD_OUT_FOLDERS)]
+    for name in split_names:  # split names ignore case: train/ and Train/ would clash
+        same = [folder.name for folder in subfolders if folder.name.lower() == name]
+        if len(same) > 1:
+            raise ValueError(
+                f"Folders {' and '.join(repr(n) for n in same)} in {str(root)!r} name the "
+                f"same split (split folder names ignore case), so it is unclear which to "
+                f"read. Merge them into one folder, or rename or remove the others.")
     if not split_names:
         report.layout = "class folders"
         return {"train": root}
