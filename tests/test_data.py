@@ -21,6 +21,7 @@ from transfer_keras.data import (
     dataset_to_arrays,
     export_image_folder,
     load_fashion_mnist,
+    load_image,
     load_image_folder,
     prepare,
     sample_per_class,
@@ -126,6 +127,23 @@ def test_loads_every_kind_of_image_and_reports_the_rest(tmp_path):
     assert batch_images.shape == (4, 20, 30, 3) and batch_images.dtype == tf.float32
     assert batch_labels.dtype == tf.int32
     assert 0 <= float(tf.reduce_min(batch_images)) and float(tf.reduce_max(batch_images)) <= 255
+
+
+@pytest.mark.parametrize("values, mode, expected", [
+    ([0.0, 0.25, 0.5, 1.0], "F", [0, 63, 127, 255]),            # fractions of white
+    ([0, 64, 128, 255], "I", [0, 64, 128, 255]),                # 8-bit values
+    ([0, 257, 25700, 65535], "I", [0, 1, 100, 255]),            # 16-bit values
+    ([0.0, 1000.0, 2e6, 4e6], "F", [0, 0, 127, 255]),           # beyond: the top is white
+    ([-5.0, float("nan"), 0.5, 1.0], "F", [0, 0, 127, 255]),    # negative and NaN: black
+])
+def test_32_bit_grayscale_tiffs_keep_their_range(tmp_path, values, mode, expected):
+    # Modes "I" and "F" have no fixed range: they used to come out black.
+    dtype = np.float32 if mode == "F" else np.int32
+    path = tmp_path / "gray.tiff"
+    Image.fromarray(np.array([values], dtype=dtype), mode).save(path)
+    pixels = load_image(path, (1, 4))
+    np.testing.assert_array_equal(pixels[0, :, 0], expected)
+    np.testing.assert_array_equal(pixels[..., 0], pixels[..., 2])  # gray -> RGB
 
 
 def test_exif_orientation_is_applied(tmp_path):

@@ -208,12 +208,27 @@ class DataReport:
 
 
 def _to_rgb(image):
-    """Converts any Pillow mode to RGB; transparent pixels become white."""
-    if image.mode == "I" or image.mode.startswith("I;16"):  # 16-bit grayscale
+    """Converts any Pillow mode to RGB; transparent pixels become white.
+
+    16-bit grayscale is divided by 257 (65535 -> 255). 32-bit integer and
+    floating-point grayscale (TIFF modes "I" and "F") have no fixed range, so
+    their brightest value decides it: at most 1, fractions of white (x 255);
+    at most 255, 8-bit values; at most 65535, 16-bit values (/ 257); above,
+    scaled so that it becomes white. Negative, infinite and NaN values become black.
+    """
+    if image.mode.startswith("I;16"):
         pixels = np.asarray(image, dtype=np.float64) / 257.0
         image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
-    elif image.mode == "F":
-        image = Image.fromarray(np.clip(np.asarray(image), 0, 255).astype(np.uint8))
+    elif image.mode in ("I", "F"):
+        pixels = np.nan_to_num(np.asarray(image, dtype=np.float64), nan=0, posinf=0, neginf=0)
+        top = pixels.max(initial=0.0)
+        if top <= 1:
+            pixels = pixels * 255.0
+        elif top > 65535:
+            pixels = pixels / top * 255.0
+        elif top > 255:
+            pixels = pixels / 257.0
+        image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
         image = image.convert("RGBA")
         white = Image.new("RGBA", image.size, (255, 255, 255, 255))
