@@ -331,6 +331,34 @@ def test_clear_errors_for_bad_folders(tmp_path, build, match):
         load_image_folder(root, 8)
 
 
+def test_class_names_from_macos_and_linux_folders_are_the_same_class(tmp_path):
+    # macOS writes "Café" decomposed (NFD); typed on Linux it is composed (NFC).
+    nfd, nfc = "Cafe\u0301", "Caf\u00e9"
+    for split, name, seed in [("train", nfd, 0), ("train", "dogs", 10), ("val", nfc, 20),
+                              ("val", "dogs", 30)]:
+        for i in range(2):
+            _noise_jpeg(tmp_path / split / name / f"{i}.jpg", seed=seed + i)
+    data = load_image_folder(tmp_path, 8)
+    assert data.class_names == [nfc, "dogs"]
+    assert data.report.counts == {"train": {nfc: 2, "dogs": 2}, "val": {nfc: 2, "dogs": 2}}
+
+
+def test_one_class_in_two_unicode_forms_is_an_error_not_a_merge(tmp_path):
+    for name, seed in [("Cafe\u0301", 0), ("Caf\u00e9", 10)]:
+        for i in range(2):
+            _noise_jpeg(tmp_path / name / f"{i}.jpg", seed=seed + i)
+    with pytest.raises(ValueError, match=r"'Cafe\\u0301' and 'Caf\\xe9'.*two Unicode forms"):
+        load_image_folder(tmp_path, 8)
+
+
+def test_a_class_folder_name_that_is_not_utf8_is_refused(tmp_path):
+    _two_class_folder(tmp_path)
+    _noise_jpeg(tmp_path / os.fsdecode(b"\xe9t\xe9") / "0.jpg")  # Latin-1 bytes, not UTF-8
+    with pytest.raises(ValueError,
+                       match=r"b'\\xe9t\\xe9'.*not UTF-8.*Latin-1 its name is 'été'"):
+        load_image_folder(tmp_path, 8)
+
+
 @pytest.mark.parametrize("split", [0, 1, 1.5, -0.1, "0.2", True])
 def test_bad_validation_split(tmp_path, split):
     with pytest.raises(ValueError, match="`validation_split` must be a fraction"):

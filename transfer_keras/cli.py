@@ -44,6 +44,7 @@ import os
 import re
 import sys
 import time
+import unicodedata
 import warnings
 from pathlib import Path
 
@@ -641,14 +642,17 @@ def _folder_to_model_labels(folder, folder_names, model_names, names_from, model
               f"assuming the folders, sorted ({', '.join(folder_names)}), are classes "
               f"0..{len(model_names) - 1}.")
         model_names = list(folder_names)
-    unknown = [name for name in folder_names if name not in model_names]
+    # Names compare in Unicode's NFC form, as `load_image_folder` gives them: a model
+    # trained on folders from macOS may hold decomposed names ("e" + accent).
+    known = [unicodedata.normalize("NFC", str(name)) for name in model_names]
+    unknown = [name for name in folder_names if name not in known]
     if unknown:
         raise UsageError(f"Class folder(s) {', '.join(unknown)} in {folder} are not classes "
                          f"of the model, which knows: {', '.join(model_names)}. Rename or "
                          f"remove those folders.")
     # Folder label i is the folder folder_names[i]; the model's label is its position
     # in model_names.
-    return model_names, np.array([model_names.index(name) for name in folder_names])
+    return model_names, np.array([known.index(name) for name in folder_names])
 
 
 def run_evaluate(args):

@@ -13,6 +13,7 @@ import re
 import shutil
 import stat
 import tempfile
+import unicodedata
 import warnings
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -472,12 +473,40 @@ class _ClassFolder(NamedTuple):
     skipped: list
 
 
+def _class_name(class_folder):
+    """The class name of a class folder: its name in the NFC form of Unicode.
+
+    macOS writes accented names decomposed (NFD: "e" + accent) where Linux keeps
+    them as typed (usually NFC: "é"); both look alike and now compare equal.
+    """
+    name = class_folder.name
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # bytes that are not UTF-8 (Python keeps them as surrogates)
+        raw = os.fsencode(name)
+        raise ValueError(
+            f"Class folder {raw!r} in {str(class_folder.parent)!r} has a name that is not "
+            f"UTF-8 text, and class names go into reports, plots and saved models. Rename "
+            f"the folder (read as Latin-1 its name is {raw.decode('latin-1')!r})."
+        ) from None
+    return unicodedata.normalize("NFC", name)
+
+
 def _list_classes(split, folder, image_size, report):
     """Lists `folder/<class>/**` of one split (no image is decoded yet)."""
     class_folders, loose_files = _visible_entries(folder, report)
     _check_loose_files(folder, loose_files, image_size, report)
-    listed = []
+    listed, named = [], {}
     for class_folder in class_folders:
+        name = _class_name(class_folder)
+        if name in named:
+            raise ValueError(
+                f"Class folders {ascii(named[name].name)} and {ascii(class_folder.name)} in "
+                f"{str(folder)!r} have the same name written in two Unicode forms (one "
+                f"decomposed, as macOS writes accents), so they would be one class. Move "
+                f"the images of one into the other and remove it."
+            )
+        named[name] = class_folder
         skipped_here = []
         files = _list_files(class_folder, skipped_here)
         if not files and skipped_here and skipped_here[0][0] == class_folder:
@@ -491,8 +520,7 @@ def _list_classes(split, folder, image_size, report):
                 f"Class folder {class_folder.name!r} ({class_folder}) has no usable image: "
                 f"it is empty. Add images to it or remove the folder."
             )
-        listed.append(_ClassFolder(split, class_folder.name, class_folder, files,
-                                   skipped_here))
+        listed.append(_ClassFolder(split, name, class_folder, files, skipped_here))
     return listed
 
 
