@@ -534,3 +534,33 @@ def test_find_learning_rate_errors_name_the_argument():
         tk.find_learning_rate(model, _dataset(), stage="everything")
     with pytest.raises(ValueError, match="`smoothing`"):
         tk.find_learning_rate(model, _dataset(), smoothing=1.0)
+
+
+@pytest.mark.parametrize("options, match", [
+    (dict(from_layer="conv_pw_13_typo"), "`from_layer` 'conv_pw_13_typo' is not a layer"),
+    (dict(num_layers=3, fraction=0.5), "Give only one of num_layers, from_layer, fraction"),
+    (dict(fine_tune_learning_rate=-1), "`fine_tune_learning_rate` must be a positive number"),
+    (dict(head_learning_rate=0), "`head_learning_rate` must be a positive number"),
+    (dict(fine_tune_epochs=-1), "`fine_tune_epochs` must be a whole number of epochs.*skip"),
+    (dict(head_epochs=1.5), "`head_epochs` must be a whole number of epochs"),
+    (dict(warmup_epochs=-1), "`warmup_epochs`"),
+    (dict(patience=-2), "`patience` must be a whole number of epochs.*turn early stopping"),
+])
+def test_two_stage_checks_every_option_before_stage_one_trains(options, match, monkeypatch):
+    fits = []
+    monkeypatch.setattr(training, "_fit", lambda *a, **k: fits.append(1))
+    arguments = dict(head_epochs=3, fine_tune_epochs=1, verbose=0) | options
+    with pytest.raises(ValueError, match=match):
+        tk.train_two_stage(_model(), _dataset(), _dataset(), **arguments)
+    assert fits == []  # nothing trained
+
+
+@pytest.mark.parametrize("function", ["train_head", "fine_tune"])
+@pytest.mark.parametrize("options, match", [
+    (dict(epochs=0), "`epochs` must be a whole number of epochs"),
+    (dict(epochs=1.5), "`epochs` must be a whole number of epochs"),
+    (dict(patience=-2), "`patience`"),
+])
+def test_stage_functions_refuse_bad_epochs_and_patience(function, options, match):
+    with pytest.raises(ValueError, match=match):
+        getattr(tk, function)(_model(), _dataset(), verbose=0, **options)

@@ -63,6 +63,27 @@ def unfreeze_backbone(model, num_layers=None, from_layer=None, fraction=None):
     >>> unfreeze_backbone(model, num_layers=20).get_layer("backbone").trainable
     True
     """
+    start = first_unfrozen_layer(model, num_layers, from_layer, fraction)
+    backbone = layout.backbone_of(model)
+    backbone.trainable = True
+    for index, layer in enumerate(backbone.layers):
+        is_batchnorm = isinstance(layer, keras.layers.BatchNormalization)
+        layer.trainable = index >= start and not is_batchnorm
+    return model
+
+
+def first_unfrozen_layer(model, num_layers=None, from_layer=None, fraction=None):
+    """Where `unfreeze_backbone` would start: checks its options, changes nothing.
+
+    `train_two_stage` calls it before stage 1, so that a bad option fails at
+    once rather than after the head has trained.
+
+    Returns:
+        The index in `backbone.layers` of the first layer to unfreeze (0: all).
+
+    Raises:
+        ValueError: as `unfreeze_backbone`.
+    """
     backbone = layout.backbone_of(model)
     layers = backbone.layers
     given = [n for n, v in [("num_layers", num_layers), ("from_layer", from_layer),
@@ -89,11 +110,7 @@ def unfreeze_backbone(model, num_layers=None, from_layer=None, fraction=None):
     elif fraction is not None:
         fraction = check_fraction(fraction, "fraction", "(0, 1]")
         start = len(layers) - max(1, round(fraction * len(layers)))
-    backbone.trainable = True
-    for index, layer in enumerate(layers):
-        is_batchnorm = isinstance(layer, keras.layers.BatchNormalization)
-        layer.trainable = index >= start and not is_batchnorm
-    return model
+    return start
 
 
 def trainable_summary(model):

@@ -49,7 +49,7 @@ from transfer_keras._files import atomic_path, write_text_atomically
 from transfer_keras.data import augment_dataset
 from transfer_keras.data.pipelines import RecordFile
 from transfer_keras.evaluation import _traced_inference
-from transfer_keras.freezing import freeze_backbone, unfreeze_backbone
+from transfer_keras.freezing import first_unfrozen_layer, freeze_backbone, unfreeze_backbone
 from transfer_keras.models import (
     backbone_name,
     build_scratch_classifier,
@@ -206,6 +206,16 @@ class AtomicCheckpoint(keras.callbacks.Callback):
 
 def _monitor(val_ds):
     return "val_loss" if val_ds is not None else "loss"
+
+
+def _check_epochs(epochs, name="epochs", minimum=1, hint=""):
+    return check_whole_number(epochs, name, minimum, what="a whole number of epochs",
+                              hint=hint)
+
+
+def _check_patience(patience):
+    if patience is not None:
+        _check_epochs(patience, "patience", 0, hint="Use 0 or None to turn early stopping off.")
 
 
 def _callbacks(val_ds, patience, checkpoint_path, callbacks, model_to_save):
@@ -423,6 +433,8 @@ def train_head(model, train_ds, val_ds=None, epochs=DEFAULT_HEAD_EPOCHS, learnin
     Example:
     >>> history = train_head(model, train_ds, val_ds, epochs=5, verbose=0)
     """
+    _check_epochs(epochs)
+    _check_patience(patience)
     check_checkpoint_path(checkpoint_path)
     if cache_features not in (True, False, "auto"):
         raise ValueError(
@@ -519,9 +531,9 @@ def fine_tune(model, train_ds, val_ds=None, epochs=5, num_layers=None, from_laye
     Example:
     >>> history = fine_tune(model, train_ds, val_ds, epochs=2, num_layers=20, verbose=0)
     """
-    warmup_epochs = check_whole_number(warmup_epochs, "warmup_epochs", 0,
-                                       what="a whole number of epochs",
-                                       hint="Use 0 for no warm-up.")
+    _check_epochs(epochs)
+    _check_patience(patience)
+    warmup_epochs = _check_epochs(warmup_epochs, "warmup_epochs", 0, hint="Use 0 for no warm-up.")
     check_checkpoint_path(checkpoint_path)
     if num_layers is None and from_layer is None and fraction is None:
         fraction = DEFAULT_FINE_TUNE_FRACTION
@@ -623,6 +635,17 @@ def train_two_stage(model, train_ds, val_ds=None, head_epochs=DEFAULT_HEAD_EPOCH
     ...                           verbose=0)
     >>> figure = plot_history(history)
     """
+    # Every option is checked before stage 1: a typo in a stage-2 option must
+    # not cost a trained head.
+    _check_epochs(head_epochs, "head_epochs")
+    _check_epochs(fine_tune_epochs, "fine_tune_epochs", 0, hint="Use 0 to skip stage 2.")
+    for rate, name in [(head_learning_rate, "head_learning_rate"),
+                       (fine_tune_learning_rate, "fine_tune_learning_rate")]:
+        if rate is not None:
+            check_positive_number(rate, name)
+    if fine_tune_epochs:
+        first_unfrozen_layer(model, num_layers, from_layer, fraction)
+        _check_epochs(warmup_epochs, "warmup_epochs", 0, hint="Use 0 for no warm-up.")
     start = time.perf_counter()
     head_train_ds = train_ds
     if augment is not None and cache_features is False:
