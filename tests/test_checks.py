@@ -17,6 +17,7 @@ from transfer_keras._checks import (
     check_fraction,
     check_image_size,
     check_positive_number,
+    check_seed,
     check_whole_number,
 )
 from transfer_keras.evaluation import cross_validate, top_losses
@@ -69,6 +70,32 @@ def test_fraction_positive_number_and_choice():
     for bad in [3.0, True, "avg"]:
         with pytest.raises(ValueError, match=r"`channels` must be one of 1, 3; received"):
             check_choice(bad, "channels", (1, 3))
+
+
+def test_seed_is_a_whole_number_numpy_can_use():
+    assert check_seed(np.int64(7)) == 7 and check_seed(2**32 - 1) == 2**32 - 1
+    assert check_seed(None, allow_none=True) is None
+    for bad in ["0", 1.5, True, None]:
+        with pytest.raises(TypeError, match="`seed` must be a whole number.*Use e.g. seed=0"):
+            check_seed(bad)
+    for bad in [-1, 2**32]:
+        with pytest.raises(ValueError, match=r"`seed` must be from 0 to 2\*\*32 - 1"):
+            check_seed(bad)
+
+
+@pytest.mark.parametrize("call", [
+    lambda seed: tk.set_seed(seed),
+    lambda seed: tk.sample_per_class(np.zeros((4, 2, 2)), [0, 1, 0, 1], 1, seed=seed),
+    lambda seed: tk.build_augmentation(seed=seed),
+    lambda seed: tk.prepare((np.zeros((4, 8, 8, 3)), [0, 1, 0, 1]), 8, seed=seed),
+    lambda seed: cross_validate(lambda: None, np.zeros((4, 2, 2)), [0, 1, 0, 1], k=2,
+                                seed=seed),
+], ids=["set_seed", "sample_per_class", "build_augmentation", "prepare", "cross_validate"])
+@pytest.mark.parametrize("seed, error", [("abc", TypeError), (1.5, TypeError),
+                                         (-1, ValueError), (2**40, ValueError)])
+def test_every_seed_argument_is_checked_up_front(call, seed, error):
+    with pytest.raises(error, match="`seed`"):
+        call(seed)
 
 
 def test_image_size_accepts_numpy_integers():

@@ -290,6 +290,12 @@ def test_image_size_too_small(image_folder, tmp_path, capsys):
     assert_user_error_here(code, capsys, "too small", "at least 32")
 
 
+@pytest.mark.parametrize("seed", ["-1", "4294967296", "1.5"])
+def test_bad_seed_names_the_flag(image_folder, tmp_path, capsys, seed):
+    code = call_main("train", image_folder, *TINY_TRAIN, "--seed", seed, "--out", tmp_path)
+    assert_user_error_here(code, capsys, "--seed", "from 0 to 2**32 - 1", repr(seed))
+
+
 def test_bad_weights_path(image_folder, tmp_path, capsys):
     code = call_main("train", image_folder, "--backbone", "mobilenet", "--image-size", "32",
                      "--weights", tmp_path / "missing.h5", "--out", tmp_path)

@@ -365,6 +365,16 @@ def test_bad_validation_split(tmp_path, split):
         load_image_folder(_two_class_folder(tmp_path), 8, validation_split=split)
 
 
+@pytest.mark.parametrize("options, error, match", [
+    (dict(seed="abc"), TypeError, "`seed` must be a whole number"),
+    (dict(seed=-1), ValueError, "`seed` must be from 0"),
+    (dict(shuffle="no"), TypeError, "`shuffle` must be True or False"),
+])
+def test_bad_seed_and_shuffle_are_clear_errors(tmp_path, options, error, match):
+    with pytest.raises(error, match=match):  # they used to fail in TensorFlow, or not at all
+        load_image_folder(_two_class_folder(tmp_path), 8, **options)
+
+
 def test_validation_split_errors_for_small_classes_and_split_layouts(tmp_path):
     root = _two_class_folder(tmp_path / "a", per_class=2)
     with pytest.raises(ValueError, match="Class 'cats' has 2 image.*needs at least 3"):

@@ -11,6 +11,7 @@ and what is allowed, and returns the value as a plain Python number.
   rates, fractions.
 - `is_one_of` / `check_choice`: one of a few allowed values (`pooling`, ...).
 - `check_image_size`: an int or a `(height, width)` pair.
+- `check_seed`: a random seed, 0 to 2**32 - 1 (NumPy's range).
 """
 
 import numbers
@@ -115,6 +116,28 @@ def check_choice(value, name, choices, hint=""):
         raise ValueError(f"`{name}` must be one of {', '.join(map(repr, choices))}; "
                          f"received {value!r}.{_ending(hint)}")
     return value
+
+
+MAX_SEED = 2**32 - 1  # the largest seed NumPy, scikit-learn and keras.utils accept
+
+
+def check_seed(seed, name="seed", allow_none=False):
+    """Returns `seed` as an int (or None where allowed); raises TypeError for
+    anything but a whole number and ValueError outside 0 .. 2**32 - 1.
+
+    Example:
+    >>> check_seed(np.int64(7))
+    7
+    """
+    if seed is None and allow_none:
+        return None
+    if not is_whole_number(seed):
+        raise TypeError(f"`{name}` must be a whole number{' or None' if allow_none else ''}; "
+                        f"received {seed!r}. Use e.g. {name}=0.")
+    if not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"`{name}` must be from 0 to 2**32 - 1 ({MAX_SEED}); received "
+                         f"{seed}. Use e.g. {name}=0.")
+    return int(seed)
 
 
 def check_image_size(image_size):

@@ -72,6 +72,7 @@ from transfer_keras import (
     train_two_stage,
 )
 from transfer_keras import kit, layout
+from transfer_keras._checks import check_seed
 from transfer_keras._files import (
     Terminated,
     sigterm_as_interrupt,
@@ -784,6 +785,14 @@ def _positive_int(text):
     return value
 
 
+def _seed(text):
+    try:
+        return check_seed(int(text))
+    except ValueError as error:  # not a number, or out of range
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number from 0 to 2**32 - 1, got {text!r}") from None
+
+
 def _image_side(text):
     value = _positive_int(text)
     if value > MAX_IMAGE_SIZE:
@@ -823,7 +832,7 @@ def _add_demo(commands):
     demo.add_argument("--out", default="transfer_keras_demo",
                       help="output folder, new or empty (default: ./transfer_keras_demo)")
     _add_overwrite(demo)
-    demo.add_argument("--seeds", type=int, nargs="+", metavar="SEED", default=[0, 1, 2],
+    demo.add_argument("--seeds", type=_seed, nargs="+", metavar="SEED", default=[0, 1, 2],
                       help="one run per seed; the same seeds give the same numbers "
                            "(default: 0 1 2)")
     demo.add_argument("--curve", type=_positive_int, nargs="*", metavar="N",
@@ -872,7 +881,7 @@ def _add_train(commands):
     train.add_argument("--validation-split", type=_fraction, default=None,
                        help="fraction of each class held out for validation (default: "
                             "0.2, or the val/ folder when there is one)")
-    train.add_argument("--seed", type=int, default=0,
+    train.add_argument("--seed", type=_seed, default=0,
                        help="random seed; the same seed gives the same numbers (default: 0)")
     train.add_argument("--out", required=True,
                        help="output folder, new or empty, outside DATA_DIR (written "

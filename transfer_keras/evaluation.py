@@ -20,7 +20,7 @@ from sklearn.metrics import classification_report, confusion_matrix
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from transfer_keras import layout
-from transfer_keras._checks import check_fraction, check_whole_number
+from transfer_keras._checks import check_fraction, check_seed, check_whole_number
 from transfer_keras._keras_compat import build_before_fit
 from transfer_keras._table import Table
 
@@ -580,6 +580,7 @@ def cross_validate(build_fn, images, labels, k=5, epochs=5, batch_size=32, seed=
         )
     k = _check_folds(k, labels, class_names)
     val_fraction = check_fraction(val_fraction, "val_fraction", "(0, 1)")
+    seed = check_seed(seed)
     splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     folds, val_folds, reports, histories, rows = [], [], [], [], []
     for fold, (train_index, test_index) in enumerate(splitter.split(images, labels), 1):

@@ -33,6 +33,7 @@ import keras
 from transfer_keras._checks import (
     check_choice,
     check_fraction,
+    check_seed,
     check_whole_number,
     is_one_of,
     is_whole_number,
@@ -360,6 +361,7 @@ def build_augmentation(flip=True, rotation=0.05, zoom=0.1, contrast=0.1, seed=No
     Returns:
         A `keras.Sequential` named `"augmentation"`.
     """
+    seed = check_seed(seed, allow_none=True)
     layers = []
     if flip:
         layers.append(keras.layers.RandomFlip("horizontal", seed=seed))

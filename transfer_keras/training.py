@@ -41,9 +41,9 @@ from transfer_keras._checks import (
     check_choice,
     check_fraction,
     check_positive_number,
+    check_seed,
     check_whole_number,
     is_one_of,
-    is_whole_number,
 )
 from transfer_keras._files import atomic_path, write_text_atomically
 from transfer_keras.data import augment_dataset
@@ -1017,9 +1017,7 @@ def set_seed(seed, deterministic=True):
     Example:
     >>> set_seed(0)
     """
-    if not is_whole_number(seed):
-        raise TypeError(f"`seed` must be a whole number; received {seed!r}.")
-    keras.utils.set_random_seed(int(seed))
+    keras.utils.set_random_seed(check_seed(seed))
     if deterministic:
         tf.config.experimental.enable_op_determinism()
 

@@ -28,6 +28,7 @@ from transfer_keras._checks import (
     check_choice,
     check_fraction,
     check_image_size,
+    check_seed,
     check_whole_number,
 )
 from transfer_keras._table import Table
@@ -758,6 +759,9 @@ def load_image_folder(path, image_size, batch_size=32, validation_split=None, se
         check_fraction(validation_split, "validation_split", "(0, 1)", what="a fraction",
                        hint="Use e.g. 0.2, or None for no split.")
     mode = check_choice(mode, "mode", LOAD_MODES)
+    seed = check_seed(seed)
+    if not isinstance(shuffle, bool):
+        raise TypeError(f"`shuffle` must be True or False; received {shuffle!r}.")
     if cache_dir is not None and not Path(cache_dir).is_dir():
         raise ValueError(f"`cache_dir` {str(cache_dir)!r} is not a folder; pass an existing "
                          f"folder for the temporary file, or None.")

@@ -17,8 +17,8 @@ import tensorflow as tf
 from transfer_keras._checks import (
     check_choice,
     check_image_size,
+    check_seed,
     check_whole_number,
-    is_whole_number,
 )
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -142,8 +142,7 @@ def prepare(data, image_size=None, channels=3, batch_size=32, shuffle=False, cac
     if augment is not None and not callable(augment):
         raise TypeError(f"`augment` must be a callable such as a Keras layer, or None; "
                         f"received {type(augment).__name__}.")
-    if seed is not None and not is_whole_number(seed):
-        raise TypeError(f"`seed` must be an int or None; received {seed!r}.")
+    seed = check_seed(seed, allow_none=True)
     if not isinstance(cache, (bool, str, os.PathLike)):
         raise TypeError(f"`cache` must be True, False or a cache file path; received "
                         f"{cache!r}.")

@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from transfer_keras._checks import check_whole_number, is_whole_number
+from transfer_keras._checks import check_seed, check_whole_number, is_whole_number
 
 
 class LabelledImages(NamedTuple):
@@ -117,6 +117,7 @@ def sample_per_class(images, labels, n, seed=0):
     [2, 2]
     """
     n = check_whole_number(n, "n")
+    seed = check_seed(seed)
     images, labels = np.asarray(images), np.asarray(labels)
     if labels.ndim != 1 or len(images) != len(labels):
         raise ValueError(f"`labels` must be 1-D with one label per image; received "
