@@ -564,3 +564,30 @@ def test_two_stage_checks_every_option_before_stage_one_trains(options, match, m
 def test_stage_functions_refuse_bad_epochs_and_patience(function, options, match):
     with pytest.raises(ValueError, match=match):
         getattr(tk, function)(_model(), _dataset(), verbose=0, **options)
+
+
+def _with_labels(labels):
+    images, _ = _toy_data(len(labels))
+    return tf.data.Dataset.from_tensor_slices((images, labels)).batch(16)
+
+
+@pytest.mark.parametrize("function", ["train_head", "fine_tune", "train_from_scratch"])
+@pytest.mark.parametrize("make_data, error, match", [
+    (lambda: _toy_data(), TypeError, "`train_ds` must be a batched tf.data.Dataset.*a tuple"),
+    (lambda: _dataset().unbatch(), ValueError, r"must yield batches of images.*\.batch\(32\)"),
+    (lambda: tf.data.Dataset.from_tensor_slices(_toy_data(size=40)).batch(8), ValueError,
+     r"images are \(40, 40, 3\) but the model takes \(32, 32, 3\).*prepare"),
+    (lambda: _with_labels(np.eye(2, dtype="int32")[np.arange(48) % 2]), ValueError,
+     "labels must be integer class indices.*One-hot"),
+])
+def test_training_data_mistakes_are_named_before_training(function, make_data, error, match):
+    model = _model() if function != "train_from_scratch" else tk.build_scratch_classifier(
+        "mobilenet", 2, (32, 32, 3), alpha=0.25)
+    with pytest.raises(error, match=match):
+        getattr(tk, function)(model, make_data(), epochs=1, verbose=0)
+
+
+def test_labels_beyond_the_models_classes_are_named():
+    labels = (np.arange(48) % 2 + 5).astype("int32")  # 5 and 6 on a 2-class model
+    with pytest.raises(ValueError, match="`train_ds` has labels from 5 to 6.*predicts 2"):
+        tk.train_head(_model(), _with_labels(labels), epochs=1, verbose=0)

@@ -48,7 +48,7 @@ from transfer_keras._checks import (
 from transfer_keras._files import atomic_path, write_text_atomically
 from transfer_keras.data import augment_dataset
 from transfer_keras.data.pipelines import RecordFile
-from transfer_keras.evaluation import _traced_inference
+from transfer_keras.evaluation import _traced_inference, num_classes_of
 from transfer_keras.freezing import first_unfrozen_layer, freeze_backbone, unfreeze_backbone
 from transfer_keras.models import (
     backbone_name,
@@ -216,6 +216,50 @@ def _check_epochs(epochs, name="epochs", minimum=1, hint=""):
 def _check_patience(patience):
     if patience is not None:
         _check_epochs(patience, "patience", 0, hint="Use 0 or None to turn early stopping off.")
+
+
+def _check_training_data(model, data, name):
+    """`data` must be a batched dataset of (images of the model's input size,
+    integer labels); checked from its `element_spec`, before any work."""
+    if data is None and name == "val_ds":
+        return
+    if not isinstance(data, tf.data.Dataset):
+        received = ("a tuple of arrays" if isinstance(data, (tuple, list))
+                    else type(data).__name__)
+        raise TypeError(f"`{name}` must be a batched tf.data.Dataset of (images, labels); "
+                        f"received {received}. Make one with prepare((images, labels), "
+                        f"image_size).")
+    spec = data.element_spec
+    if not isinstance(spec, tuple) or len(spec) != 2:
+        raise ValueError(f"`{name}` must yield (images, labels) batches; its elements are "
+                         f"{spec}.")
+    images, labels = spec
+    expected = tuple(model.input_shape[1:])
+    if images.shape.rank != len(expected) + 1:
+        raise ValueError(f"`{name}` must yield batches of images, shape (batch, "
+                         f"{', '.join(map(str, expected))}); its images have shape "
+                         f"{tuple(images.shape)}. Batch it ({name}.batch(32)), or use "
+                         f"prepare({name}, image_size).")
+    if any(want is not None and have is not None and want != have
+           for want, have in zip(expected, images.shape[1:])):
+        raise ValueError(f"`{name}` images are {tuple(images.shape[1:])} but the model takes "
+                         f"{expected}. Resize them: prepare({name}, image_size="
+                         f"{expected[:2]}).")
+    if not labels.dtype.is_integer or not (
+            labels.shape.rank == 1 or labels.shape.rank == 2 and labels.shape[-1] == 1):
+        raise ValueError(f"`{name}` labels must be integer class indices, one per image; "
+                         f"received {labels.dtype.name} labels of shape {tuple(labels.shape)}."
+                         f" One-hot labels become indices with "
+                         f"{name}.map(lambda x, y: (x, tf.argmax(y, axis=-1))).")
+
+
+def _check_label_range(model, labels, name):
+    num_classes = num_classes_of(model)
+    if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(f"`{name}` has labels from {labels.min()} to {labels.max()}, but the "
+                         f"model predicts {num_classes} classes (labels 0 to "
+                         f"{num_classes - 1}). Give build_classifier the number of classes, "
+                         f"or renumber the labels.")
 
 
 def _callbacks(val_ds, patience, checkpoint_path, callbacks, model_to_save):
@@ -433,6 +477,8 @@ def train_head(model, train_ds, val_ds=None, epochs=DEFAULT_HEAD_EPOCHS, learnin
     Example:
     >>> history = train_head(model, train_ds, val_ds, epochs=5, verbose=0)
     """
+    _check_training_data(model, train_ds, "train_ds")
+    _check_training_data(model, val_ds, "val_ds")
     _check_epochs(epochs)
     _check_patience(patience)
     check_checkpoint_path(checkpoint_path)
@@ -468,6 +514,8 @@ def train_head(model, train_ds, val_ds=None, epochs=DEFAULT_HEAD_EPOCHS, learnin
              "auto": FEATURE_MEMORY_LIMIT if feature_memory_limit is None
              else feature_memory_limit}[feature_cache]
     cached = _extract(model, {"train_ds": train_ds, "val_ds": val_ds}, limit)
+    for name, (_, labels, _) in cached.items():
+        _check_label_range(model, labels, name)
     # Cached features as datasets, reshuffled every epoch and batched like the
     # original training data.
     train_features, train_labels, batch_size = cached["train_ds"]
@@ -531,6 +579,8 @@ def fine_tune(model, train_ds, val_ds=None, epochs=5, num_layers=None, from_laye
     Example:
     >>> history = fine_tune(model, train_ds, val_ds, epochs=2, num_layers=20, verbose=0)
     """
+    _check_training_data(model, train_ds, "train_ds")
+    _check_training_data(model, val_ds, "val_ds")
     _check_epochs(epochs)
     _check_patience(patience)
     warmup_epochs = _check_epochs(warmup_epochs, "warmup_epochs", 0, hint="Use 0 for no warm-up.")
@@ -944,6 +994,8 @@ def train_from_scratch(model, train_ds, val_ds=None, epochs=100, learning_rate=1
     >>> history = train_from_scratch(model, train_ds, val_ds, epochs=2, learning_rate=1e-3,
     ...                              verbose=0)
     """
+    _check_training_data(model, train_ds, "train_ds")
+    _check_training_data(model, val_ds, "val_ds")
     if augment is not None:
         train_ds = augment_dataset(train_ds, augment)
     model.trainable = True
