@@ -146,6 +146,16 @@ def test_32_bit_grayscale_tiffs_keep_their_range(tmp_path, values, mode, expecte
     np.testing.assert_array_equal(pixels[..., 0], pixels[..., 2])  # gray -> RGB
 
 
+def test_load_image_expands_the_home_folder_and_says_what_is_wrong(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    _save(tmp_path / "photo.png", size=(6, 4))
+    assert load_image("~/photo.png", 8).shape == (8, 8, 3)
+    with pytest.raises(ValueError, match="`path` .*missing.png' does not exist"):
+        load_image("~/missing.png", 8)
+    with pytest.raises(ValueError, match="is a folder, not a file.*load_image_folder"):
+        load_image(tmp_path, 8)
+
+
 def test_exif_orientation_is_applied(tmp_path):
     pixels = np.zeros((20, 40, 3), np.uint8)
     pixels[:, :20], pixels[:, 20:] = RED, BLUE  # left red, right blue

@@ -289,9 +289,12 @@ def load_image(path, image_size):
     >>> model.predict(pixels[None], verbose=0).shape  # P(ants), P(bees)
     (1, 2)
     """
-    path = Path(path)
-    if path.is_dir() or not (path.exists() or path.is_symlink()):
-        raise ValueError(f"`path` {str(path)!r} is not a file; give an image file.")
+    path = Path(path).expanduser()
+    if not (path.exists() or path.is_symlink()):
+        raise ValueError(f"`path` {str(path)!r} does not exist; check the path.")
+    if path.is_dir():
+        raise ValueError(f"`path` {str(path)!r} is a folder, not a file; give an image file "
+                         f"(load_image_folder reads folders).")
     _, pixels, reason = _read_image(path, check_image_size(image_size))
     if reason:
         raise ValueError(f"`path` {str(path)!r} cannot be used: {reason}.")
