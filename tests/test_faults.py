@@ -29,6 +29,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image
 
 import transfer_keras as tk
@@ -486,8 +487,9 @@ def test_15_4_a_bad_checkpoint_path_fails_before_training(recipe, path, fragment
     monkeypatch.setattr(model, "fit", no_training)
     monkeypatch.setattr("transfer_keras.training._extract", no_training)
     images = np.zeros((4, SIZE, SIZE, 3), np.float32)
+    data = tf.data.Dataset.from_tensor_slices((images, np.array([0, 1, 0, 1]))).batch(2)
     with pytest.raises(ValueError, match=fragment):
-        recipe(model, (images, np.array([0, 1, 0, 1])), checkpoint_path=tmp_path / path)
+        recipe(model, data, checkpoint_path=tmp_path / path)
 
 
 # --------------------------------------------------------------------------- 15.3 atomic writes

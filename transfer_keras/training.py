@@ -234,17 +234,21 @@ def _check_training_data(model, data, name):
         raise ValueError(f"`{name}` must yield (images, labels) batches; its elements are "
                          f"{spec}.")
     images, labels = spec
-    expected = tuple(model.input_shape[1:])
-    if images.shape.rank != len(expected) + 1:
-        raise ValueError(f"`{name}` must yield batches of images, shape (batch, "
-                         f"{', '.join(map(str, expected))}); its images have shape "
-                         f"{tuple(images.shape)}. Batch it ({name}.batch(32)), or use "
-                         f"prepare({name}, image_size).")
-    if any(want is not None and have is not None and want != have
-           for want, have in zip(expected, images.shape[1:])):
-        raise ValueError(f"`{name}` images are {tuple(images.shape[1:])} but the model takes "
-                         f"{expected}. Resize them: prepare({name}, image_size="
-                         f"{expected[:2]}).")
+    try:
+        expected = tuple(model.input_shape[1:])
+    except (AttributeError, ValueError):  # a subclassed model declares no input shape
+        expected = None
+    if expected is not None and images.shape.rank is not None:
+        if images.shape.rank != len(expected) + 1:
+            raise ValueError(f"`{name}` must yield batches of images, shape (batch, "
+                             f"{', '.join(map(str, expected))}); its images have shape "
+                             f"{tuple(images.shape)}. Batch it ({name}.batch(32)), or use "
+                             f"prepare({name}, image_size).")
+        if any(want is not None and have is not None and want != have
+               for want, have in zip(expected, images.shape[1:])):
+            raise ValueError(f"`{name}` images are {tuple(images.shape[1:])} but the model "
+                             f"takes {expected}. Resize them: prepare({name}, image_size="
+                             f"{expected[:2]}).")
     if not labels.dtype.is_integer or not (
             labels.shape.rank == 1 or labels.shape.rank == 2 and labels.shape[-1] == 1):
         raise ValueError(f"`{name}` labels must be integer class indices, one per image; "
