@@ -695,6 +695,24 @@ def test_export_round_trips_through_load_image_folder(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["fashion"]  # no temporary folder left
 
 
+def test_export_refuses_class_names_that_would_read_back_as_split_folders(tmp_path):
+    with pytest.raises(ValueError, match=r"\['Train'\] would be read back as split folders"):
+        export_image_folder(np.zeros((2, 4, 4, 3), np.uint8), [0, 1], ["cat", "Train"],
+                            tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_pillows_decompression_bomb_check_reads_as_too_large(tmp_path, monkeypatch):
+    _two_class_folder(tmp_path)  # 24x16 images
+    _save(tmp_path / "cats" / "bomb.png", size=(30, 20))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 250)  # Pillow refuses above 500 pixels
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        report = load_image_folder(tmp_path, 8).report
+    reasons = {path.name: reason for path, reason in report.skipped}
+    assert reasons["bomb.png"].startswith("image too large (Image size (600 pixels)")
+
+
 def test_export_refuses_to_overwrite_and_leaves_no_partial_folder(tmp_path, monkeypatch):
     images, labels = np.zeros((4, 8, 8, 3), np.uint8), np.array([0, 1, 0, 1])
     target = tmp_path / "out"

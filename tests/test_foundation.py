@@ -305,6 +305,8 @@ def test_imagenet_offline_falls_back_to_the_example_kit(keras_home, monkeypatch)
         _assert_kernels_match(backbone, tk.kit.example_weights())
         assert backbone.weights_file == str(tk.kit.example_weights())
         assert backbone.weights_requested == f"mobilenet_2_5_{size}_tf_no_top.h5"
+    spelled = tk.build_backbone("mobilenet", (128, 128, 3), weights="ImageNet", alpha=0.25)
+    assert spelled.weights_requested == "mobilenet_2_5_128_tf_no_top.h5"  # any case works
     with pytest.raises(tk.WeightsUnavailableError, match="mobilenet_5_0_128_tf_no_top"):
         tk.build_backbone("mobilenet", (128, 128, 3), weights="imagenet", alpha=0.5)
     assert list(keras_home.iterdir()) == []  # nothing was copied into the cache

@@ -121,6 +121,9 @@ def test_streaming_checks_the_disk_space_and_the_arguments(tmp_path, monkeypatch
         _load(root, "disk")
     with pytest.raises(ValueError, match="`cache_dir`.*is not a folder"):
         _load(root, "streaming", cache_dir=tmp_path / "missing")
+    monkeypatch.undo()
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert _load(root, "streaming", cache_dir="~").report.num_images == 4  # ~ expanded
 
 
 @pytest.mark.parametrize("make", [lambda: RecordFile((2, 3), np.float32),

@@ -278,8 +278,10 @@ def check_input_shape(spec, input_shape):
 
 
 def _check_weights(weights):
-    if weights is None or weights == "imagenet":
-        return weights
+    if weights is None:
+        return None
+    if isinstance(weights, str) and weights.lower() == "imagenet":  # "ImageNet" too
+        return "imagenet"
     if isinstance(weights, (str, os.PathLike)):
         path = Path(weights).expanduser()
         if not path.is_file():

@@ -343,6 +343,8 @@ def _read_image(path, image_size):
         return hashlib.sha256(data).hexdigest(), _decode_image(data, image_size), None
     except _ImageTooLarge as error:
         return None, None, str(error)
+    except Image.DecompressionBombError as error:  # Pillow's own check, at twice the limit
+        return None, None, f"image too large ({error})"
     except UnidentifiedImageError:
         return None, None, "not an image (Pillow cannot identify the format)"
     except Exception as error:  # Pillow raises many types for broken files
@@ -765,7 +767,8 @@ def load_image_folder(path, image_size, batch_size=32, validation_split=None, se
     seed = check_seed(seed)
     if not isinstance(shuffle, bool):
         raise TypeError(f"`shuffle` must be True or False; received {shuffle!r}.")
-    if cache_dir is not None and not Path(cache_dir).is_dir():
+    cache_dir = None if cache_dir is None else Path(cache_dir).expanduser()
+    if cache_dir is not None and not cache_dir.is_dir():
         raise ValueError(f"`cache_dir` {str(cache_dir)!r} is not a folder; pass an existing "
                          f"folder for the temporary file, or None.")
 
@@ -924,6 +927,11 @@ def export_image_folder(images, labels, class_names, path, per_class=None, forma
     if len(set(folder_names)) != len(folder_names):
         raise ValueError(f"`class_names` {list(class_names)} give repeated folder names "
                          f"{folder_names}; make them distinct.")
+    split_like = [name for name in folder_names if name.lower() in SPLIT_FOLDER_NAMES]
+    if split_like:
+        raise ValueError(f"`class_names` {split_like} would be read back as split folders "
+                         f"(train/, val/, ...), not classes, by load_image_folder. Rename "
+                         f"them (e.g. 'train_set').")
     if labels.min() < 0 or labels.max() >= len(class_names):
         raise ValueError(f"`labels` must be in 0..{len(class_names) - 1} (one per class "
                          f"name); received values from {labels.min()} to {labels.max()}.")
