@@ -218,11 +218,18 @@ def _check_patience(patience):
         _check_epochs(patience, "patience", 0, hint="Use 0 or None to turn early stopping off.")
 
 
+def _check_training_run(model, train_ds, val_ds, epochs, patience):
+    """The checks every training function makes before any work."""
+    _check_training_data(model, train_ds, "train_ds")
+    if val_ds is not None:
+        _check_training_data(model, val_ds, "val_ds")
+    _check_epochs(epochs)
+    _check_patience(patience)
+
+
 def _check_training_data(model, data, name):
     """`data` must be a batched dataset of (images of the model's input size,
-    integer labels); checked from its `element_spec`, before any work."""
-    if data is None and name == "val_ds":
-        return
+    integer labels); checked from its `element_spec`."""
     if not isinstance(data, tf.data.Dataset):
         received = ("a tuple of arrays" if isinstance(data, (tuple, list))
                     else type(data).__name__)
@@ -481,10 +488,7 @@ def train_head(model, train_ds, val_ds=None, epochs=DEFAULT_HEAD_EPOCHS, learnin
     Example:
     >>> history = train_head(model, train_ds, val_ds, epochs=5, verbose=0)
     """
-    _check_training_data(model, train_ds, "train_ds")
-    _check_training_data(model, val_ds, "val_ds")
-    _check_epochs(epochs)
-    _check_patience(patience)
+    _check_training_run(model, train_ds, val_ds, epochs, patience)
     check_checkpoint_path(checkpoint_path)
     if cache_features not in (True, False, "auto"):
         raise ValueError(
@@ -583,10 +587,7 @@ def fine_tune(model, train_ds, val_ds=None, epochs=5, num_layers=None, from_laye
     Example:
     >>> history = fine_tune(model, train_ds, val_ds, epochs=2, num_layers=20, verbose=0)
     """
-    _check_training_data(model, train_ds, "train_ds")
-    _check_training_data(model, val_ds, "val_ds")
-    _check_epochs(epochs)
-    _check_patience(patience)
+    _check_training_run(model, train_ds, val_ds, epochs, patience)
     warmup_epochs = _check_epochs(warmup_epochs, "warmup_epochs", 0, hint="Use 0 for no warm-up.")
     check_checkpoint_path(checkpoint_path)
     if num_layers is None and from_layer is None and fraction is None:
@@ -998,8 +999,7 @@ def train_from_scratch(model, train_ds, val_ds=None, epochs=100, learning_rate=1
     >>> history = train_from_scratch(model, train_ds, val_ds, epochs=2, learning_rate=1e-3,
     ...                              verbose=0)
     """
-    _check_training_data(model, train_ds, "train_ds")
-    _check_training_data(model, val_ds, "val_ds")
+    _check_training_run(model, train_ds, val_ds, epochs, patience)
     if augment is not None:
         train_ds = augment_dataset(train_ds, augment)
     model.trainable = True

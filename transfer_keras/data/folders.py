@@ -483,7 +483,7 @@ def _class_name(class_folder):
     """The class name of a class folder: its name in the NFC form of Unicode.
 
     macOS writes accented names decomposed (NFD: "e" + accent) where Linux keeps
-    them as typed (usually NFC: "é"); both look alike and now compare equal.
+    them as typed (usually NFC: "é"): both forms give the same class.
     """
     name = class_folder.name
     try:
