@@ -675,9 +675,9 @@ def run_evaluate(args):
     part = next((split for split in ("test", "val") if split in report.counts), "train")
     images, labels = getattr(report, f"{part}_images"), getattr(report, f"{part}_labels")
     if part != "train":
-        others = " and ".join(split for split in report.counts if split != part)
-        _say(f"Evaluating on the held-out {part} part ({len(labels)} images); the {others} "
-             f"part{'s are' if ' and ' in others else ' is'} not scored.")
+        others = [split for split in report.counts if split != part]
+        _say(f"Evaluating on the held-out {part} part ({len(labels)} images); the "
+             f"{' and '.join(others)} part{'s are' if len(others) > 1 else ' is'} not scored.")
     model_names, to_model_label = _folder_to_model_labels(
         folder, data.class_names, model_names, names_from, args.model)
     evaluation = evaluate_classifier(model, (images, to_model_label[labels]), model_names,
