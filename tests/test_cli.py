@@ -123,6 +123,26 @@ def test_predict_prints_a_table(trained, image_folder):
     assert result.stdout.count(".png") == 24
 
 
+def test_predict_skips_what_is_not_an_image_and_says_why_once(trained, image_folder,
+                                                              tmp_path):
+    _, out = trained
+    folder = tmp_path / "to_predict"
+    shutil.copytree(image_folder / "red", folder)
+    (folder / "notes.txt").write_text("not a photo\n")
+    (folder / "broken.png").write_bytes((folder / "0.png").read_bytes()[:60])
+    result = run_cli("predict", out / "model.keras", folder, "--json")
+    assert result.returncode == 0, result.stderr
+    notes = [line for line in result.stderr.splitlines() if line.startswith("note:")]
+    assert len(notes) == 2
+    assert notes[0].startswith("note: skipped broken.png: corrupt or truncated image (")
+    assert notes[1] == ("note: skipped notes.txt: not an image (Pillow cannot identify the "
+                        "format)")
+    assert str(folder) not in result.stderr  # the file's name, not its path twice
+    data = json.loads(result.stdout)
+    assert len(data["results"]) == 12
+    assert {item["file"] for item in data["skipped"]} == {"broken.png", "notes.txt"}
+
+
 def test_predict_json_names_classes_from_the_model_file_alone(trained, image_folder,
                                                               tmp_path):
     _, out = trained

@@ -81,9 +81,10 @@ from transfer_keras._files import (
 )
 from transfer_keras._table import Table
 from transfer_keras.backbones import check_input_shape
-from transfer_keras.data import folder_layout, load_image
+from transfer_keras.data import folder_layout
 from transfer_keras.data.folders import (
     SPLIT_FOLDER_NAMES,
+    _read_image,
     class_folders_named_like_splits,
     list_files,
 )
@@ -590,12 +591,13 @@ def run_predict(args):
               f"showing class indices 0..{num_classes - 1} instead of names.")
 
     images, names = [], []
-    for file in files:
-        try:
-            images.append(load_image(file, size))
+    for file in files:  # read as `load_image` reads them; the reason says why not
+        _, pixels, reason = _read_image(file, size)  # not an image, corrupt, unreadable
+        if reason:
+            skipped.append((str(file.relative_to(root)), reason))
+        else:
+            images.append(pixels)
             names.append(str(file.relative_to(root)))
-        except ValueError as error:  # says why: not an image, corrupt, unreadable
-            skipped.append((str(file.relative_to(root)), str(error)))
     for name, reason in skipped:
         _note(f"skipped {name}: {reason}")
     if not images:
