@@ -566,6 +566,21 @@ def test_16_7_bad_numbers_are_refused_before_the_data_is_read(options, colours, 
     assert_clear_error(code, capsys, 2, options[0])
 
 
+def test_stage_1_only_says_so_on_screen_and_in_the_report(colours, tiny, tmp_path, capsys):
+    # `--fine-tune-epochs 0` used to announce "stage 2: ... for 0 epoch(s)".
+    out = tmp_path / "run"
+    flags = list(tiny)
+    flags[flags.index("--fine-tune-epochs") + 1] = "0"
+    assert call_main("train", colours, *flags, "--out", out) == 0
+    printed = capsys.readouterr().out
+    assert "Stage 1 only: frozen backbone, 1 epoch for the head; no fine-tuning" in printed
+    assert "stage 2" not in printed.lower() and "epoch(s)" not in printed
+    markdown = (out / "report.md").read_text()
+    assert "1 epoch at most; no stage 2" in markdown and "epoch(s)" not in markdown
+    history = json.loads((out / "report.json").read_text())["history"]
+    assert history["fine_tune_epoch"] is None and list(history["seconds"]) == ["head"]
+
+
 @pytest.mark.parametrize("classes", [("train", "cats"), ("train", "val"), ("test", "valid")])
 def test_16_8_classes_named_like_splits_are_explained(classes, tmp_path, tiny, capsys):
     data = tmp_path / "data"

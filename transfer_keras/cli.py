@@ -91,6 +91,7 @@ from transfer_keras.data.folders import (
 from transfer_keras.errors import ResourceUnavailableError, UsageError
 from transfer_keras.evaluation import num_classes_of, predict_probabilities
 from transfer_keras.reports import (
+    epochs_phrase,
     evaluate_report,
     fine_tune_extent,
     showcase_report,
@@ -406,7 +407,7 @@ def _fit(model, data, args, settings, finished):
     """
     augment = build_augmentation(seed=args.seed) if args.augment else None
     if settings["from_scratch"]:
-        _say(f"From scratch: every layer trains (BatchNorm too), {args.epochs} epoch(s) at "
+        _say(f"From scratch: every layer trains (BatchNorm too), {epochs_phrase(args.epochs)} at "
              f"most, early stopping after {SCRATCH_PATIENCE} without progress; no stage 2 "
              f"(--fine-tune-epochs does not apply)" + _augmented(args))
         start = time.perf_counter()
@@ -416,9 +417,13 @@ def _fit(model, data, args, settings, finished):
                                      callbacks=[BatchNormRecalibration(train_ds)])
         finished.append("scratch")
         return TransferHistory(history, seconds={"scratch": time.perf_counter() - start})
-    _say(f"Stage 1: frozen backbone, {args.epochs} epoch(s) for the head; then stage 2: "
-         f"fine-tuning {fine_tune_extent(args.fine_tune_layers)} for "
-         f"{args.fine_tune_epochs} epoch(s)" + _augmented(args))
+    if args.fine_tune_epochs:
+        _say(f"Stage 1: frozen backbone, {epochs_phrase(args.epochs)} for the head; then stage 2: "
+             f"fine-tuning {fine_tune_extent(args.fine_tune_layers)} for "
+             f"{epochs_phrase(args.fine_tune_epochs)}" + _augmented(args))
+    else:
+        _say(f"Stage 1 only: frozen backbone, {epochs_phrase(args.epochs)} for the head; no "
+             f"fine-tuning (--fine-tune-epochs 0)" + _augmented(args))
 
     def after_head(model):
         finished.append("head")

@@ -131,12 +131,20 @@ def fine_tune_extent(num_layers):
 
 def _recipe(settings):
     """One line on how a `train` run trained: two stages, or from scratch."""
+    epochs, fine_tune_epochs = settings["epochs"], settings["fine_tune_epochs"]
     if settings.get("from_scratch"):
         return (f"- From scratch (random weights): every layer trained, BatchNorm "
-                f"included, {settings['epochs']} epoch(s) at most; no fine-tuning stage.")
-    return (f"- Stage 1 (frozen backbone, new head): {settings['epochs']} epoch(s) at most; "
-            f"stage 2 (fine-tuning {fine_tune_extent(settings['fine_tune_layers'])}, "
-            f"BatchNorm frozen): {settings['fine_tune_epochs']} epoch(s) at most.")
+                f"included, {epochs_phrase(epochs)} at most; no fine-tuning stage.")
+    stage_1 = f"- Stage 1 (frozen backbone, new head): {epochs_phrase(epochs)} at most"
+    if not fine_tune_epochs:
+        return stage_1 + "; no stage 2 (no fine-tuning: --fine-tune-epochs 0)."
+    return (f"{stage_1}; stage 2 (fine-tuning {fine_tune_extent(settings['fine_tune_layers'])}, "
+            f"BatchNorm frozen): {epochs_phrase(fine_tune_epochs)} at most.")
+
+
+def epochs_phrase(count):
+    """'1 epoch', '5 epochs'."""
+    return f"{count} epoch" + ("" if count == 1 else "s")
 
 
 def train_report(data, model, history, evaluation, settings, seconds, test=None):
@@ -192,7 +200,7 @@ def train_report(data, model, history, evaluation, settings, seconds, test=None)
         f"{weights}, {size}x{size} px, batch size {settings['batch_size']}, seed "
         f"{settings['seed']}.",
         _recipe(settings)
-        + f" {len(history.epoch)} epoch(s) run in {sum(history.seconds.values()):.0f} s.",
+        + f" {epochs_phrase(len(history.epoch))} run in {sum(history.seconds.values()):.0f} s.",
         "",
         "## Evaluation on the validation part",
         "",
