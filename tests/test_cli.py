@@ -115,6 +115,27 @@ def test_train_writes_model_reports_and_figures(trained):
     assert f"{report['accuracy']:.4f}" in markdown and "blue" in markdown
 
 
+def test_train_with_train_and_test_folders_holds_out_validation_from_train(
+        image_folder, tmp_path, capsys):
+    data = tmp_path / "kaggle_style"  # train/ and test/, no validation folder
+    for name in ("blue", "red"):
+        photos = sorted((image_folder / name).iterdir())
+        for split, chosen in (("train", photos[:8]), ("test", photos[8:])):
+            (data / split / name).mkdir(parents=True)
+            for photo in chosen:
+                shutil.copy(photo, data / split / name / photo.name)
+    out = tmp_path / "run"
+    assert call_main("train", data, *TINY_TRAIN, "--out", out) == 0
+    printed = capsys.readouterr().out
+    assert "no validation folder: holding out 20% of train/ for validation" in printed
+    report = json.loads((out / "report.json").read_text())
+    counts = report["data"]["counts"]
+    assert list(counts) == ["train", "val", "test"]
+    assert counts["val"] == {"blue": 2, "red": 2} and counts["test"] == {"blue": 4, "red": 4}
+    assert 0 <= report["test_accuracy"] <= 1  # test/ scored once, at the end
+    assert "On the test/ folder (held out from every choice)" in printed
+
+
 def test_predict_prints_a_table(trained, image_folder):
     _, out = trained
     result = run_cli("predict", out / "model.keras", image_folder, "--top-k", "2")

@@ -181,7 +181,7 @@ def test_report_renders_and_converts_to_plain_data(tmp_path):
 
 
 def test_split_folders_with_every_held_out_name(tmp_path):
-    for held_out in ("val", "valid", "validation", "test"):
+    for held_out in ("val", "valid", "validation"):
         root = tmp_path / held_out
         _two_class_folder(root / "train", per_class=2)
         _two_class_folder(root / held_out, per_class=1)
@@ -191,6 +191,28 @@ def test_split_folders_with_every_held_out_name(tmp_path):
         _, _, val_images, val_labels = result.arrays()
         assert val_images.shape == (2, 8, 8, 3) and val_labels.tolist() == [0, 1]
         assert dataset_to_arrays(result.val_ds)[1].tolist() == [0, 1]
+
+
+def test_train_and_test_folders_alone_keep_test_out_of_validation(tmp_path):
+    # The common layout of downloaded datasets. test/ used to become the validation
+    # part, silently: early stopping watched the test photos and no test score remained.
+    _two_class_folder(tmp_path / "train", per_class=4)
+    _two_class_folder(tmp_path / "test", per_class=2)
+    assert data.folder_layout(tmp_path) == "train and test folders"
+    alone = load_image_folder(tmp_path, 8, batch_size=2)
+    assert alone.report.layout == "train and test folders"
+    assert alone.val_ds is None and list(alone.report.counts) == ["train", "test"]
+    assert alone.report.counts["test"] == {"cats": 2, "dogs": 2}
+    assert dataset_to_arrays(alone.test_ds)[1].tolist() == [0, 0, 1, 1]
+
+    held = load_image_folder(tmp_path, 8, batch_size=2, validation_split=0.25)
+    assert list(held.report.counts) == ["train", "val", "test"]  # the report's column order
+    assert held.report.counts["train"] == {"cats": 3, "dogs": 3}
+    assert held.report.counts["val"] == {"cats": 1, "dogs": 1}
+    assert all(path.parent.parent.name == "train" for path in held.report.val_paths)
+    assert sorted(p.parent.parent.name for p in held.report.test_paths) == ["test"] * 4
+    assert dataset_to_arrays(held.val_ds)[1].tolist() == [0, 1]
+    assert "(train and test folders)" in str(held.report)
 
 
 def test_test_folder_next_to_val_is_the_test_part(tmp_path):

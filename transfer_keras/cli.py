@@ -84,6 +84,7 @@ from transfer_keras.backbones import check_input_shape
 from transfer_keras.data import folder_layout
 from transfer_keras.data.folders import (
     SPLIT_FOLDER_NAMES,
+    TRAIN_TEST_LAYOUT,
     _read_image,
     class_folders_named_like_splits,
     list_files,
@@ -303,12 +304,17 @@ def _layout(folder, validation_split):
         kind = folder_layout(folder)
     except ValueError as error:
         raise _explain_reserved_names(error, folder) from None
-    if kind == "class folders":
+    if kind != "split folders":  # class folders, or train/ and test/: no validation folder
+        if kind == TRAIN_TEST_LAYOUT and validation_split is None:
+            _say(f"{folder} has train/ and test/ but no validation folder: holding out 20% "
+                 f"of train/ for validation (--validation-split), so that test/ stays "
+                 f"unseen until the final score")
         return validation_split or 0.2
     if validation_split is not None:
         raise _explain_reserved_names(UsageError(
             f"--validation-split cannot be used with {str(folder)!r}: it has its own "
-            f"validation folder (val/). Drop --validation-split."), folder)
+            f"validation folder (val/, valid/ or validation/). Drop --validation-split."),
+            folder)
     return None
 
 

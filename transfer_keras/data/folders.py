@@ -45,6 +45,7 @@ from transfer_keras.errors import ResourceUnavailableError
 TRAIN_FOLDER = "train"
 HELD_OUT_FOLDERS = ("val", "valid", "validation", "test")  # in order of preference
 TEST_FOLDER = "test"
+TRAIN_TEST_LAYOUT = "train and test folders"  # train/ and test/, no validation folder
 SPLIT_FOLDER_NAMES = (TRAIN_FOLDER, *HELD_OUT_FOLDERS)  # they mark split folders, not classes
 
 # Safety limits of the folder scan: larger files and images are skipped with the reason.
@@ -80,8 +81,8 @@ class ImageFolderData(_ImageFolderParts):
     """What `load_image_folder` returns: `train_ds, val_ds, class_names, report = ...`.
 
     `val_ds` is None without a validation part. `test_ds` (an attribute, not
-    part of the unpacking) holds a `test/` folder that sits beside `train/` and
-    a validation folder; it is None otherwise. Score it only once, at the end:
+    part of the unpacking) holds a `test/` folder that sits beside `train/`; it
+    is None otherwise. Score it only once, at the end:
     no choice (epochs, learning rate, early stopping) may look at it.
     """
 
@@ -105,7 +106,8 @@ class DataReport:
 
     Attributes:
         root: the folder that was read.
-        layout: `"class folders"` (`root/<class>/`) or `"split folders"` (`root/train/...`).
+        layout: `"class folders"` (`root/<class>/`), `"split folders"` (`root/train/`,
+            a validation folder, maybe `root/test/`) or `"train and test folders"`.
         class_names: sorted class names; label `i` is `class_names[i]`.
         image_size: `(height, width)` of the loaded arrays.
         counts: `{split: {class_name: number of images}}`, splits `"train"`, `"val"`
@@ -561,8 +563,12 @@ def _scan_classes(listed, image_size, report, pixels):
 
 
 def _find_splits(root, report):
-    """Returns the split folders of the layout: `{"train": folder}`, plus `"val"`,
-    plus `"test"` when a `test/` folder sits beside a validation folder."""
+    """Returns the split folders of the layout: `{"train": folder}`, plus `"val"`
+    (a validation folder), plus `"test"` (a `test/` folder).
+
+    `train/` with `test/` alone (a common layout of downloaded datasets) has no
+    validation folder: test/ stays the test part, never used for early
+    stopping, and `validation_split` may hold out part of train/ instead."""
     subfolders, _ = _visible_entries(root)
     names = {folder.name.lower(): folder for folder in subfolders}
     split_names = [name for name in names if name in (TRAIN_FOLDER, *HELD_OUT_FOLDERS)]
@@ -583,10 +589,12 @@ def _find_splits(root, report):
             f"Unknown folder layout in {str(root)!r}: found folders "
             f"{', '.join(sorted(f.name for f in subfolders))}. Use either class folders "
             f"(root/<class_name>/<image>) or split folders (root/train/<class_name>/... "
-            f"and root/val/<class_name>/...; 'valid', 'validation' or 'test' also name "
-            f"the held-out part; with both a validation folder and test/, test/ is the "
-            f"test part), not a mix, and not train/ alone."
+            f"and root/val/<class_name>/...; 'valid' or 'validation' also name the "
+            f"validation part, and test/ the test part), not a mix, and not train/ alone."
         )
+    if held_out == [TEST_FOLDER]:
+        report.layout = TRAIN_TEST_LAYOUT
+        return {"train": names[TRAIN_FOLDER], "test": names[TEST_FOLDER]}
     report.layout = "split folders"
     splits = {"train": names[TRAIN_FOLDER], "val": names[held_out[0]]}
     rest = held_out[1:]
@@ -612,10 +620,13 @@ def class_folders_named_like_splits(folder):
 
 
 def folder_layout(path):
-    """How `load_image_folder` reads `path`: `"class folders"` or `"split folders"`.
+    """How `load_image_folder` reads `path`: `"class folders"` (`root/<class>/`),
+    `"split folders"` (`root/train/` and a validation folder, maybe `root/test/`)
+    or `"train and test folders"` (`root/train/` and `root/test/` alone).
 
     Looks at the folder names only (no image is read), so a caller can choose
-    `validation_split` first: split folders bring their own validation part.
+    `validation_split` first: split folders bring their own validation part;
+    the other two layouts need `validation_split` for one.
 
     Raises:
         ValueError: a layout `load_image_folder` cannot read (the same message).
@@ -694,9 +705,12 @@ def load_image_folder(path, image_size, batch_size=32, validation_split=None, se
                       shuffle=True, mode="auto", cache_dir=None):
     """Loads a folder of images, one sub-folder per class, into checked datasets.
 
-    Two layouts are understood: `root/<class_name>/<image>` (optionally split
-    with `validation_split`, stratified per class) and `root/train/<class_name>/...`
-    plus `root/val/<class_name>/...` ('valid', 'validation' or 'test' also work).
+    Three layouts are understood: `root/<class_name>/<image>` (optionally split
+    with `validation_split`, stratified per class); `root/train/<class_name>/...`
+    plus `root/val/<class_name>/...` ('valid' or 'validation' also work) and
+    optionally `root/test/<class_name>/...`; and `root/train/` plus `root/test/`
+    alone, where test/ is the test part (`test_ds`) and `validation_split`, if
+    given, holds out part of train/ for validation. `report.layout` says which.
     Images in nested, non-hidden sub-folders of a class folder belong to that
     class; links to folders are followed (each real folder read once).
 
@@ -721,7 +735,8 @@ def load_image_folder(path, image_size, batch_size=32, validation_split=None, se
         image_size: an int or `(height, width)` to resize every image to.
         batch_size: images per batch. Defaults to `32`.
         validation_split: fraction in (0, 1) of each class held out for
-            validation (class-folder layout only). Defaults to `None` (no split).
+            validation, from the class folders or from train/ (not with a
+            validation folder). Defaults to `None` (no split).
         seed: seed of the validation split and of the training shuffle.
             Defaults to `0`.
         shuffle: reshuffle the training set every epoch. Defaults to `True`.
@@ -779,7 +794,7 @@ def load_image_folder(path, image_size, batch_size=32, validation_split=None, se
             f"sub-folder per class: {root}/<class_name>/<image>."
         )
     split_folders = _find_splits(root, report)
-    if report.layout == "split folders":
+    if report.layout != "class folders":
         _check_loose_files(root, _visible_entries(root, report)[1], image_size, report)
     if "val" in split_folders and validation_split is not None:
         raise ValueError(
@@ -799,6 +814,7 @@ def load_image_folder(path, image_size, batch_size=32, validation_split=None, se
     scans = {split: scans.get(split, {}) for split in split_folders}
     if validation_split is not None:
         scans["train"], scans["val"] = _stratified_split(scans["train"], validation_split, seed)
+        scans = {split: scans[split] for split in ("train", "val", "test") if split in scans}
 
     class_names = sorted(scans["train"])
     if len(class_names) < 2:
