@@ -81,3 +81,32 @@ def test_small_cnn_shapes_and_errors():
                             baselines.build_small_cnn(2, (64, 64, 3)).layers]
     with pytest.raises(ValueError, match="`num_classes`"):
         baselines.build_small_cnn(1, (64, 64, 3))
+
+
+def test_baselines_refuse_what_they_cannot_score_and_name_the_part():
+    # These used to fail inside NumPy or scikit-learn ("Cannot cast array data...").
+    with pytest.raises(ValueError, match="`train_labels` is empty"):
+        baselines.majority_baseline([], [0, 1])
+    with pytest.raises(ValueError, match="`test_labels` must be whole numbers.*0.5"):
+        baselines.majority_baseline([0, 1, 1], [0.5, 1.0])
+    with pytest.raises(ValueError, match="`train_labels` must be whole numbers from 0 up"):
+        baselines.majority_baseline([-1, 0], [0])
+    with pytest.raises(ValueError, match="one-hot"):
+        baselines.majority_baseline(np.eye(2), [0])
+
+    train, val, test = (_colour_split(12, seed) for seed in (0, 1, 2))
+    with pytest.raises(ValueError, match="`val` must have one label per example; received "
+                                         "12 images and 11 labels"):
+        baselines.pixels_logistic(train, (val[0], val[1][:-1]), test, side=4)
+    with pytest.raises(ValueError, match="`train` labels hold one class only"):
+        baselines.pixels_logistic((train[0], np.zeros(12, int)), val, test, side=4)
+    nan_images = train[0].copy()
+    nan_images[0, 0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="`train` images hold NaN"):
+        baselines.pixels_logistic((nan_images, train[1]), val, test, side=4)
+    with pytest.raises(ValueError, match="`side` must be"):
+        baselines.pixels_logistic(train, val, test, side=0)
+    with pytest.raises(TypeError, match="`test` must be a pair.*dataset_to_arrays"):
+        baselines.pixels_logistic(train, val, tk.prepare(test, batch_size=4), side=4)
+    with pytest.raises(ValueError, match="`test labels` is empty"):
+        baselines.logistic_regression(train, val, (test[0][:0], test[1][:0]))

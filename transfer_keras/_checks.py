@@ -12,6 +12,7 @@ and what is allowed, and returns the value as a plain Python number.
 - `is_one_of` / `check_choice`: one of a few allowed values (`pooling`, ...).
 - `check_image_size`: an int or a `(height, width)` pair.
 - `check_seed`: a random seed, 0 to 2**32 - 1 (NumPy's range).
+- `check_labels`: class labels, whole numbers 0, 1, 2, ... one per example.
 """
 
 import numbers
@@ -150,3 +151,43 @@ def check_image_size(image_size):
             f"ints; received {image_size!r}. Example: image_size=224 or (224, 224)."
         )
     return int(size[0]), int(size[1])
+
+
+def check_labels(labels, name="labels"):
+    """Returns `labels` as a 1-D int64 array, or raises ValueError naming `name`.
+
+    Accepts whole numbers from 0 up, as ints or as floats with no fraction
+    (`1.0`, as NumPy often gives), shaped `(n,)` or `(n, 1)`. Refuses one-hot
+    rows, fractions (`0.5` used to become class 0), NaN, negative numbers,
+    strings and booleans, each with the fix.
+
+    Example:
+    >>> check_labels([0.0, 1.0, 1.0]).tolist()
+    [0, 1, 1]
+    """
+    array = np.asarray(labels)
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.ndim != 1:
+        raise ValueError(
+            f"`{name}` must be whole numbers 0..num_classes-1, one per example; received "
+            f"an array of shape {array.shape}. Convert one-hot labels with "
+            f"`labels.argmax(axis=1)`.")
+    if array.dtype.kind not in "iuf":  # ints, unsigned ints, floats; not bools or strings
+        kind = "booleans" if array.dtype.kind == "b" else f"values of type {array.dtype}"
+        raise ValueError(
+            f"`{name}` must be whole numbers 0..num_classes-1; received {kind} "
+            f"(e.g. {array[:3].tolist()!r}). Turn class names into numbers first, e.g. "
+            f"`[class_names.index(name) for name in names]`.")
+    if array.dtype.kind == "f":
+        bad = array[~np.isfinite(array) | (array != np.round(array))]
+        if bad.size:
+            raise ValueError(
+                f"`{name}` must be whole numbers 0..num_classes-1; received "
+                f"{bad.size} that are not (e.g. {bad[:3].tolist()!r}). Pass the class "
+                f"numbers, not probabilities or scores.")
+    if array.size and array.min() < 0:
+        raise ValueError(
+            f"`{name}` must be whole numbers from 0 up; received {int(array.min())}. Number "
+            f"the classes 0, 1, 2, ...")
+    return array.astype(np.int64)

@@ -21,7 +21,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from transfer_keras import layout
-from transfer_keras._checks import check_whole_number
+from transfer_keras._checks import check_labels, check_whole_number
 from transfer_keras.evaluation import _in_batches, _traced_inference
 
 LOGISTIC_C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0)
@@ -50,10 +50,41 @@ def majority_baseline(train_labels, test_labels):
     >>> majority_baseline([0, 0, 1], [0, 1, 1, 1]).accuracy
     0.25
     """
-    train_labels, test_labels = np.asarray(train_labels), np.asarray(test_labels)
+    train_labels = _nonempty(check_labels(train_labels, "train_labels"), "train_labels")
+    test_labels = _nonempty(check_labels(test_labels, "test_labels"), "test_labels")
     majority = int(np.bincount(train_labels).argmax())
     return BaselineScore(float(np.mean(test_labels == majority)), float("nan"),
                          {"class": majority})
+
+
+def _nonempty(labels, name):
+    if not len(labels):
+        raise ValueError(f"`{name}` is empty; a baseline needs at least one example.")
+    return labels
+
+
+def _checked_parts(train, val, test, what="features"):
+    """The three `(inputs, labels)` pairs as arrays, or a ValueError/TypeError naming the part."""
+    parts = []
+    for name, part in (("train", train), ("val", val), ("test", test)):
+        if not isinstance(part, (tuple, list)) or len(part) != 2:
+            raise TypeError(
+                f"`{name}` must be a pair ({what}, labels) of arrays; received "
+                f"{type(part).__name__}. A tf.data.Dataset can be turned into arrays with "
+                f"`tk.dataset_to_arrays(dataset)`.")
+        inputs = np.asarray(part[0], dtype=np.float32)
+        labels = _nonempty(check_labels(part[1], f"{name} labels"), f"{name} labels")
+        if len(inputs) != len(labels):
+            raise ValueError(f"`{name}` must have one label per example; received "
+                             f"{len(inputs)} {what} and {len(labels)} labels.")
+        if not np.isfinite(inputs).all():
+            raise ValueError(f"`{name}` {what} hold NaN or infinite values; "
+                             f"{np.size(inputs) - np.isfinite(inputs).sum()} of them.")
+        parts.append((inputs, labels))
+    if len(np.unique(parts[0][1])) < 2:
+        raise ValueError(f"`train` labels hold one class only ({parts[0][1][0]}); logistic "
+                         f"regression needs examples of at least two classes.")
+    return parts
 
 
 def logistic_regression(train, val, test):
@@ -68,7 +99,7 @@ def logistic_regression(train, val, test):
     Example:
     >>> score = logistic_regression((f_train, y_train), (f_val, y_val), (f_test, y_test))
     """
-    (x_train, y_train), (x_val, y_val), (x_test, y_test) = train, val, test
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = _checked_parts(train, val, test)
     scaler = StandardScaler().fit(x_train)
     x_train, x_val, x_test = (scaler.transform(x) for x in (x_train, x_val, x_test))
     best = None
@@ -137,8 +168,9 @@ def pixels_logistic(train, val, test, side=PIXELS_SIDE):
     Example:
     >>> score = pixels_logistic((x_train, y_train), (x_val, y_val), (x_test, y_test))
     """
-    return logistic_regression(*[(_downsized(images, side), np.asarray(labels))
-                                 for images, labels in (train, val, test)])
+    side = check_whole_number(side, "side", hint="Use e.g. side=32.")
+    parts = _checked_parts(train, val, test, what="images")
+    return logistic_regression(*[(_downsized(images, side), labels) for images, labels in parts])
 
 
 def linear_probe(model, train, val, test, batch_size=64):
@@ -158,10 +190,9 @@ def linear_probe(model, train, val, test, batch_size=64):
     >>> 0.5 < probe.accuracy <= 1
     True
     """
-    parts = (train, val, test)
+    parts = _checked_parts(train, val, test, what="images")
     features = pooled_features(model, *[images for images, _ in parts], batch_size=batch_size)
-    return logistic_regression(*[(f, np.asarray(labels))
-                                 for f, (_, labels) in zip(features, parts)])
+    return logistic_regression(*[(f, labels) for f, (_, labels) in zip(features, parts)])
 
 
 def build_small_cnn(num_classes, input_shape, filters=(16, 32, 64), dropout=0.5,
