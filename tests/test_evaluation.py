@@ -20,6 +20,7 @@ from transfer_keras.evaluation import (
     compare,
     cross_validate,
     evaluate_classifier,
+    predict_probabilities,
     top_losses,
 )
 from transfer_keras.models import build_classifier
@@ -192,7 +193,6 @@ def test_inference_is_traced_once_per_model_sees_new_weights_and_lets_the_model_
 
     # Arrays take the same trace (not Keras's predict, which would trace again),
     # batch_size at a time, and give what Keras's predict gives.
-    from transfer_keras.evaluation import predict_probabilities
     model.predict = lambda *args, **kwargs: pytest.fail("Keras's predict traces again")
     from_arrays = evaluate_classifier(model, (images, np.arange(10) % 3), batch_size=3)
     probabilities = predict_probabilities(model, images, batch_size=4)
@@ -229,6 +229,36 @@ def test_errors_name_the_argument(fixed_predictions):
         evaluate_classifier(echo_model(3), (probabilities[:0], labels[:0]))
     with pytest.raises(ValueError, match="`batch_size` must be"):
         evaluate_classifier(echo_model(3), (probabilities, labels), batch_size=0)
+
+
+def test_labels_that_are_not_class_numbers_are_refused(fixed_predictions):
+    # 0.5 used to become class 0 without a word (astype): "Accuracy 1.0000".
+    probabilities, labels = fixed_predictions
+    model = echo_model(3)
+    for bad, match in [(labels * 0.5, r"not \(e\.g\. \[0\.5"),
+                       (np.where(labels == 0, np.nan, labels), "not"),
+                       (np.array(CLASS_NAMES)[labels], "Turn class names into numbers"),
+                       (labels == 1, "booleans"),
+                       (labels - 1, "from 0 up; received -1")]:
+        with pytest.raises(ValueError, match=match):
+            evaluate_classifier(model, (probabilities, bad))
+    as_floats = evaluate_classifier(model, (probabilities, labels.astype("float64")))
+    assert as_floats.accuracy == evaluate_classifier(model, (probabilities, labels)).accuracy
+
+
+def test_models_built_elsewhere_logits_are_read_and_non_probabilities_refused():
+    # A plain Dense(3) output layer (no "predictions" name) gives logits: predict used to
+    # print them as probabilities ("1 (-48.647)").
+    dense = keras.Sequential([keras.Input((3,)), keras.layers.Dense(3)])
+    dense.layers[-1].set_weights([np.eye(3), np.zeros(3)])
+    logits = np.array([[2.0, 0.0, -1.0], [0.0, 3.0, 0.0]], dtype="float32")
+    expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(predict_probabilities(dense, logits), expected, rtol=1e-5)
+    with pytest.raises(ValueError, match="not probabilities.*End the model in a softmax"):
+        predict_probabilities(echo_model(3), logits)  # a layer that hides what it gives
+    softmax_after = keras.Sequential([keras.Input((3,)), keras.layers.Dense(3),
+                                      keras.layers.Softmax()])
+    assert predict_probabilities(softmax_after, logits).sum(axis=1) == pytest.approx([1, 1])
 
 
 def test_predict_probabilities_takes_arrays_and_lists_and_explains_the_rest():
@@ -354,6 +384,25 @@ def test_cross_validate_errors(imbalanced):
         cross_validate(tiny_classifier, features, labels[:-1], k=3)
     with pytest.raises(ValueError, match="`val_fraction`"):
         cross_validate(tiny_classifier, features, labels, k=3, val_fraction=1.0)
+    built = []
+
+    def counting(units=3):
+        built.append(units)
+        return tiny_classifier(units)
+
+    with pytest.raises(ValueError, match="one class only"):
+        cross_validate(tiny_classifier, features, np.zeros_like(labels), k=3)
+    with pytest.raises(ValueError, match=r"received label\(s\) \[3\]"):  # 1, 2, 3: not from 0
+        cross_validate(counting, features, labels + 1, k=3)
+    assert built == [3]  # refused on the first new model, before any training
+    with pytest.raises(TypeError, match="a function .* returns a NEW model.*Sequential"):
+        cross_validate(tiny_classifier(), features, labels, k=3)
+    with pytest.raises(TypeError, match="returned NoneType.*return model"):
+        cross_validate(lambda: None, features, labels, k=3)
+    with pytest.raises(ValueError, match="`epochs` must be"):
+        cross_validate(tiny_classifier, features, labels, k=3, epochs=0)
+    with pytest.raises(ValueError, match="not \\(e\\.g\\. \\[0\\.5"):
+        cross_validate(tiny_classifier, features, labels * 0.5, k=3)
     with pytest.raises(ValueError, match="`val_fraction`=0.05 cannot carve"):
         cross_validate(tiny_classifier, features, labels, k=3, val_fraction=0.05,
                        train_fn=lambda *args: None)
@@ -391,6 +440,11 @@ def test_compare_errors(fixed_predictions):
         compare({"run": {"acc": 0.9}})
     with pytest.raises(TypeError, match=r"results\['run'\]"):
         compare({"run": 0.9})
+    for bad in (float("nan"), 90, "0.9", -0.1):  # NaN used to be named the best run
+        with pytest.raises(ValueError, match=r"\['accuracy'\]` must be a number from 0 to 1"):
+            compare({"run": {"accuracy": bad}, "other": {"accuracy": 0.5}})
+    with pytest.raises(ValueError, match=r"\['train_seconds'\]` must be a number >= 0"):
+        compare({"run": {"accuracy": 0.5, "train_seconds": -1}})
 
 
 # --------------------------------------------------------------------------- top_losses

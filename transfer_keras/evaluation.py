@@ -20,7 +20,13 @@ from sklearn.metrics import classification_report, confusion_matrix
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from transfer_keras import layout
-from transfer_keras._checks import check_fraction, check_seed, check_whole_number
+from transfer_keras._checks import (
+    check_fraction,
+    check_labels,
+    check_seed,
+    check_whole_number,
+    is_number,
+)
 from transfer_keras._keras_compat import build_before_fit
 from transfer_keras._table import Table
 
@@ -41,19 +47,36 @@ __all__ = [
 
 
 def _outputs_logits(model):
-    """True when the model's `predictions` layer is a Dense layer with no activation."""
+    """True when the model's last layer (`predictions` in a model of this library)
+    has no activation: a Dense layer with `activation=None` gives logits."""
     layer = layout.find_predictions(model)
-    if layer is None:
-        return False  # not from build_classifier: its outputs are taken as probabilities
+    if layer is None and getattr(model, "layers", None):
+        layer = model.layers[-1]  # a model built elsewhere: its output layer
     activation = getattr(layer, "activation", None)
     return getattr(activation, "__name__", None) == "linear"
 
 
 def _to_probabilities(outputs, logits=False):
-    """Turns model outputs into `(n, num_classes)` probabilities (1 unit -> [1 - p, p])."""
+    """Turns model outputs into `(n, num_classes)` probabilities (1 unit -> [1 - p, p]).
+
+    Outputs said to be probabilities are checked: values outside [0, 1], or
+    rows of several units that do not sum to 1, are refused rather than shown
+    as probabilities (a model built elsewhere may end in a layer this library
+    cannot see through).
+    """
     outputs = np.asarray(outputs, dtype="float64")
     if outputs.ndim == 1:
         outputs = outputs[:, None]
+    if not logits and outputs.size:
+        sums = outputs.sum(axis=1)
+        if (outputs.min() < -1e-3 or outputs.max() > 1 + 1e-3
+                or (outputs.shape[1] > 1 and np.abs(sums - 1).max() > 1e-2)):
+            raise ValueError(
+                f"The model's outputs are not probabilities (values from "
+                f"{outputs.min():.3g} to {outputs.max():.3g}, rows summing to "
+                f"{sums.min():.3g}..{sums.max():.3g}), and its last layer does not say it "
+                f"gives logits. End the model in a softmax (or sigmoid for one unit), or "
+                f"in a Dense layer with activation=None for logits.")
     if outputs.shape[1] == 1:
         p = 1 / (1 + np.exp(-outputs[:, 0])) if logits else outputs[:, 0]
         return np.stack([1 - p, p], axis=1)
@@ -134,19 +157,6 @@ def _in_batches(function, images, batch_size):
     `batch_size` at a time, as one numpy array."""
     return np.concatenate([function(tf.cast(images[start:start + batch_size], tf.float32)).numpy()
                            for start in range(0, len(images), batch_size)])
-
-
-def _as_int_labels(labels):
-    labels = np.asarray(labels)
-    if labels.ndim == 2 and labels.shape[1] == 1:
-        labels = labels[:, 0]
-    if labels.ndim != 1:
-        raise ValueError(
-            f"Labels must be whole numbers 0..num_classes-1, one per image; received an "
-            f"array of shape {labels.shape}. Convert one-hot labels with "
-            f"`labels.argmax(axis=1)`."
-        )
-    return labels.astype("int64")
 
 
 def _traced_inference(model, features=False):
@@ -234,7 +244,7 @@ def _predict(model, data, batch_size=32, keep_images=False):
             f"Data must be a batched tf.data.Dataset of (images, labels) or a tuple "
             f"(images, labels) of arrays; received {type(data).__name__}."
         )
-    return images, _as_int_labels(labels), _to_probabilities(outputs, logits)
+    return images, check_labels(labels), _to_probabilities(outputs, logits)
 
 
 def _check_labels(labels, num_classes, class_names):
@@ -562,8 +572,12 @@ def cross_validate(build_fn, images, labels, k=5, epochs=5, batch_size=32, seed=
 
     Raises:
         ValueError: `k < 2`, `k` larger than the smallest class, images and
-            labels of different lengths, or a `val_fraction` that cannot give
-            every class a validation example.
+            labels of different lengths, labels that are not whole numbers, one
+            class only, labels beyond the model's classes (checked on the first
+            fold's new model, before it trains), `epochs < 1`, or a
+            `val_fraction` that cannot give every class a validation example.
+        TypeError: `build_fn` is a model rather than a function, or returns
+            something other than a model.
 
     Example:
     >>> build = lambda: build_classifier("mobilenet", 2, (128, 128, 3), weights=path,
@@ -572,20 +586,34 @@ def cross_validate(build_fn, images, labels, k=5, epochs=5, batch_size=32, seed=
     >>> print(result.summary)  # doctest: +ELLIPSIS
     accuracy 0... ± 0..., macro F1 0... ± 0... over 3 folds
     """
-    images, labels = np.asarray(images), _as_int_labels(labels)
+    images, labels = np.asarray(images), check_labels(labels)
     if len(images) != len(labels):
         raise ValueError(
             f"`images` and `labels` must have the same length; received {len(images)} "
             f"images and {len(labels)} labels."
         )
+    if isinstance(build_fn, keras.Model) or not callable(build_fn):
+        raise TypeError(
+            f"`build_fn` must be a function with no arguments that returns a NEW model "
+            f"(one per fold); received {type(build_fn).__name__}. Wrap the call that "
+            f"builds it, e.g. build_fn=lambda: build_classifier(...).")
+    if len(np.unique(labels)) < 2:
+        raise ValueError(f"`labels` hold one class only ({labels[0] if len(labels) else '-'}); "
+                         f"cross-validating a classifier needs at least two classes.")
     k = _check_folds(k, labels, class_names)
+    epochs = check_whole_number(epochs, "epochs", hint="Use e.g. epochs=5.")
     val_fraction = check_fraction(val_fraction, "val_fraction", "(0, 1)")
     seed = check_seed(seed)
     splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     folds, val_folds, reports, histories, rows = [], [], [], [], []
     for fold, (train_index, test_index) in enumerate(splitter.split(images, labels), 1):
         keras.utils.set_random_seed(seed + fold)
-        model = _compile_if_needed(build_fn())
+        model = build_fn()
+        if not isinstance(model, keras.Model):
+            raise TypeError(f"`build_fn` must return a keras.Model; it returned "
+                            f"{type(model).__name__}. Does it end with `return model`?")
+        _check_labels(labels, num_classes_of(model), class_names or "of the model")
+        model = _compile_if_needed(model)
         test = images[test_index], labels[test_index]
         if train_fn is not None:
             learn_index, val_index = _carve_validation(train_index, labels, val_fraction,
@@ -642,6 +670,17 @@ def _comparison_row(name, result):
     elif isinstance(report, CrossValidationResult):
         values = dict(report.mean)  # mean over folds
     values.update({key: value for key, value in result.items() if key != "report"})
+    for key in ("accuracy", "macro_f1"):  # scores between 0 and 1, or None (not measured)
+        value = values.get(key)
+        if value is not None and not (is_number(value) and 0 <= value <= 1):
+            raise ValueError(
+                f"`results[{name!r}]['{key}']` must be a number from 0 to 1 (or None); "
+                f"received {value!r}. Pass a fraction (0.9, not 90), as a number.")
+    for key in ("trainable_params", "train_seconds"):
+        value = values.get(key)
+        if value is not None and not (is_number(value) and value >= 0):
+            raise ValueError(f"`results[{name!r}]['{key}']` must be a number >= 0 (or "
+                             f"None); received {value!r}.")
     return {
         "run": str(name),
         "accuracy": values.get("accuracy"),
