@@ -382,6 +382,21 @@ def test_out_refused_before_anything_is_created(where, image_folder, tmp_path, c
     assert a_file.read_text() == "keep me\n"
 
 
+@pytest.mark.parametrize("out", [".", "..", ""])
+def test_out_that_is_or_holds_the_current_folder_is_refused(out, image_folder, tmp_path,
+                                                             monkeypatch, capsys):
+    # `cd run && transfer-keras train ... --out . --overwrite` used to succeed and leave
+    # the shell in a deleted folder (the run is renamed into place as a whole).
+    inside = tmp_path / "run" / "sub"
+    inside.mkdir(parents=True)
+    monkeypatch.chdir(inside)
+    code = call_main("train", image_folder, *TINY_TRAIN, "--overwrite", "--out", out)
+    expected = {".": "is the current folder", "..": "is a folder around the current one",
+                "": "--out is empty"}[out]
+    assert_user_error_here(code, capsys, expected)
+    assert inside.is_dir() and sorted(tmp_path.rglob("*")) == [tmp_path / "run", inside]
+
+
 @pytest.mark.parametrize("command", ["demo", "evaluate"])
 def test_demo_and_evaluate_refuse_an_out_that_is_a_file(command, image_folder, tmp_path,
                                                         capsys):

@@ -177,7 +177,10 @@ def _check_out(out, data_dir=None, overwrite=False, model_path=None):
     Raises UsageError (exit 2) for a path the user should change, `OSError`
     (exit 1) when this machine does not let us write there.
     """
+    if not str(out).strip():
+        raise UsageError("--out is empty; give a folder for the outputs, e.g. --out run1.")
     folder = Path(out).expanduser().resolve()
+    _refuse_the_current_folder(out, folder)
     if data_dir is not None:
         data = Path(data_dir).expanduser().resolve()
         if folder == data or data in folder.parents:
@@ -197,6 +200,21 @@ def _check_out(out, data_dir=None, overwrite=False, model_path=None):
         raise OSError(errno.EACCES, f"Permission denied: cannot write the --out folder "
                                     f"{str(out)!r} in", str(existing))
     return folder
+
+
+def _refuse_the_current_folder(out, folder):
+    """A finished run replaces `--out` as a whole (renamed into place): a shell
+    whose current folder is `--out`, or inside it, would be left in a deleted folder."""
+    try:
+        here = Path.cwd().resolve()
+    except OSError:  # the current folder is already gone
+        return
+    if folder.exists() and (folder == here or folder in here.parents):
+        what = "the current folder" if folder == here else "a folder around the current one"
+        raise UsageError(f"--out {str(out)!r} is {what} ({folder}): a finished run replaces "
+                         f"--out as a whole, which would leave this shell in a deleted "
+                         f"folder. Run from outside it: cd {folder.parent} and pass --out "
+                         f"{folder.name}.")
 
 
 def _check_earlier_run(out, folder, overwrite, model_path):
