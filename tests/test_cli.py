@@ -87,6 +87,35 @@ def test_usage_errors_exit_2():
     assert exit_info.value.code == 2
 
 
+@pytest.mark.parametrize("flags, fragments", [
+    (["--weights", "{run}/model.keras"], ["--weights file", "is a whole Keras model (.keras)"]),
+    (["--weights", "{run}/report.json"], ["--weights file", "is not a weights file"]),
+    (["--weights", "none", "--alpha", "-1"], ["--alpha (the width multiplier)", "-1.0"]),
+    (["--weights", "{source}", "--alpha", "0.5"],
+     ["--weights file", "does not fit", "beside it says it was saved with 'mobilenet', "
+                                        "{'alpha': 0.25}"]),
+    (["--batch-size", "99999999999999999999"], ["--batch-size", "at most 4096"]),
+])
+def test_train_flag_mistakes_name_the_flag_in_a_short_message(flags, fragments, trained,
+                                                              image_folder, tmp_path, capsys):
+    # These used to end in Keras's own words: a 4-8 KB list of layers or tensor values,
+    # "Received filters=-32", or advice about Orbax checkpoints.
+    _, run = trained
+    source = tk.project_source_backbone().weights
+    flags = [flag.format(run=run, source=source) for flag in flags]
+    code = call_main("train", image_folder, "--backbone", "mobilenet", "--image-size", "32",
+                     *flags, "--out", tmp_path / "run")
+    error = capsys.readouterr().err
+    assert_user_error(types.SimpleNamespace(returncode=code, stderr=error), *fragments)
+    assert len(error) < 1200 and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("flags, fragment", [(["--curve", "1000"], "--curve must be"),
+                                             (["--seeds", "0", "0"], "--seeds must be")])
+def test_demo_flag_mistakes_name_the_flag(flags, fragment, tmp_path, capsys):
+    assert_user_error_here(call_main("demo", *flags, "--out", tmp_path / "d"), capsys, fragment)
+
+
 # --------------------------------------------------------------------------- train, predict, evaluate
 
 

@@ -337,6 +337,15 @@ def test_weights_path_round_trip(tmp_path):
         tk.build_classifier("mobilenetv2", 4, (64, 64, 3), weights=path)
 
 
+def test_alpha_is_checked_and_an_alpha_without_imagenet_weights_is_explained():
+    for alpha in (-1, 0, "0.25", None):  # -1 used to fail deep in Keras: "filters=-32"
+        with pytest.raises(ValueError, match="`alpha` .* must be a number above 0"):
+            tk.build_backbone("mobilenet", (32, 32, 3), weights=None, alpha=alpha)
+    with pytest.raises(ValueError, match=r"No ImageNet weights for backbone 'mobilenet' with "
+                                         r"\{'alpha': 0.3.*alpha can be one of.*weights=None"):
+        tk.build_backbone("mobilenet", (32, 32, 3), weights="imagenet", alpha=0.3)
+
+
 def test_public_api():
     assert tk.__version__
     for name in tk.__all__:

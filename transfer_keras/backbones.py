@@ -25,7 +25,7 @@ from typing import NamedTuple
 import keras
 
 from transfer_keras import _keras_compat, layout
-from transfer_keras._checks import is_whole_number
+from transfer_keras._checks import is_number, is_whole_number
 from transfer_keras._table import Table
 from transfer_keras.errors import ResourceUnavailableError
 
@@ -382,13 +382,22 @@ def build_backbone(name, input_shape=None, weights="imagenet", **kwargs):
             f"Unknown argument(s) {', '.join(unknown)} for backbone {spec.name!r}. "
             f"Its extra arguments are: {allowed}."
         )
+    if "alpha" in kwargs and not (is_number(kwargs["alpha"]) and kwargs["alpha"] > 0):
+        raise ValueError(f"`alpha` (the width multiplier) must be a number above 0, e.g. "
+                         f"0.25, 0.5, 0.75 or 1.0; received {kwargs['alpha']!r}.")
     arguments = {**spec.kwargs, **kwargs}
     common = dict(include_top=False, input_shape=input_shape)
     requested = None  # the ImageNet file Keras asks for
     if weights == "imagenet":
         try:
             with _explain_download_failure(spec, input_shape, arguments) as requests:
-                backbone = spec.constructor(weights="imagenet", **common, **arguments)
+                try:
+                    backbone = spec.constructor(weights="imagenet", **common, **arguments)
+                except ValueError as error:  # e.g. an alpha Keras has no ImageNet file for
+                    raise ValueError(
+                        f"No ImageNet weights for backbone {spec.name!r} with {arguments}: "
+                        f"{_first_line(error).rstrip('. ')}. Or pass weights=None to train from random "
+                        f"weights.") from None
             backbone.weights_file = str(requests[-1].folder / requests[-1].fname)
             backbone.weights_requested = requests[-1].fname
             backbone.name = layout.BACKBONE  # (some constructors use `name` for their config)
@@ -400,6 +409,8 @@ def build_backbone(name, input_shape=None, weights="imagenet", **kwargs):
             weights = _imagenet_file_for_another_size(error.file_name)
             if weights is None:
                 raise
+    if weights is not None:
+        _check_weights_file(weights)
     backbone = spec.constructor(weights=None, **common, **arguments)
     backbone.name = layout.BACKBONE
     backbone.weights_file = None if weights is None else str(weights)
@@ -414,10 +425,47 @@ def build_backbone(name, input_shape=None, weights="imagenet", **kwargs):
         except Exception as error:
             raise ValueError(
                 f"`weights` file {str(weights)!r} does not fit backbone {spec.name!r} "
-                f"with arguments {arguments}: {error}. Use the backbone name and "
-                f"arguments (e.g. alpha) the file was saved with."
+                f"with arguments {arguments}{_saved_with(weights)} ({_first_line(error)}). "
+                f"Use the backbone name and arguments (e.g. alpha) the file was saved with."
             ) from None
     return backbone
+
+
+def _check_weights_file(path):
+    """Refuses, with the fix, a `weights` file that is not backbone weights at all."""
+    name = Path(path).name.lower()
+    if name.endswith(".keras"):
+        raise ValueError(
+            f"`weights` file {str(path)!r} is a whole Keras model (.keras), not backbone "
+            f"weights. Load it with tk.load_model({str(path)!r}); or save its backbone's "
+            f"weights with tk.layout.backbone_of(model).save_weights('backbone.weights.h5') "
+            f"and pass that file.")
+    if not name.endswith((".h5", ".hdf5")):
+        raise ValueError(
+            f"`weights` file {str(path)!r} is not a weights file (.weights.h5 as "
+            f"`backbone.save_weights` writes, or an older .h5). Pass such a file, 'imagenet' or None.")
+
+
+def _saved_with(weights):
+    """`; the file was saved with {...}` from the record `pretrain_source` writes
+    beside its weights (`name.json` for `name.weights.h5`), else ''."""
+    if not str(weights).endswith(".weights.h5"):
+        return ""
+    record = Path(str(weights)[:-len(".weights.h5")] + ".json")
+    try:
+        info = json.loads(record.read_text())
+        return f"; {record.name} beside it says it was saved with {info['backbone']!r}, " \
+               f"{info['backbone_kwargs']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+
+
+def _first_line(error, limit=300):
+    """The gist of an error, at most `limit` characters: Keras's shape errors go on
+    to print every value of the tensor (kilobytes), after "Target variable"."""
+    text = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    text = text.split(" Target variable:")[0] or type(error).__name__
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 # The input sizes Keras publishes ImageNet files for (MobileNet, MobileNetV2).

@@ -136,6 +136,11 @@ _CLI_SPELLING = [
     (re.compile(r"\bweights='([^']*)'"), r"--weights \1"),
     (re.compile(r"`image_size=\((\d+), \1\)`"), r"--image-size \1"),
     (re.compile(r"`image_size`"), "--image-size"),
+    (re.compile(r"`weights` file"), "--weights file"),
+    (re.compile(r"`alpha`"), "--alpha"),
+    (re.compile(r"`labels_per_class`"), "--curve"),
+    (re.compile(r"`seeds`"), "--seeds"),
+    (re.compile(r"'imagenet' or None\b"), "imagenet or none"),
 ]
 
 
@@ -816,6 +821,18 @@ def _positive_int(text):
     return value
 
 
+MAX_BATCH_SIZE = 4096
+
+
+def _batch_size(text):
+    value = _positive_int(text)
+    if value > MAX_BATCH_SIZE:
+        raise argparse.ArgumentTypeError(
+            f"must be at most {MAX_BATCH_SIZE}, got {value}: a batch is held in memory at "
+            f"once (32 or 64 suit most machines)")
+    return value
+
+
 def _seed(text):
     try:
         return check_seed(int(text))
@@ -907,7 +924,7 @@ def _add_train(commands):
                        help="fine-tune on randomly flipped, rotated, zoomed and "
                             "contrast-changed photos (stage 1 stays on cached features); "
                             "recommended for a few hundred photos")
-    train.add_argument("--batch-size", type=_positive_int, default=32,
+    train.add_argument("--batch-size", type=_batch_size, default=32,
                        help="images per batch (default: 32)")
     train.add_argument("--validation-split", type=_fraction, default=None,
                        help="fraction of each class held out for validation (default: "
@@ -943,7 +960,7 @@ def _add_predict_and_evaluate(commands):
                     "test/, else val/).")
     evaluate.add_argument("model", metavar="MODEL", help="a model.keras file")
     evaluate.add_argument("data_dir", metavar="DATA_DIR", help="the labelled image folder")
-    evaluate.add_argument("--batch-size", type=_positive_int, default=32,
+    evaluate.add_argument("--batch-size", type=_batch_size, default=32,
                           help="images per batch (default: 32)")
     evaluate.add_argument("--out", default=None,
                           help="also write report.md, report.json and confusion_matrix.png "
