@@ -142,6 +142,10 @@ def test_train_writes_model_reports_and_figures(trained):
     assert tk.load_class_names(out / "model.keras") == ["blue", "red"]
     markdown = (out / "report.md").read_text()
     assert f"{report['accuracy']:.4f}" in markdown and "blue" in markdown
+    # Words, not a Python dict ("Building mobilenet {'alpha': 0.25}")
+    assert "Building mobilenet (alpha 0.25) with weights random" in result.stdout
+    assert "Backbone `mobilenet` (alpha 0.25), weights" in markdown
+    assert "{'alpha'" not in result.stdout + markdown
 
 
 def test_train_with_train_and_test_folders_holds_out_validation_from_train(

@@ -92,6 +92,7 @@ from transfer_keras.data.folders import (
 from transfer_keras.errors import ResourceUnavailableError, UsageError
 from transfer_keras.evaluation import num_classes_of, predict_probabilities
 from transfer_keras.reports import (
+    backbone_phrase,
     epochs_phrase,
     evaluate_report,
     fine_tune_extent,
@@ -414,7 +415,8 @@ def run_demo(args):
 def _build_model(settings, num_classes):
     """The classifier to train: pretrained backbone + new head, or all random (scratch)."""
     size = settings["image_size"]
-    _say(f"Building {settings['backbone']} {settings['backbone_kwargs'] or ''} with weights "
+    backbone = backbone_phrase(settings["backbone"], settings["backbone_kwargs"]).replace("`", "")
+    _say(f"Building {backbone} with weights "
          f"{settings['weights'] or 'random (none): training from scratch'}")
     build = build_scratch_classifier if settings["from_scratch"] else build_classifier
     weights = {} if settings["from_scratch"] else {"weights": settings["weights"]}
@@ -876,7 +878,7 @@ def _add_demo(commands):
                     "looked at, the majority class, logistic regression on pixels, a small "
                     "CNN from scratch, a linear probe, the frozen backbone and the "
                     "fine-tuned model (mean and std over seeds), plus a data-efficiency "
-                    "curve. Offline, about three minutes on a 2-core CPU.")
+                    "curve. Offline, about two minutes on a 2-core CPU.")
     demo.add_argument("--out", default="transfer_keras_demo",
                       help="output folder, new or empty (default: ./transfer_keras_demo)")
     _add_overwrite(demo)
@@ -896,9 +898,11 @@ def _add_train(commands):
     train = commands.add_parser(
         "train", help="two-stage transfer learning on your image folder",
         description="Trains a classifier on DATA_DIR (one sub-folder per class, or train/ "
-                    "and val/ folders): stage 1 trains a new head on the frozen backbone, "
-                    "stage 2 fine-tunes the top of the backbone. Writes model.keras (with "
-                    "its class names), report.md, report.json and figures to --out.")
+                    "and val/ folders, maybe test/): stage 1 trains a new head on the "
+                    f"frozen backbone, stage 2 fine-tunes {fine_tune_extent(None)} "
+                    "(--fine-tune-layers N: the top N layers; BatchNorm stays frozen). "
+                    "Writes model.keras (with its class names), report.md, report.json and "
+                    "figures to --out.")
     train.add_argument("data_dir", metavar="DATA_DIR", help="the image folder")
     train.add_argument("--backbone", required=True,
                        help="backbone name (see `transfer-keras backbones`)")

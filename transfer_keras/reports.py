@@ -142,6 +142,13 @@ def _recipe(settings):
             f"BatchNorm frozen): {epochs_phrase(fine_tune_epochs)} at most.")
 
 
+def backbone_phrase(name, kwargs):
+    """'`mobilenet` (alpha 0.25)', or '`mobilenet`' without extra arguments."""
+    extras = ", ".join(f"{key} {value:g}" if isinstance(value, float) else f"{key} {value}"
+                       for key, value in (kwargs or {}).items())
+    return f"`{name}`" + (f" ({extras})" if extras else "")
+
+
 def epochs_phrase(count):
     """'1 epoch', '5 epochs'."""
     return f"{count} epoch" + ("" if count == 1 else "s")
@@ -196,7 +203,8 @@ def train_report(data, model, history, evaluation, settings, seconds, test=None)
         "",
         "## Training",
         "",
-        f"- Backbone `{settings['backbone']}` {settings['backbone_kwargs'] or ''}, weights "
+        f"- Backbone {backbone_phrase(settings['backbone'], settings['backbone_kwargs'])}, "
+        f"weights "
         f"{weights}, {size}x{size} px, batch size {settings['batch_size']}, seed "
         f"{settings['seed']}.",
         _recipe(settings)
