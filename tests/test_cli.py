@@ -380,7 +380,7 @@ def test_model_file_that_is_not_a_keras_model(image_folder, tmp_path, capsys):
     fake = tmp_path / "x.keras"
     fake.write_text("not a model\n")
     code = call_main("predict", fake, image_folder)
-    assert_user_error_here(code, capsys, "x.keras", "is not a Keras model")
+    assert_user_error_here(code, capsys, "error: MODEL '", "x.keras", "is not a Keras model")
 
 
 # --------------------------------------------------------------------------- errors and exit codes

@@ -592,7 +592,10 @@ def _load_model(path):
     if not path.is_file():
         raise UsageError(f"Model file {str(path)!r} does not exist. Give the model.keras "
                          f"file written by `transfer-keras train` or `demo`.")
-    return load_model(path, compile=False)
+    try:
+        return load_model(path, compile=False)
+    except ValueError as error:  # not a Keras model: the library names its argument `path`
+        raise UsageError(str(error).replace("`path`", "MODEL", 1)) from None
 
 
 # --------------------------------------------------------------------------- predict
