@@ -234,7 +234,7 @@ def test_test_folder_next_to_val_is_the_test_part(tmp_path):
 
 def test_without_a_test_folder_test_ds_is_none(tmp_path):
     _two_class_folder(tmp_path / "train", per_class=2)
-    _two_class_folder(tmp_path / "test", per_class=1)  # alone, test/ is the held-out part
+    _two_class_folder(tmp_path / "val", per_class=1)  # (test/ alone: see the test above)
     data = load_image_folder(tmp_path, 8)
     assert data.test_ds is None and data.report.counts["val"] == {"cats": 1, "dogs": 1}
 
