@@ -394,10 +394,11 @@ def build_backbone(name, input_shape=None, weights="imagenet", **kwargs):
                 try:
                     backbone = spec.constructor(weights="imagenet", **common, **arguments)
                 except ValueError as error:  # e.g. an alpha Keras has no ImageNet file for
+                    reason = _first_line(error).rstrip(". ")
                     raise ValueError(
                         f"No ImageNet weights for backbone {spec.name!r} with {arguments}: "
-                        f"{_first_line(error).rstrip('. ')}. Or pass weights=None to train from random "
-                        f"weights.") from None
+                        f"{reason}. Or pass weights=None to train from random weights."
+                    ) from None
             backbone.weights_file = str(requests[-1].folder / requests[-1].fname)
             backbone.weights_requested = requests[-1].fname
             backbone.name = layout.BACKBONE  # (some constructors use `name` for their config)
@@ -443,12 +444,14 @@ def _check_weights_file(path):
     if not name.endswith((".h5", ".hdf5")):
         raise ValueError(
             f"`weights` file {str(path)!r} is not a weights file (.weights.h5 as "
-            f"`backbone.save_weights` writes, or an older .h5). Pass such a file, 'imagenet' or None.")
+            f"`backbone.save_weights` writes, or an older .h5). Pass such a file, "
+            f"'imagenet' or None.")
 
 
 def _saved_with(weights):
-    """`; the file was saved with {...}` from the record `pretrain_source` writes
-    beside its weights (`name.json` for `name.weights.h5`), else ''."""
+    """The clause "; name.json beside it says it was saved with ..." from the
+    record that `pretrain_source` writes beside its weights (`name.json` for
+    `name.weights.h5`), else ''."""
     if not str(weights).endswith(".weights.h5"):
         return ""
     record = Path(str(weights)[:-len(".weights.h5")] + ".json")

@@ -72,7 +72,10 @@ def _checked_parts(train, val, test, what="features"):
                 f"`{name}` must be a pair ({what}, labels) of arrays; received "
                 f"{type(part).__name__}. A tf.data.Dataset can be turned into arrays with "
                 f"`tk.dataset_to_arrays(dataset)`.")
-        inputs = np.asarray(part[0], dtype=np.float32)
+        inputs = np.asarray(part[0])
+        if inputs.dtype.kind not in "iuf":
+            raise TypeError(f"`{name}` {what} must be numbers; received an array of "
+                            f"{inputs.dtype}.")
         labels = _nonempty(check_labels(part[1], f"{name} labels"), f"{name} labels")
         if len(inputs) != len(labels):
             raise ValueError(f"`{name}` must have one label per example; received "
