@@ -555,6 +555,13 @@ def test_split_classes_errors(source, target, match):
         split_classes(images, labels, source, target, class_names=list("abcd"))
 
 
+def test_split_classes_refuses_too_few_class_names():  # used to be an IndexError
+    images, labels = _toy_set()
+    with pytest.raises(ValueError, match=r"`class_names` must name every label \(up to 3\); "
+                                         r"received 1 name"):
+        split_classes(images, labels, [0], [1], class_names=["a"])
+
+
 def test_sample_per_class_is_balanced_reproducible_and_nested():
     images, labels = _toy_set(per_class=20, num_classes=3)
     few_images, few_labels = sample_per_class(images, labels, 5, seed=4)

@@ -64,6 +64,14 @@ def test_show_batch_arrays_grayscale_and_predictions():
     assert colors == ["black", "red", "black", "red"]
     with pytest.raises(ValueError, match="`n` must be"):
         show_batch((images, labels), n=0)
+    # These used to draw a figure anyway, or fail with an IndexError.
+    with pytest.raises(ValueError, match="4 images and 3 labels"):
+        show_batch((images, labels[:3]))
+    with pytest.raises(ValueError, match=r"`class_names` must name every class shown \(labels "
+                                         r"up to 2\); received 1"):
+        show_batch((images, labels), ["cat"])
+    with pytest.raises(ValueError, match="`predictions` must cover the 4 images"):
+        show_batch((images, labels), CLASS_NAMES, predictions=predictions[:3])
 
 
 # --------------------------------------------------------------------------- plot_history
@@ -138,6 +146,9 @@ def test_plot_confusion_matrix_errors():
         plot_confusion_matrix(np.zeros((2, 3)))
     with pytest.raises(ValueError, match="must have 2 names"):
         plot_confusion_matrix(np.eye(2), CLASS_NAMES)
+    for bad in ([[np.nan, 1], [1, 1]], [[-1, 1], [1, 1]], np.zeros((0, 0))):
+        with pytest.raises(ValueError, match="must hold counts"):
+            plot_confusion_matrix(np.array(bad, dtype=float))
 
 
 # --------------------------------------------------------------------------- top losses

@@ -18,7 +18,12 @@ import tensorflow as tf
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from transfer_keras._checks import check_fraction, check_whole_number, is_whole_number
+from transfer_keras._checks import (
+    check_fraction,
+    check_labels,
+    check_whole_number,
+    is_whole_number,
+)
 from transfer_keras.backbones import BACKBONES
 from transfer_keras.evaluation import EvaluationReport, _outputs_logits, _to_probabilities
 from transfer_keras import layout
@@ -119,7 +124,11 @@ def _take(data, n):
                 break
         return np.asarray(images[:n]), np.asarray(labels[:n], dtype="int64")
     if isinstance(data, (tuple, list)) and len(data) == 2:
-        return np.asarray(data[0])[:n], np.asarray(data[1]).reshape(-1)[:n].astype("int64")
+        images, labels = np.asarray(data[0]), check_labels(data[1], "data labels")
+        if len(images) != len(labels):
+            raise ValueError(f"`data` must have one label per image; received {len(images)} "
+                             f"images and {len(labels)} labels.")
+        return images[:n], labels[:n]
     raise TypeError(
         f"`data` must be a tf.data.Dataset of (images, labels) or a tuple (images, "
         f"labels); received {type(data).__name__}."
@@ -144,7 +153,8 @@ def show_batch(data, class_names=None, n=16, predictions=None):
         A `matplotlib.figure.Figure` with one axes per image.
 
     Raises:
-        ValueError: `n` < 1 or the data is empty.
+        ValueError: `n` < 1, the data is empty, images and labels (or
+            predictions) of different lengths, or too few `class_names`.
 
     Example:
     >>> figure = show_batch(train_ds, class_names=["ant", "bee"], n=9)
@@ -157,6 +167,14 @@ def show_batch(data, class_names=None, n=16, predictions=None):
         predictions = np.asarray(predictions)
         if predictions.ndim == 2:
             predictions = predictions.argmax(axis=1)
+        if len(predictions) < len(images):
+            raise ValueError(f"`predictions` must cover the {len(images)} images shown; "
+                             f"received {len(predictions)}. Predict the same images, in order.")
+    shown = set(labels.tolist()) | (set() if predictions is None
+                                    else set(predictions[:len(images)].astype(int).tolist()))
+    if class_names is not None and max(shown) >= len(class_names):
+        raise ValueError(f"`class_names` must name every class shown (labels up to "
+                         f"{max(shown)}); received {len(class_names)}: {list(class_names)}.")
     figure, axes = _grid(len(images))
     for i, (ax, image, label) in enumerate(zip(axes, images, labels)):
         _show(ax, image)
@@ -258,6 +276,10 @@ def plot_confusion_matrix(report_or_matrix, class_names=None, normalize=False):
             f"`report_or_matrix` must be an EvaluationReport or a square matrix; "
             f"received shape {matrix.shape}."
         )
+    if not matrix.size or not np.isfinite(matrix).all() or (matrix < 0).any():
+        raise ValueError(
+            f"`report_or_matrix` must hold counts: at least one class, no NaN and nothing "
+            f"negative; received {matrix.tolist()}.")
     k = len(matrix)
     class_names = [str(i) for i in range(k)] if class_names is None else list(class_names)
     if len(class_names) != k:

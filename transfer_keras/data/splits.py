@@ -77,6 +77,10 @@ def split_classes(images, labels, source_classes, target_classes, class_names=No
         raise ValueError(f"`labels` must be 1-D with one label per image; received "
                          f"{len(images)} images and labels of shape {labels.shape}.")
     present = set(np.unique(labels).tolist())
+    if class_names is not None and present and max(present) >= len(class_names):
+        raise ValueError(f"`class_names` must name every label (up to {max(present)}); "
+                         f"received {len(class_names)} name(s). Pass one name per class, in "
+                         f"label order, or None.")
     source_ids = _class_ids(source_classes, "source_classes", class_names, present)
     target_ids = _class_ids(target_classes, "target_classes", class_names, present)
     overlap = sorted(set(source_ids) & set(target_ids))
