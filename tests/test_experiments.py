@@ -59,6 +59,10 @@ def test_data_efficiency_rejects_bad_arguments(target_task):
     with pytest.raises(ValueError, match="`methods`"):
         experiments.data_efficiency("mobilenet", train.images, train.labels, test.images,
                                     test.labels, SOURCE.weights, methods=("magic",))
+    for empty in ({"labels_per_class": ()}, {"seeds": []}):  # used to return an empty table
+        with pytest.raises(ValueError, match="must each hold at least one value"):
+            experiments.data_efficiency("mobilenet", train.images, train.labels, test.images,
+                                        test.labels, SOURCE.weights, **empty)
 
 
 def test_mobilenet_blocks_follow_the_architecture():

@@ -146,6 +146,9 @@ def data_efficiency(backbone, train_images, train_labels, test_images, test_labe
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
         raise ValueError(f"`methods` must be chosen from {METHODS}; received {methods!r}.")
+    if not len(labels_per_class) or not len(seeds):
+        raise ValueError(f"`labels_per_class` and `seeds` must each hold at least one value; "
+                         f"received {tuple(labels_per_class)!r} and {tuple(seeds)!r}.")
     num_classes = len(np.unique(train_labels))
     test_ds, num_test = _test_set(test_images, test_labels, num_classes,
                                   settings["max_test"], image_size)
