@@ -185,7 +185,9 @@ def test_fine_tune_without_recompiling_would_not_train(monkeypatch):
     kernel = model.get_layer("backbone").get_layer("conv_pw_13").kernel
     before = to_numpy(kernel)
     monkeypatch.setattr(training, "compile_for_stage", lambda model, *a, **k: model)
-    tk.fine_tune(model, ds, epochs=1, num_layers=12, patience=0, verbose=0)
+    # (the full model: the cached-prefix path trains a new `top` model, compiled anew)
+    tk.fine_tune(model, ds, epochs=1, num_layers=12, patience=0, verbose=0,
+                 cache_prefix=False)
     assert np.array_equal(before, to_numpy(kernel))
 
 
@@ -202,7 +204,8 @@ def test_fine_tune_trains_on_augmented_batches():
         keras.utils.set_random_seed(0)
         model = _model(dropout=0.0)
         tk.train_head(model, ds, epochs=15, learning_rate=1e-2, patience=0, verbose=0)
-        tk.fine_tune(model, ds, epochs=15, fraction=0.3, learning_rate=1e-2, patience=0,
+        # 30 epochs: at 15 the inverted task reached 0.67 on an AVX-512 CPU, 0.75+ on others
+        tk.fine_tune(model, ds, epochs=30, fraction=0.3, learning_rate=1e-2, patience=0,
                      verbose=0, augment=augment)
         accuracy[augment] = (model.evaluate(ds, verbose=0)[1],
                              model.evaluate(inverted, verbose=0)[1])

@@ -49,6 +49,7 @@ from transfer_keras._files import atomic_path, write_text_atomically
 from transfer_keras.data import augment_dataset
 from transfer_keras.data.pipelines import RecordFile
 from transfer_keras.evaluation import _traced_inference, num_classes_of
+from transfer_keras.features import frozen_prefix
 from transfer_keras.freezing import first_unfrozen_layer, freeze_backbone, unfreeze_backbone
 from transfer_keras.models import (
     backbone_name,
@@ -363,9 +364,10 @@ def extract_features(model, ds):
     return features, labels
 
 
-def _extract(model, datasets, memory_limit=None):
+def _extract(model, datasets, memory_limit=None, run=None):
     """`{name: (features, labels, batch_size)}` for each named dataset, from ONE
-    compiled extractor (`batch_size`: that of the dataset's first batch).
+    compiled extractor (`batch_size`: that of the dataset's first batch); `run`,
+    a traced function of float32 pixels, replaces the pooled-feature extractor.
 
     Compiling (tracing) a backbone costs about as much as running it over a
     few hundred images, so a single function, traced once for any batch
@@ -375,7 +377,7 @@ def _extract(model, datasets, memory_limit=None):
     `memory_limit` bytes, a `RecordFile` on disk (the batches so far are moved
     there and the rest are written there as they come).
     """
-    run = _traced_inference(model, features=True)
+    run = run or _traced_inference(model, features=True)
     results, in_memory = {}, 0
     for name, ds in datasets.items():
         if ds is None:
@@ -552,7 +554,8 @@ def train_head(model, train_ds, val_ds=None, epochs=DEFAULT_HEAD_EPOCHS, learnin
 def fine_tune(model, train_ds, val_ds=None, epochs=5, num_layers=None, from_layer=None,
               fraction=None, learning_rate=None, patience=5, checkpoint_path=None,
               callbacks=None, initial_epoch=0, verbose="auto", strategy=None,
-              augment=None, warmup_epochs=DEFAULT_WARMUP_EPOCHS):
+              augment=None, warmup_epochs=DEFAULT_WARMUP_EPOCHS, cache_prefix="auto",
+              feature_cache="auto"):
     """Stage 2: unfreezes the top of the backbone (BatchNorm stays frozen) and trains on.
 
     Give at most one of `num_layers`, `from_layer`, `fraction`; with none, the
@@ -580,9 +583,21 @@ def fine_tune(model, train_ds, val_ds=None, epochs=5, num_layers=None, from_laye
             since a head trained on frozen features meets a backbone that now
             moves. 0 starts at the full rate. Defaults to `0` (see
             `DEFAULT_WARMUP_EPOCHS`); `1` is a good choice.
+        cache_prefix: when only the top of the backbone is unfrozen, run the
+            frozen bottom once over the data, cache its output, and train
+            only the top on it (`features.frozen_prefix`): an epoch then costs
+            what the unfrozen part costs, with the same result. `"auto"` does
+            so unless the training images are augmented (augmentation acts on
+            pixels, so the full model runs, and a verbose run says so);
+            `False` never. Defaults to `"auto"`.
+        feature_cache: where the cached prefix outputs live: `"memory"`,
+            `"disk"` or `"auto"` (see `train_head`). Defaults to `"auto"`.
 
     Returns:
-        The Keras `History` of this stage.
+        The Keras `History` of this stage. Its `prefix_cache` attribute says
+        where the frozen prefix's outputs were cached (`"memory"`, `"disk"`)
+        and its `cut_layer` the backbone layer they come from; both are None
+        when the full model ran.
 
     Example:
     >>> history = fine_tune(model, train_ds, val_ds, epochs=2, num_layers=20, verbose=0)
@@ -590,22 +605,69 @@ def fine_tune(model, train_ds, val_ds=None, epochs=5, num_layers=None, from_laye
     _check_training_run(model, train_ds, val_ds, epochs, patience)
     warmup_epochs = _check_epochs(warmup_epochs, "warmup_epochs", 0, hint="Use 0 for no warm-up.")
     check_checkpoint_path(checkpoint_path)
+    if cache_prefix not in (False, "auto"):
+        raise ValueError(f"`cache_prefix` must be 'auto' or False; received {cache_prefix!r}.")
+    check_choice(feature_cache, "feature_cache", FEATURE_CACHES)
     if num_layers is None and from_layer is None and fraction is None:
         fraction = DEFAULT_FINE_TUNE_FRACTION
+    augmented = augment is not None or has_random_augmentation(model)
     if augment is not None:
         train_ds = augment_dataset(train_ds, augment)
     unfreeze_backbone(model, num_layers=num_layers, from_layer=from_layer,
                       fraction=fraction)
     compile_for_stage(model, "fine_tune", learning_rate, strategy=strategy)
+    split = frozen_prefix(model) if cache_prefix == "auto" else None
+    if split is not None and augmented:
+        if _verbose(verbose):
+            print("fine_tune: the training images are augmented, so the frozen bottom of "
+                  "the backbone runs every epoch (its output cannot be cached).")
+        split = None
+    trained = model if split is None else split.top
+    if split is not None:
+        compile_for_stage(trained, "fine_tune", learning_rate, strategy=strategy)
+        train_ds, val_ds, cached = _cached_prefix(model, split, train_ds, val_ds,
+                                                  feature_cache)
     warmup = []
     if warmup_epochs:
-        target = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+        target = float(keras.ops.convert_to_numpy(trained.optimizer.learning_rate))
         warmup = [LinearWarmup(target, warmup_epochs)]
-    return _fit(model, train_ds, validation_data=val_ds, epochs=initial_epoch + epochs,
-                initial_epoch=initial_epoch,
-                callbacks=warmup + _callbacks(val_ds, patience, checkpoint_path, callbacks,
-                                              None),
-                verbose=_verbose(verbose))
+    try:
+        history = _fit(trained, train_ds, validation_data=val_ds,
+                       epochs=initial_epoch + epochs, initial_epoch=initial_epoch,
+                       callbacks=warmup + _callbacks(val_ds, patience, checkpoint_path,
+                                                     callbacks, model),
+                       verbose=_verbose(verbose))
+    finally:
+        for features in ([] if split is None else cached):
+            if isinstance(features, RecordFile):
+                features.close()
+    history.prefix_cache = history.cut_layer = None
+    if split is not None:
+        history.cut_layer = split.cut_layer
+        history.prefix_cache = ("disk" if any(isinstance(features, RecordFile)
+                                              for features in cached) else "memory")
+        with _scope(model, strategy):  # the full model's optimizer never ran: build it
+            model.optimizer.build(model.trainable_variables)
+    return history
+
+
+def _cached_prefix(model, split, train_ds, val_ds, feature_cache):
+    """The frozen prefix run once: `(train, val, arrays)`, the datasets of its
+    outputs and the arrays (or `RecordFile`s) behind them."""
+    pixels = (None,) + tuple(model.input_shape[1:])
+    run = tf.function(lambda images: split.prefix(images, training=False),
+                      input_signature=[tf.TensorSpec(pixels, tf.float32)])
+    limit = {"memory": None, "disk": 0, "auto": FEATURE_MEMORY_LIMIT}[feature_cache]
+    cached = _extract(model, {"train_ds": train_ds, "val_ds": val_ds}, limit, run)
+    for name, (_, labels, _) in cached.items():
+        _check_label_range(model, labels, name)
+    features, labels, batch_size = cached["train_ds"]
+    train = _feature_dataset(features, labels, batch_size, shuffle=True)
+    val = None
+    if val_ds is not None:
+        features, labels, _ = cached["val_ds"]
+        val = _feature_dataset(features, labels, batch_size, shuffle=False)
+    return train, val, [features for features, _, _ in cached.values()]
 
 
 class TransferHistory:
@@ -654,7 +716,8 @@ def train_two_stage(model, train_ds, val_ds=None, head_epochs=DEFAULT_HEAD_EPOCH
                     num_layers=None, from_layer=None, fraction=None,
                     cache_features="auto", patience=5, checkpoint_path=None,
                     verbose="auto", strategy=None, augment=None, after_head=None,
-                    feature_cache="auto", warmup_epochs=DEFAULT_WARMUP_EPOCHS):
+                    feature_cache="auto", warmup_epochs=DEFAULT_WARMUP_EPOCHS,
+                    cache_prefix="auto"):
     """The whole recipe: `train_head`, then `fine_tune`; returns one merged history.
 
     Args:
@@ -673,10 +736,14 @@ def train_two_stage(model, train_ds, val_ds=None, head_epochs=DEFAULT_HEAD_EPOCH
         after_head: a function called with the model when stage 1 is done (its
             best head restored), before fine-tuning; e.g. to score or save the
             frozen-backbone model. Defaults to `None`.
-        feature_cache: where stage 1 caches features: `"memory"`, `"disk"` or
-            `"auto"` (see `train_head`). Defaults to `"auto"`.
+        feature_cache: where stage 1 caches features, and stage 2 its frozen
+            prefix: `"memory"`, `"disk"` or `"auto"` (see `train_head`).
+            Defaults to `"auto"`.
         warmup_epochs: the learning-rate warm-up at the start of fine-tuning
             (see `fine_tune`). Defaults to `0`.
+        cache_prefix: when stage 2 unfreezes only the top of the backbone, train
+            it on the cached output of the frozen bottom (see `fine_tune`).
+            Defaults to `"auto"`.
 
     Returns:
         A `TransferHistory` with `fine_tune_epoch` marking where stage 2 began.
@@ -698,6 +765,8 @@ def train_two_stage(model, train_ds, val_ds=None, head_epochs=DEFAULT_HEAD_EPOCH
                        (fine_tune_learning_rate, "fine_tune_learning_rate")]:
         if rate is not None:
             check_positive_number(rate, name)
+    if cache_prefix not in (False, "auto"):
+        raise ValueError(f"`cache_prefix` must be 'auto' or False; received {cache_prefix!r}.")
     if fine_tune_epochs:
         first_unfrozen_layer(model, num_layers, from_layer, fraction)
         _check_epochs(warmup_epochs, "warmup_epochs", 0, hint="Use 0 for no warm-up.")
@@ -725,7 +794,8 @@ def train_two_stage(model, train_ds, val_ds=None, head_epochs=DEFAULT_HEAD_EPOCH
         model, train_ds, val_ds, fine_tune_epochs, num_layers, from_layer, fraction,
         fine_tune_learning_rate, patience, callbacks=checkpoint,
         initial_epoch=len(head_history.epoch), verbose=verbose, strategy=strategy,
-        augment=augment, warmup_epochs=warmup_epochs)
+        augment=augment, warmup_epochs=warmup_epochs, cache_prefix=cache_prefix,
+        feature_cache=feature_cache)
     kept_stage = None
     if head_best is not None:
         # Early stopping restored stage 2's best epoch; keep it only if it beats
