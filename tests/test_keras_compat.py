@@ -98,6 +98,33 @@ def test_recording_downloads_creates_a_keras_home_set_after_import(tmp_path, mon
     assert Path(path) == tmp_path / "new_home" / "models" / "w.h5" == keras_cache_dir() / "w.h5"
 
 
+def test_the_download_line_appears_only_once_the_server_answers(keras_home, monkeypatch,
+                                                                capsys):
+    """Offline, "Downloading data from ..." used to be printed before every fallback to
+    a cached file of another size, which read as a download; now it waits for the
+    server's first answer (urlretrieve's first progress call)."""
+    import urllib.error
+
+    def offline(url, filename=None, reporthook=None, data=None):
+        raise urllib.error.URLError("no network")
+
+    def online(url, filename=None, reporthook=None, data=None):
+        reporthook(0, 8192, 7)
+        Path(filename).write_bytes(b"weights")
+
+    monkeypatch.setattr(_keras_compat.keras_file_utils, "urlretrieve", offline)
+    with recording_downloads(), pytest.raises(Exception, match="URL fetch failure"):
+        _keras_compat.keras_file_utils.get_file("w.h5", "https://example.org/w.h5",
+                                                cache_subdir="models")
+    assert "Downloading" not in capsys.readouterr().out
+    monkeypatch.setattr(_keras_compat.keras_file_utils, "urlretrieve", online)
+    with recording_downloads():
+        _keras_compat.keras_file_utils.get_file("w.h5", "https://example.org/w.h5",
+                                                cache_subdir="models")
+    assert "Downloading data from https://example.org/w.h5" in capsys.readouterr().out
+    assert _keras_compat.keras_file_utils.io_utils.print_msg.__name__ == "print_msg"
+
+
 def test_recording_downloads_restores_get_file_even_on_error():
     original = _keras_compat.keras_file_utils.get_file
     with recording_downloads():

@@ -10,7 +10,10 @@ moves one of these internals, this file is the only one to fix (the tests in
   weights (`<home>/models`) and datasets (`<home>/datasets`).
 - `recording_downloads()`: while it is active, every `get_file` call made by
   `keras.applications` is recorded (file name, URL, folder) and saves into
-  `keras_home()`, so Keras reads and writes the folder `keras_home()` names.
+  `keras_home()`, so Keras reads and writes the folder `keras_home()` names;
+  its "Downloading data from ..." line is printed only once the server
+  answers, so an offline attempt that a cached file then stands in for
+  prints nothing that reads as a download.
 - `build_before_fit(model, data)`: creates the optimizer's and the metrics'
   variables before `fit`, so TensorFlow traces the training step once, not twice.
 - `multi_worker_fit(model)`: lets `fit` run under `MultiWorkerMirroredStrategy`,
@@ -92,13 +95,48 @@ def recording_downloads():
         fname = call.arguments["fname"] or str(origin).rsplit("/", 1)[-1]
         folder = Path(call.arguments["cache_dir"]).expanduser() / call.arguments["cache_subdir"]
         requests.append(DownloadRequest(fname, origin, folder))
-        return original(*call.args, **call.kwargs)
+        with _messages_held_until_connected():
+            return original(*call.args, **call.kwargs)
 
     keras_file_utils.get_file = recording_get_file
     try:
         yield requests
     finally:
         keras_file_utils.get_file = original
+
+
+@contextlib.contextmanager
+def _messages_held_until_connected():
+    """Holds back `get_file`'s messages until `urlretrieve` reports its first block.
+
+    `urlretrieve` calls its progress hook first right after the server has
+    answered; offline it fails before that, and the held messages are dropped
+    (the library then says itself what it did instead).
+    """
+    io_utils = keras_file_utils.io_utils
+    print_msg, urlretrieve = io_utils.print_msg, keras_file_utils.urlretrieve
+    held = []
+
+    def release():
+        while held:
+            print_msg(*held.pop(0))
+
+    def holding_print(message, line_break=True):
+        held.append((message, line_break))
+
+    def retrieving(url, filename=None, reporthook=None, data=None):
+        def hook(*progress):
+            release()
+            io_utils.print_msg = print_msg  # connected: messages pass through again
+            if reporthook is not None:
+                reporthook(*progress)
+        return urlretrieve(url, filename, hook, data)
+
+    io_utils.print_msg, keras_file_utils.urlretrieve = holding_print, retrieving
+    try:
+        yield
+    finally:
+        io_utils.print_msg, keras_file_utils.urlretrieve = print_msg, urlretrieve
 
 
 def build_before_fit(model, data):
