@@ -2,14 +2,15 @@
 the scratch learning rate chosen on the validation photos.
 
 It answers three questions with one run of `run_showcase` (ants/bees of the kit,
-ImageNet MobileNet-0.25, test photos scored once per run):
+ImageNet EfficientNet-Lite0 at 224 px, test photos scored once per run):
 - the demo table (six methods, mean and std over the seeds);
 - do the library's defaults (`train_two_stage(model, train_ds, val_ds)`,
   the `fine_tuned` row) reach the linear probe? Seed by seed;
 - which scratch learning rate wins on validation (the demo uses it).
 
-Writes benchmarks/showcase.json. Run from the repository root (about 10 minutes
-on 2 cores with the defaults below):
+Writes benchmarks/showcase.json (`showcase_mobilenet.json` holds the same
+benchmark run with MobileNet-0.25 at 128 px, before EfficientNet-Lite0). Run
+from the repository root (about 20 minutes on 2 cores with the defaults below):
 
     .venv/bin/python benchmarks/showcase.py [--seeds 0 1 2 3 4] [--curve 5 10 20]
 """
@@ -18,7 +19,7 @@ import argparse
 import json
 from pathlib import Path
 
-from transfer_keras.showcase import run_showcase
+from transfer_keras.showcase import SHOWCASE_IMAGE_SIZE, run_showcase
 
 HERE = Path(__file__).resolve().parent
 
@@ -27,7 +28,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--curve", type=int, nargs="*", default=[5, 10, 20])
-    parser.add_argument("--image-size", type=int, default=128)
+    parser.add_argument("--image-size", type=int, default=SHOWCASE_IMAGE_SIZE)
     parser.add_argument("--scratch-learning-rates", type=float, nargs="+",
                         default=[3e-4, 1e-3, 3e-3])
     parser.add_argument("--out", type=Path, default=HERE / "showcase.json")

@@ -577,15 +577,38 @@ def test_demo_writes_every_output(tmp_path):
         assert (out / file_name).is_file(), file_name
     report = json.loads((out / "report.json").read_text())
     assert [row["method"] for row in report["results"]] == [
-        "majority", "pixels_logistic", "scratch", "probe", "frozen", "fine_tuned"]
+        "majority", "pixels_logistic", "imagenet_head", "scratch", "probe", "frozen",
+        "fine_tuned"]
     for row in report["results"]:
         assert set(row) == {"method", "accuracy_mean", "accuracy_std", "seeds", "seconds"}
         assert row["seeds"] == [0]
     assert report["settings"]["image_size"] == 32 and report["settings"]["seeds"] == [0]
     assert "ImageNet" in report["settings"]["weights"]
-    assert report["settings"]["backbone"] == "mobilenet"
+    assert report["settings"]["backbone"] == "efficientnet_lite0"
+    # the empty Keras home received the converted weights, and nothing read as a download
+    assert (tmp_path / "empty_keras_home" / "models" /
+            "efficientnet_lite0_imagenet_notop.weights.h5").is_file()
+    assert "Downloading" not in result.stdout + result.stderr
     assert tk.load_class_names(out / "model.keras") == ["ants", "bees"]
     assert report["conclusion"] in result.stdout and str(out) in result.stdout
+
+
+@pytest.mark.slow
+def test_train_with_the_default_backbone_offline(tmp_path):
+    """`transfer-keras train PHOTOS/ --out run`, no --backbone: EfficientNet-Lite0 with
+    ImageNet weights converted offline into an empty Keras home, on a train/val/test
+    folder the user made (here the kit's), its test/ scored at the end."""
+    out = tmp_path / "run"
+    result = run_cli("train", tk.kit.example_photos_folder(), "--image-size", "96",
+                     "--epochs", "5", "--fine-tune-epochs", "1", "--out", out,
+                     keras_home=tmp_path / "keras_home", timeout=600)
+    assert result.returncode == 0, result.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["settings"]["backbone"] == "efficientnet_lite0"
+    assert report["settings"]["weights"] == "imagenet"
+    assert "Downloading" not in result.stdout + result.stderr
+    assert report["test_accuracy"] > 0.8  # ImageNet features: far above the 0.54 majority
+    assert tk.load_model(out / "model.keras").class_names == ["ants", "bees"]
 
 
 @pytest.mark.slow

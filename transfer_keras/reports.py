@@ -95,8 +95,10 @@ def showcase_report(result, command):
         f"{' and '.join(settings['class_names'])}, at {settings['image_size']} px. "
         f"Every choice looks at the validation photos only; the test photos are "
         f"scored once per run.",
-        f"- Backbone: `{settings['backbone']}` {settings['backbone_kwargs']}, "
-        f"weights {settings['weights']}.",
+        f"- Backbone: {backbone_phrase(settings['backbone'], settings['backbone_kwargs'])}, "
+        f"weights {settings['weights']}; `fine_tuned` is "
+        f"{', '.join(f'{k}={v}' for k, v in settings['recipe'].items() if k != 'function')}"
+        f" of `train_two_stage`.",
         f"- Seeds {settings['seeds']}; with the same seed the numbers repeat exactly "
         f"(TensorFlow op determinism).",
         "",
