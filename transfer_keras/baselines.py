@@ -3,6 +3,9 @@
 - `majority_baseline`: always the most frequent training class.
 - `pixels_logistic`: logistic regression on raw, downsized pixels.
 - `linear_probe`: logistic regression on a frozen backbone's pooled features.
+- `imagenet_head`: no training at all: the source network's own ImageNet head,
+  choosing among the ImageNet classes that name the target classes (when
+  they exist: ants and bees do), the first thing a sceptic asks about.
 - `build_small_cnn`: a compact CNN to train from scratch, suited to a few
   hundred images (the fair "no transfer" model).
 
@@ -20,7 +23,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from transfer_keras import layout
+from transfer_keras import efficientnet_lite, layout
 from transfer_keras._checks import check_labels, check_whole_number
 from transfer_keras.evaluation import _in_batches, _traced_inference
 
@@ -63,27 +66,31 @@ def _nonempty(labels, name):
     return labels
 
 
+def _checked_part(name, part, what):
+    """One `(inputs, labels)` pair as arrays, or a ValueError/TypeError naming the part."""
+    if not isinstance(part, (tuple, list)) or len(part) != 2:
+        raise TypeError(
+            f"`{name}` must be a pair ({what}, labels) of arrays; received "
+            f"{type(part).__name__}. A tf.data.Dataset can be turned into arrays with "
+            f"`tk.dataset_to_arrays(dataset)`.")
+    inputs = np.asarray(part[0])
+    if inputs.dtype.kind not in "iuf":
+        raise TypeError(f"`{name}` {what} must be numbers; received an array of "
+                        f"{inputs.dtype}.")
+    labels = _nonempty(check_labels(part[1], f"{name} labels"), f"{name} labels")
+    if len(inputs) != len(labels):
+        raise ValueError(f"`{name}` must have one label per example; received "
+                         f"{len(inputs)} {what} and {len(labels)} labels.")
+    if not np.isfinite(inputs).all():
+        raise ValueError(f"`{name}` {what} hold NaN or infinite values; "
+                         f"{np.size(inputs) - np.isfinite(inputs).sum()} of them.")
+    return inputs, labels
+
+
 def _checked_parts(train, val, test, what="features"):
     """The three `(inputs, labels)` pairs as arrays, or a ValueError/TypeError naming the part."""
-    parts = []
-    for name, part in (("train", train), ("val", val), ("test", test)):
-        if not isinstance(part, (tuple, list)) or len(part) != 2:
-            raise TypeError(
-                f"`{name}` must be a pair ({what}, labels) of arrays; received "
-                f"{type(part).__name__}. A tf.data.Dataset can be turned into arrays with "
-                f"`tk.dataset_to_arrays(dataset)`.")
-        inputs = np.asarray(part[0])
-        if inputs.dtype.kind not in "iuf":
-            raise TypeError(f"`{name}` {what} must be numbers; received an array of "
-                            f"{inputs.dtype}.")
-        labels = _nonempty(check_labels(part[1], f"{name} labels"), f"{name} labels")
-        if len(inputs) != len(labels):
-            raise ValueError(f"`{name}` must have one label per example; received "
-                             f"{len(inputs)} {what} and {len(labels)} labels.")
-        if not np.isfinite(inputs).all():
-            raise ValueError(f"`{name}` {what} hold NaN or infinite values; "
-                             f"{np.size(inputs) - np.isfinite(inputs).sum()} of them.")
-        parts.append((inputs, labels))
+    parts = [_checked_part(name, part, what)
+             for name, part in (("train", train), ("val", val), ("test", test))]
     if len(np.unique(parts[0][1])) < 2:
         raise ValueError(f"`train` labels hold one class only ({parts[0][1][0]}); logistic "
                          f"regression needs examples of at least two classes.")
@@ -174,6 +181,48 @@ def pixels_logistic(train, val, test, side=PIXELS_SIDE):
     side = check_whole_number(side, "side", hint="Use e.g. side=32.")
     parts = _checked_parts(train, val, test, what="images")
     return logistic_regression(*[(_downsized(images, side), labels) for images, labels in parts])
+
+
+def imagenet_head(test, imagenet_classes, batch_size=64):
+    """Test accuracy of EfficientNet-Lite0's ImageNet head, with no training on the task.
+
+    For each image the 1000-class head's probabilities of the given ImageNet
+    classes are compared, and the highest wins: target class `i` is ImageNet
+    class `imagenet_classes[i]`. Score it at 224 px, the head's own size.
+
+    Args:
+        test: `(images, labels)` of raw [0, 255] images (any size from 32).
+        imagenet_classes: one ImageNet-1k index per target class, e.g.
+            `[310, 309]` for ants and bees.
+        batch_size: images per forward pass. Defaults to `64`.
+
+    Returns:
+        A `BaselineScore` (`val_accuracy` NaN: nothing is chosen; `chosen`:
+        the ImageNet classes).
+
+    Raises:
+        ValueError: a class index outside 0..999, or fewer indices than classes.
+
+    Example:
+    >>> imagenet_head((x_test, y_test), [310, 309]).accuracy > 0.5  # doctest: +SKIP
+    True
+    """
+    images, labels = _checked_part("test", test, "images")
+    indices = list(imagenet_classes)
+    if not indices or not all(isinstance(i, (int, np.integer)) and 0 <= i < 1000
+                              for i in indices):
+        raise ValueError(f"`imagenet_classes` must be ImageNet-1k class indices (0 to 999), "
+                         f"one per target class; received {imagenet_classes!r}.")
+    if labels.max() >= len(indices):
+        raise ValueError(f"`imagenet_classes` names {len(indices)} classes but the labels go "
+                         f"up to {labels.max()}; give one ImageNet index per target class.")
+    network = efficientnet_lite.EfficientNetLite0(include_top=True,
+                                                  input_shape=images.shape[1:])
+    probabilities = network.predict(efficientnet_lite.preprocess_input(
+        np.asarray(images, "float32")), batch_size=batch_size, verbose=0)
+    predictions = np.argmax(probabilities[:, indices], axis=-1)
+    return BaselineScore(float(np.mean(predictions == labels)), float("nan"),
+                         {"imagenet_classes": indices})
 
 
 def linear_probe(model, train, val, test, batch_size=64):

@@ -158,20 +158,6 @@ def _classifier(image_size):
     return build_classifier(SHOWCASE_BACKBONE, 2, (image_size, image_size, 3))
 
 
-def _imagenet_head(test, class_names):
-    """The `imagenet_head` baseline: the 1000-class head's choice between the
-    ImageNet classes of the kit's classes, scored on `test` (nothing is trained)."""
-    indices = [IMAGENET_CLASSES[name] for name in class_names]
-    network = efficientnet_lite.EfficientNetLite0(
-        include_top=True, input_shape=(IMAGENET_HEAD_SIZE, IMAGENET_HEAD_SIZE, 3))
-    images, labels = test
-    probabilities = network.predict(efficientnet_lite.preprocess_input(
-        images.astype("float32")), batch_size=64, verbose=0)
-    predictions = np.argmax(probabilities[:, indices], axis=-1)
-    return baselines.BaselineScore(float(np.mean(predictions == labels)), float("nan"),
-                                   {"imagenet_classes": indices})
-
-
 def _training_set(photos, n, seed):
     """All training photos, or `n` per class drawn with `seed`."""
     return photos["train"] if n == "all" else sample_per_class(*photos["train"], n, seed=seed)
@@ -246,8 +232,9 @@ def _baselines(photos, image_size, seeds, show):
                                                          photos["test"][1])),
         ("pixels_logistic", lambda: baselines.pixels_logistic(
             photos["train"], photos["val"], photos["test"])),
-        ("imagenet_head", lambda: _imagenet_head(_kit(IMAGENET_HEAD_SIZE)["test"],
-                                                 photos["class_names"])),
+        ("imagenet_head", lambda: baselines.imagenet_head(
+            _kit(IMAGENET_HEAD_SIZE)["test"],
+            [IMAGENET_CLASSES[name] for name in photos["class_names"]])),
     ]
     for method, fit in fits:
         score = fit()
