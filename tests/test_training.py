@@ -333,14 +333,21 @@ MIRRORED = textwrap.dedent("""
     labels = np.arange(32) % 2
     images = (rng.uniform(0, 120, (32, 32, 32, 3)) + labels[:, None, None, None] * 120)
     ds = tf.data.Dataset.from_tensor_slices((images.astype("float32"), labels)).batch(8)
-    model = tk.build_classifier("mobilenet", 2, (32, 32, 3), weights=None, alpha=0.25,
-                                strategy=strategy)
+    src = tk.project_source_backbone()  # real features (random MobileNet ones are ~0)
+    model = tk.build_classifier(src.backbone, 2, (32, 32, 3), weights=src.weights,
+                                **src.kwargs, strategy=strategy)
     history = tk.train_two_stage(model, ds, ds, head_epochs=1, fine_tune_epochs=1,
                                  feature_cache="disk", strategy=strategy, verbose=0)
     print("replicas", strategy.num_replicas_in_sync)
     print("cache", history.feature_cache)
     print("variable", type(model.get_layer("predictions").kernel.value).__name__)
     print("epochs", len(history.epoch))
+    top_kernel = model.get_layer("backbone").get_layer("conv_pw_13").kernel
+    before = top_kernel.numpy()
+    tuned = tk.fine_tune(model, ds, ds, epochs=1, fraction=0.3, patience=0,
+                         learning_rate=1e-2, strategy=strategy, verbose=0)
+    print("prefix", tuned.prefix_cache, tuned.cut_layer)
+    print("moved", not np.array_equal(before, top_kernel.numpy()))
 """)
 
 
@@ -354,6 +361,8 @@ def test_mirrored_strategy_on_two_logical_cpus():
     assert "Mirrored" in result.stdout
     assert "epochs 2" in result.stdout
     assert "cache disk" in result.stdout  # stage 1 on cached features, under the strategy
+    assert "prefix memory conv_" in result.stdout  # stage 2 on the cached frozen prefix
+    assert "moved True" in result.stdout
 
 
 def test_best_checkpoint_and_weights_are_the_best_of_both_stages(tmp_path, monkeypatch):

@@ -616,7 +616,8 @@ def fine_tune(model, train_ds, val_ds=None, epochs=5, num_layers=None, from_laye
     unfreeze_backbone(model, num_layers=num_layers, from_layer=from_layer,
                       fraction=fraction)
     compile_for_stage(model, "fine_tune", learning_rate, strategy=strategy)
-    split = frozen_prefix(model) if cache_prefix == "auto" else None
+    with _scope(model, strategy):  # the halves belong to the model's strategy too
+        split = frozen_prefix(model) if cache_prefix == "auto" else None
     if split is not None and augmented:
         if _verbose(verbose):
             print("fine_tune: the training images are augmented, so the frozen bottom of "
