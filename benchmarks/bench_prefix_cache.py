@@ -14,6 +14,7 @@ on 2 cores):
 import argparse
 import json
 import os
+import statistics
 import time
 from pathlib import Path
 
@@ -73,9 +74,9 @@ def main():
     print("|---|---|---|---|---|")
     for from_layer in DEPTHS:
         def median(key, cache):
-            values = sorted(r[key] for r in runs
-                            if r["from_layer"] == from_layer and r["cache_prefix"] == cache)
-            return values[len(values) // 2]
+            return round(statistics.median(
+                r[key] for r in runs
+                if r["from_layer"] == from_layer and r["cache_prefix"] == cache), 2)
         cached, full = median("seconds_per_epoch", "auto"), median("seconds_per_epoch", False)
         print(f"| {from_layer} | {cached} | {full} | {full / cached:.1f}x | "
               f"{median('first_part_seconds', 'auto')} |")
