@@ -1,6 +1,6 @@
 """The `transfer-keras` command: demo, train, predict, evaluate, backbones, prefetch.
 
-    transfer-keras demo                      # the whole story, offline, in about five minutes
+    transfer-keras demo                      # the whole story, offline, in about six minutes
     transfer-keras train photos/ --out ants_bees   # EfficientNet-Lite0 (tiny: --backbone mobilenet --alpha 0.25)
     transfer-keras predict ants_bees/model.keras photo.jpg
     transfer-keras evaluate ants_bees/model.keras more_photos/
@@ -887,7 +887,7 @@ def _add_demo(commands):
                     "looked at, the majority class, logistic regression on pixels, the "
                     "ImageNet head's own ant/bee classes, a small CNN from scratch, a "
                     "linear probe, the frozen backbone and the fine-tuned model (mean and "
-                    "std over seeds), plus a data-efficiency curve. Offline, about five "
+                    "std over seeds), plus a data-efficiency curve. Offline, about six "
                     "minutes on a 2-core CPU.")
     demo.add_argument("--out", default="transfer_keras_demo",
                       help="output folder, new or empty (default: ./transfer_keras_demo)")
