@@ -49,7 +49,7 @@ def test_a_tiny_limit_caches_stage_one_on_disk_and_the_history_says_so(monkeypat
     backbone_runs = []
     real_extract = training._extract
     monkeypatch.setattr(training, "_extract", lambda *args: backbone_runs.append(
-        args[2:]) or real_extract(*args))
+        args[2:3]) or real_extract(*args))  # (the memory limit)
     monkeypatch.setattr(training, "FEATURE_MEMORY_LIMIT", 1)
     history = tk.train_two_stage(model, ds, ds, head_epochs=3, fine_tune_epochs=0,
                                  patience=0, verbose=0)

@@ -420,6 +420,40 @@ def _feature_dataset(features, labels, batch_size, shuffle):
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
+def _cached_datasets(model, train_ds, val_ds, feature_cache, memory_limit=None, run=None,
+                     val_batch_size=256):
+    """Runs the frozen part once over `train_ds` and `val_ds` (`run`: a traced
+    function of pixels; defaults to the pooled-feature extractor) and returns
+    `(train, val, cached)`: its outputs as datasets, the training one reshuffled
+    every epoch and batched like the original, and the arrays (or `RecordFile`s
+    on disk, per `feature_cache` and `memory_limit`) behind them."""
+    limit = {"memory": None, "disk": 0,
+             "auto": FEATURE_MEMORY_LIMIT if memory_limit is None else memory_limit,
+             }[feature_cache]
+    extracted = _extract(model, {"train_ds": train_ds, "val_ds": val_ds}, limit, run)
+    for name, (_, labels, _) in extracted.items():
+        _check_label_range(model, labels, name)
+    features, labels, batch_size = extracted["train_ds"]
+    train = _feature_dataset(features, labels, batch_size, shuffle=True)
+    val = None
+    if val_ds is not None:
+        features, labels, _ = extracted["val_ds"]
+        val = _feature_dataset(features, labels, val_batch_size or batch_size, shuffle=False)
+    return train, val, [features for features, _, _ in extracted.values()]
+
+
+def _close(cached):
+    """Removes the temporary files of cached outputs now, not at garbage collection."""
+    for features in cached:
+        if isinstance(features, RecordFile):
+            features.close()
+
+
+def _where(cached):
+    """Where cached outputs live: "disk" if any went to a temporary file, else "memory"."""
+    return "disk" if any(isinstance(features, RecordFile) for features in cached) else "memory"
+
+
 def _build_head_model(model):
     """A model of the head alone, sharing its layers (and weights) with `model`."""
     pooling, *layers = layout.head_layers(model)
@@ -520,32 +554,16 @@ def train_head(model, train_ds, val_ds=None, epochs=DEFAULT_HEAD_EPOCHS, learnin
     replicas = (strategy or model.distribute_strategy).num_replicas_in_sync
     compile_for_stage(head, "head", learning_rate, strategy=strategy,
                       steps_per_execution=HEAD_STEPS_PER_EXECUTION if replicas == 1 else 1)
-    limit = {"memory": None, "disk": 0,
-             "auto": FEATURE_MEMORY_LIMIT if feature_memory_limit is None
-             else feature_memory_limit}[feature_cache]
-    cached = _extract(model, {"train_ds": train_ds, "val_ds": val_ds}, limit)
-    for name, (_, labels, _) in cached.items():
-        _check_label_range(model, labels, name)
-    # Cached features as datasets, reshuffled every epoch and batched like the
-    # original training data.
-    train_features, train_labels, batch_size = cached["train_ds"]
-    train_cached = _feature_dataset(train_features, train_labels, batch_size, shuffle=True)
-    val_cached = None
-    if val_ds is not None:
-        val_features, val_labels, _ = cached["val_ds"]
-        val_cached = _feature_dataset(val_features, val_labels, 256, shuffle=False)
+    train_cached, val_cached, cached = _cached_datasets(
+        model, train_ds, val_ds, feature_cache, feature_memory_limit)
     try:
         history = _fit(head, train_cached, epochs=epochs, validation_data=val_cached,
                        callbacks=_callbacks(val_ds, patience, checkpoint_path, callbacks,
                                             model),
                        verbose=_verbose(verbose))
     finally:
-        for features, _, _ in cached.values():
-            if isinstance(features, RecordFile):
-                features.close()  # the temporary file goes now, not at garbage collection
-    history.feature_cache = ("disk" if any(isinstance(features, RecordFile)
-                                           for features, _, _ in cached.values())
-                             else "memory")
+        _close(cached)
+    history.feature_cache = _where(cached)
     with _scope(model, strategy):  # the full model's optimizer never ran: build it, so
         model.optimizer.build(model.trainable_variables)  # save/load round-trips cleanly
     return history
@@ -623,11 +641,14 @@ def fine_tune(model, train_ds, val_ds=None, epochs=5, num_layers=None, from_laye
             print("fine_tune: the training images are augmented, so the frozen bottom of "
                   "the backbone runs every epoch (its output cannot be cached).")
         split = None
-    trained = model if split is None else split.top
+    trained, cached = (model, []) if split is None else (split.top, None)
     if split is not None:
         compile_for_stage(trained, "fine_tune", learning_rate, strategy=strategy)
-        train_ds, val_ds, cached = _cached_prefix(model, split, train_ds, val_ds,
-                                                  feature_cache)
+        pixels = (None,) + tuple(model.input_shape[1:])
+        run = tf.function(lambda images: split.prefix(images, training=False),
+                          input_signature=[tf.TensorSpec(pixels, tf.float32)])
+        train_ds, val_ds, cached = _cached_datasets(model, train_ds, val_ds, feature_cache,
+                                                    run=run, val_batch_size=None)
     warmup = []
     if warmup_epochs:
         target = float(keras.ops.convert_to_numpy(trained.optimizer.learning_rate))
@@ -639,36 +660,13 @@ def fine_tune(model, train_ds, val_ds=None, epochs=5, num_layers=None, from_laye
                                                      callbacks, model),
                        verbose=_verbose(verbose))
     finally:
-        for features in ([] if split is None else cached):
-            if isinstance(features, RecordFile):
-                features.close()
+        _close(cached)
     history.prefix_cache = history.cut_layer = None
     if split is not None:
-        history.cut_layer = split.cut_layer
-        history.prefix_cache = ("disk" if any(isinstance(features, RecordFile)
-                                              for features in cached) else "memory")
+        history.cut_layer, history.prefix_cache = split.cut_layer, _where(cached)
         with _scope(model, strategy):  # the full model's optimizer never ran: build it
             model.optimizer.build(model.trainable_variables)
     return history
-
-
-def _cached_prefix(model, split, train_ds, val_ds, feature_cache):
-    """The frozen prefix run once: `(train, val, arrays)`, the datasets of its
-    outputs and the arrays (or `RecordFile`s) behind them."""
-    pixels = (None,) + tuple(model.input_shape[1:])
-    run = tf.function(lambda images: split.prefix(images, training=False),
-                      input_signature=[tf.TensorSpec(pixels, tf.float32)])
-    limit = {"memory": None, "disk": 0, "auto": FEATURE_MEMORY_LIMIT}[feature_cache]
-    cached = _extract(model, {"train_ds": train_ds, "val_ds": val_ds}, limit, run)
-    for name, (_, labels, _) in cached.items():
-        _check_label_range(model, labels, name)
-    features, labels, batch_size = cached["train_ds"]
-    train = _feature_dataset(features, labels, batch_size, shuffle=True)
-    val = None
-    if val_ds is not None:
-        features, labels, _ = cached["val_ds"]
-        val = _feature_dataset(features, labels, batch_size, shuffle=False)
-    return train, val, [features for features, _, _ in cached.values()]
 
 
 class TransferHistory:
