@@ -266,7 +266,9 @@ def imagenet_weights(include_top=False):
     try:
         return convert_package_weights(source, cached.parent)[include_top]
     except OSError:  # a read-only cache: convert for this process only
-        folder = _FALLBACK.setdefault("folder", tempfile.mkdtemp(prefix="tk-lite0-"))
+        if "folder" not in _FALLBACK:  # one temporary folder per process
+            _FALLBACK["folder"] = tempfile.mkdtemp(prefix="tk-lite0-")
+        folder = _FALLBACK["folder"]
         target = Path(folder) / WEIGHTS_FILES[include_top]
         if not target.is_file():
             convert_package_weights(source, folder)
