@@ -13,6 +13,7 @@ import os
 import pickle
 import sys
 import types
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -253,3 +254,22 @@ def test_imagenet_head_baseline_scores_the_kit_and_checks_its_arguments(lite_hom
         baselines.imagenet_head((images, labels), [310])
     with pytest.raises(TypeError, match="`test` must be a pair"):
         baselines.imagenet_head(images, [ANT, BEE])
+
+
+def test_a_cache_that_cannot_be_written_gets_one_temporary_folder(keras_home, monkeypatch):
+    real_convert = efficientnet_lite.convert_package_weights
+    folders = []
+
+    def convert(source, folder):
+        folders.append(Path(folder))
+        if Path(folder) == keras_home:  # as a read-only cache would answer
+            raise PermissionError(13, "Permission denied", str(folder))
+        return real_convert(source, folder)
+
+    monkeypatch.setattr(efficientnet_lite, "convert_package_weights", convert)
+    monkeypatch.setattr(efficientnet_lite, "_FALLBACK", {})
+    notop = efficientnet_lite.imagenet_weights()
+    with_top = efficientnet_lite.imagenet_weights(include_top=True)
+    assert notop.parent == with_top.parent != keras_home
+    assert notop.is_file() and with_top.is_file() and list(keras_home.iterdir()) == []
+    assert folders == [keras_home, notop.parent, keras_home]  # converted once, then reused
