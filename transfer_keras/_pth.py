@@ -122,10 +122,11 @@ def read_state_dict(path, sha256=None):
     """
     path = Path(path)
     data = path.read_bytes()
-    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+    digest = hashlib.sha256(data).hexdigest() if sha256 is not None else None
+    if digest != sha256:
         raise ValueError(
-            f"{path} has sha256 {hashlib.sha256(data).hexdigest()}, not the expected "
-            f"{sha256}: it is damaged or another file. Reinstall the package that ships it.")
+            f"{path} has sha256 {digest}, not the expected {sha256}: it is damaged or "
+            f"another file. Reinstall the package that ships it.")
     stream = io.BytesIO(data)
     header = [_load(stream, "header") for _ in range(3)]
     if header[0] != LEGACY_MAGIC or header[1] != LEGACY_PROTOCOL:
