@@ -26,6 +26,7 @@ from typing import NamedTuple
 import keras
 
 from transfer_keras import layout
+from transfer_keras.layout import clean_cut
 
 
 class FrozenPrefix(NamedTuple):
@@ -40,34 +41,6 @@ class FrozenPrefix(NamedTuple):
     prefix: keras.Model
     top: keras.Model
     cut_layer: str
-
-
-def _tensors(value):
-    return list(value) if isinstance(value, (list, tuple)) else [value]
-
-
-def clean_cut(backbone, start):
-    """The largest index `cut <= start` of `backbone.layers` where one tensor crosses.
-
-    Args:
-        backbone: a functional backbone (each layer called once).
-        start: index of the first trainable layer.
-
-    Returns:
-        `(cut, tensor)`: `backbone.layers[:cut]` compute `tensor`, the only
-        input the layers from `cut` on take from below; `(0, None)` when there
-        is no such place above the input.
-    """
-    layers = backbone.layers
-    producer = {id(layer.output): index for index, layer in enumerate(layers)}
-    consumed = [[tensor for tensor in _tensors(layer.input) if id(tensor) in producer]
-                if index else [] for index, layer in enumerate(layers)]
-    for cut in range(min(start, len(layers) - 1), 1, -1):
-        crossing = {id(tensor): tensor for inputs in consumed[cut:] for tensor in inputs
-                    if producer[id(tensor)] < cut}
-        if len(crossing) == 1:
-            return cut, next(iter(crossing.values()))
-    return 0, None
 
 
 def frozen_prefix(model):

@@ -20,6 +20,16 @@ change here.
 ('backbone', ['pooling', 'dropout', 'predictions'])
 >>> [layer.name for layer in parts.inputs]
 ['preprocessing']
+
+A backbone is also a chain of *blocks*: the places where exactly one tensor
+crosses from the layers below to the layers above (`clean_cut`) are its block
+boundaries, found from the graph, whatever the architecture calls its layers.
+`layer_groups(model, n)` puts whole blocks together into n - 1 groups of
+about equal depth, then the head: the groups that discriminative learning
+rates and gradual unfreezing work on.
+
+>>> [group.name for group in layer_groups(model, 3)]
+['conv1 … conv_pw_6_relu', 'conv_dw_7 … conv_pw_13_relu', 'head']
 """
 
 from typing import NamedTuple
@@ -42,6 +52,13 @@ class ClassifierParts(NamedTuple):
     inputs: list  # augmentation (if any) and preprocessing: raw pixels -> backbone input
     backbone: keras.Model  # the shared feature layers
     head: list  # pooling -> [dropout] -> [hidden_i] -> predictions
+
+
+class LayerGroup(NamedTuple):
+    """Whole blocks of a backbone (or the head), bottom to top."""
+
+    name: str  # "first layer … last layer", or "head"
+    layers: list
 
 
 def _names(model):
@@ -120,3 +137,104 @@ def head_layers(model):
 def inference_inputs(model):
     """Returns the input part without augmentation: what inference runs."""
     return [layer for layer in classifier_parts(model).inputs if layer.name != AUGMENTATION]
+
+
+def _tensors(value):
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _crossing(backbone):
+    """For each index `cut`, the tensors made below `cut` that layers from `cut` on read."""
+    layers = backbone.layers
+    producer = {id(layer.output): index for index, layer in enumerate(layers)}
+    consumed = [[tensor for tensor in _tensors(layer.input) if id(tensor) in producer]
+                if index else [] for index, layer in enumerate(layers)]
+    crossing = []
+    for cut in range(len(layers)):
+        crossing.append({id(tensor): tensor for inputs in consumed[cut:] for tensor in inputs
+                         if producer[id(tensor)] < cut})
+    return crossing
+
+
+def clean_cut(backbone, start):
+    """The largest index `cut <= start` of `backbone.layers` where one tensor crosses.
+
+    Args:
+        backbone: a functional backbone (each layer called once).
+        start: index of the first trainable layer.
+
+    Returns:
+        `(cut, tensor)`: `backbone.layers[:cut]` compute `tensor`, the only
+        input the layers from `cut` on take from below; `(0, None)` when there
+        is no such place above the input.
+    """
+    crossing = _crossing(backbone)
+    for cut in range(min(start, len(crossing) - 1), 1, -1):
+        if len(crossing[cut]) == 1:
+            return cut, next(iter(crossing[cut].values()))
+    return 0, None
+
+
+def block_starts(backbone):
+    """The indices in `backbone.layers` where a block starts (one tensor crosses below).
+
+    A block starts at a learning layer (see `_depth`) below which one tensor
+    crosses, so a convolution keeps its BatchNorm and activation, and a
+    residual block (two tensors cross inside it) is never split. The first
+    block starts at 1, the layer after the input.
+    """
+    crossing = _crossing(backbone)
+    layers = backbone.layers
+    return [1] + [cut for cut in range(2, len(crossing))
+                  if len(crossing[cut]) == 1 and _depth([layers[cut]])]
+
+
+def _depth(layers):
+    """Layers that learn: those with weights, BatchNorm aside (it stays frozen)."""
+    return sum(1 for layer in layers if layer.weights
+               and not isinstance(layer, keras.layers.BatchNormalization))
+
+
+def _group(layers):
+    return LayerGroup(f"{layers[0].name} … {layers[-1].name}", list(layers))
+
+
+def layer_groups(model, n):
+    """Splits a classifier into `n` groups of layers, bottom to top.
+
+    The backbone gives `n - 1` groups of whole blocks (see `block_starts`), cut
+    where the count of learning layers (those with weights, BatchNorm aside)
+    comes closest to equal shares; the head is the last group.
+
+    Args:
+        model: a model from `build_classifier`.
+        n: the number of groups, from 2 (the whole backbone, the head).
+
+    Returns:
+        A list of `n` `LayerGroup`s (`name`, `layers`).
+
+    Raises:
+        ValueError: `n` is not a whole number from 2 to the backbone's blocks + 1.
+    """
+    backbone = backbone_of(model)
+    starts = block_starts(backbone)
+    if isinstance(n, bool) or not isinstance(n, int) or not 2 <= n <= len(starts) + 1:
+        raise ValueError(
+            f"`n` must be a whole number from 2 (the backbone and the head) to "
+            f"{len(starts) + 1} (each of the backbone's {len(starts)} blocks on its own, "
+            f"then the head); received n={n!r}."
+        )
+    layers = backbone.layers
+    blocks = [layers[start:end] for start, end in zip(starts, starts[1:] + [len(layers)])]
+    below = [0]  # learning layers below each block boundary
+    for block in blocks:
+        below.append(below[-1] + _depth(block))
+    cuts = [0]
+    for k in range(1, n - 1):  # group k starts at the boundary closest to its share
+        share = below[-1] * k / (n - 1)
+        last_allowed = len(blocks) - (n - 1 - k)  # leave a block for each group above
+        candidates = range(cuts[-1] + 1, last_allowed + 1)
+        cuts.append(min(candidates, key=lambda boundary: abs(below[boundary] - share)))
+    groups = [_group([layer for block in blocks[start:end] for layer in block])
+              for start, end in zip(cuts, cuts[1:] + [len(blocks)])]
+    return groups + [LayerGroup("head", head_layers(model))]
