@@ -348,6 +348,12 @@ MIRRORED = textwrap.dedent("""
                          learning_rate=1e-2, strategy=strategy, verbose=0)
     print("prefix", tuned.prefix_cache, tuned.cut_layer)
     print("moved", not np.array_equal(before, top_kernel.numpy()))
+    bottom_kernel = model.get_layer("backbone").get_layer("conv1").kernel
+    bottom, top = bottom_kernel.numpy(), top_kernel.numpy()
+    tk.fine_tune(model, ds, ds, epochs=1, lr_factors=(0, 0.1, 1), learning_rate=1e-2,
+                 patience=0, strategy=strategy, verbose=0)
+    print("layer rates", np.array_equal(bottom, bottom_kernel.numpy()),
+          not np.array_equal(top, top_kernel.numpy()))
 """)
 
 
@@ -363,6 +369,7 @@ def test_mirrored_strategy_on_two_logical_cpus():
     assert "cache disk" in result.stdout  # stage 1 on cached features, under the strategy
     assert "prefix memory conv_" in result.stdout  # stage 2 on the cached frozen prefix
     assert "moved True" in result.stdout
+    assert "layer rates True True" in result.stdout  # factor 0 frozen, the rest learns
 
 
 def test_best_checkpoint_and_weights_are_the_best_of_both_stages(tmp_path, monkeypatch):

@@ -73,6 +73,8 @@ from transfer_keras.models import (  # noqa: E402
     load_model,
     save_model,
 )
+from transfer_keras.callbacks import OneCycle, WarmupCosine  # noqa: E402
+from transfer_keras.layout import LayerGroup, layer_groups  # noqa: E402
 from transfer_keras.training import (  # noqa: E402
     LearningRateFinderResult,
     TransferHistory,
@@ -85,6 +87,8 @@ from transfer_keras.training import (  # noqa: E402
     train_from_scratch,
     train_head,
     train_two_stage,
+    group_rate_factors,
+    with_layer_rates,
 )
 
 __version__ = "0.1.0"
@@ -125,6 +129,12 @@ __all__ = [
     "evaluate_classifier",
     "export_image_folder",
     "extract_features",
+    "layer_groups",
+    "with_layer_rates",
+    "group_rate_factors",
+    "LayerGroup",
+    "OneCycle",
+    "WarmupCosine",
     "find_learning_rate",
     "fine_tune",
     "freeze_backbone",

@@ -113,15 +113,30 @@ def first_unfrozen_layer(model, num_layers=None, from_layer=None, fraction=None)
     return start
 
 
-def trainable_summary(model):
+def _row(part, kind, layers, weights_of):
+    trainable = _count([w for layer in layers for w in layer.trainable_weights])
+    return {
+        "part": part,
+        "type": kind,
+        "layers": len(layers),
+        "trainable layers": sum(1 for sub in layers if sub.trainable_weights),
+        "trainable params": trainable,
+        "frozen params": _count(weights_of) - trainable,
+    }
+
+
+def trainable_summary(model, groups=None):
     """Returns a per-part table of what is trainable in a model.
 
-    One row per top-level layer (the backbone counts as one part): layers
-    inside it, trainable layers, trainable and frozen parameters. Frozen
-    parameters include non-trainable state such as BatchNorm statistics.
+    One row per top-level layer (the backbone counts as one part), or with
+    `groups`, one row per layer group (`layer_groups(model, groups)`): layers,
+    trainable layers, trainable and frozen parameters. Frozen parameters
+    include non-trainable state such as BatchNorm statistics.
 
     Args:
-        model: any Keras model.
+        model: any Keras model (with `groups`, one from `build_classifier`).
+        groups: show the layer groups that discriminative rates and gradual
+            unfreezing use, bottom to top. Defaults to `None` (one row per part).
 
     Returns:
         A `Table` with rows `part, type, layers, trainable layers, trainable params,
@@ -130,23 +145,29 @@ def trainable_summary(model):
     Example:
     >>> trainable_summary(model).total_trainable  # the ants/bees head: 256 * 2 + 2
     514
+    >>> print(trainable_summary(model, groups=3))  # doctest: +SKIP
     """
-    rows = []
-    for layer in model.layers:
-        inner = getattr(layer, "layers", None)
-        sublayers = list(inner) if inner is not None else [layer]
-        trainable = _count(layer.trainable_weights)
-        rows.append({
-            "part": layer.name,
-            "type": type(layer).__name__,
-            "layers": len(sublayers),
-            "trainable layers": sum(1 for sub in sublayers if sub.trainable_weights),
-            "trainable params": trainable,
-            "frozen params": _count(layer.weights) - trainable,
-        })
-    table = Table(
-        list(rows[0]), rows, title=f"Trainable parts of {model.name}",
-    )
+    if groups is None:
+        rows = []
+        for layer in model.layers:
+            inner = getattr(layer, "layers", None)
+            sublayers = list(inner) if inner is not None else [layer]
+            row = _row(layer.name, type(layer).__name__, sublayers, layer.weights)
+            row["trainable params"] = _count(layer.trainable_weights)  # the layer's own flag
+            row["frozen params"] = _count(layer.weights) - row["trainable params"]
+            rows.append(row)
+        title = f"Trainable parts of {model.name}"
+    else:
+        rows = [_row(group.name, "head" if group.name == "head" else "layer group",
+                     group.layers, [w for layer in group.layers for w in layer.weights])
+                for group in layout.layer_groups(model, groups)]
+        backbone = layout.backbone_of(model)
+        if not backbone.trainable:  # a frozen backbone freezes every layer inside it
+            for row in rows[:-1]:
+                row["frozen params"] += row["trainable params"]
+                row["trainable params"] = row["trainable layers"] = 0
+        title = f"Trainable layer groups of {model.name}"
+    table = Table(list(rows[0]), rows, title=title)
     table.total_trainable = sum(row["trainable params"] for row in rows)
     table.total_frozen = sum(row["frozen params"] for row in rows)
     table.notes = [

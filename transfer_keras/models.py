@@ -502,11 +502,50 @@ def save_model(model, path, class_names=None):
         class_names = _check_class_names(class_names, num_classes_of(model))
     metadata = _metadata(model, class_names)
     _build_optimizer(model)
-    with atomic_path(path) as temporary:
+    with atomic_path(path) as temporary, _plain_keras_compile_config(model):
         model.save(temporary)
         with zipfile.ZipFile(temporary, "a") as archive:
             archive.writestr(MODEL_METADATA_FILE, json.dumps(metadata, indent=2) + "\n")
     return path
+
+
+def plain_keras_optimizer(optimizer):
+    """A built-in Keras optimizer with `optimizer`'s settings, or None if it is one.
+
+    This library's per-layer rates (`LayerRatesAdam`, ...) become their Keras
+    class, and its schedules (`WarmupCosine`, `OneCycle`) the rate they give
+    now: what a file needs to load where `transfer_keras` is not installed.
+    The optimizer's variables (Adam's moments, ...) are the same either way.
+    """
+    config = optimizer.get_config()
+    schedule = config.get("learning_rate")
+    own_schedule = isinstance(schedule, dict) and not str(schedule.get("module", "")
+                                                          ).startswith("keras")
+    base = getattr(type(optimizer), "base_optimizer", None)
+    if base is None and not own_schedule:
+        return None
+    if own_schedule:
+        config["learning_rate"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+    config.pop("lr_factors", None)
+    return (base or type(optimizer)).from_config(config)
+
+
+@contextlib.contextmanager
+def _plain_keras_compile_config(model):
+    """While saving, the file's compile settings name only Keras's own optimizer
+    classes (see `plain_keras_optimizer`), so plain Keras can load it."""
+    compile_config = getattr(model, "_compile_config", None)  # what Keras saves
+    optimizer = getattr(compile_config, "config", {}).get("optimizer")
+    plain = (plain_keras_optimizer(optimizer)
+             if isinstance(optimizer, keras.optimizers.Optimizer) else None)
+    if plain is None:
+        yield
+        return
+    compile_config.config["optimizer"] = plain
+    try:
+        yield
+    finally:
+        compile_config.config["optimizer"] = optimizer
 
 
 def _build_optimizer(model):

@@ -582,3 +582,39 @@ def plot_learning_rate_finder(result):
     ax.set_title("Learning-rate range test" + (f" ({stage})" if stage else ""))
     ax.legend()
     return _shown_in_notebooks(figure)
+
+
+def plot_learning_rate_schedules(schedules, steps, group_factors=None):
+    """Plots learning-rate schedules step by step, e.g. `WarmupCosine` against `OneCycle`.
+
+    Args:
+        schedules: dict label -> a `LearningRateSchedule` (or any function of the step).
+        steps: how many training steps to draw.
+        group_factors: dict group name -> rate factor (`lr_factors`): the first
+            schedule is also drawn scaled for each group, dotted, to show what
+            discriminative rates do to it. Defaults to `None`.
+
+    Returns:
+        A `matplotlib.figure.Figure` with one axes, the rate on a linear scale.
+
+    Example:
+    >>> figure = plot_learning_rate_schedules(
+    ...     {"warm-up + cosine": tk.WarmupCosine(1e-3, 60, 6)}, 60)
+    """
+    if not isinstance(schedules, dict) or not schedules:
+        raise ValueError(f"`schedules` must be a dict of label -> schedule; received "
+                         f"{type(schedules).__name__}.")
+    steps = check_whole_number(steps, "steps", 1, what="a whole number of steps")
+    figure = Figure(figsize=(6, 3.4), layout="constrained")
+    ax = figure.add_subplot()
+    x = np.arange(steps)
+    for label, schedule in schedules.items():
+        ax.plot(x, [float(schedule(step)) for step in x], label=label)
+    first_label, first = next(iter(schedules.items()))
+    for name, factor in (group_factors or {}).items():
+        ax.plot(x, [factor * float(first(step)) for step in x], linestyle=":",
+                label=f"{first_label} × {factor:g} ({name})")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("learning rate")
+    ax.legend(fontsize="small")
+    return _shown_in_notebooks(figure)

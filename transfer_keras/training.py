@@ -43,17 +43,20 @@ from transfer_keras._checks import (
     check_positive_number,
     check_seed,
     check_whole_number,
+    is_number,
     is_one_of,
 )
 from transfer_keras._files import atomic_path, write_text_atomically
 from transfer_keras.data import augment_dataset
 from transfer_keras.data.pipelines import RecordFile
+from transfer_keras.callbacks import build_schedule
 from transfer_keras.evaluation import _traced_inference, num_classes_of
 from transfer_keras.features import frozen_prefix
 from transfer_keras.freezing import first_unfrozen_layer, freeze_backbone, unfreeze_backbone
 from transfer_keras.models import (
     backbone_name,
     build_scratch_classifier,
+    plain_keras_optimizer,
     save_model,
 )
 
@@ -75,6 +78,9 @@ FEATURE_CACHES = ("auto", "memory", "disk")
 # benchmarks/showcase.py) were measured without it; it becomes the default once
 # that benchmark has measured the recipe with it. Notebook 03 teaches it.
 DEFAULT_WARMUP_EPOCHS = 0
+# Layer groups for discriminative rates (`lr_decay`) and gradual unfreezing:
+# three of the backbone, then the head.
+DEFAULT_LAYER_GROUPS = 4
 WARMUP_START_FRACTION = 0.1
 
 
@@ -150,6 +156,134 @@ def compile_for_stage(model, stage="head", learning_rate=None, optimizer=None,
             steps_per_execution=steps_per_execution,
         )
     return model
+
+
+class _LayerRates:
+    """Mixed into a Keras optimizer: each variable's step uses its own rate.
+
+    `lr_factors` maps a variable's `path` (e.g. `"block1a_dwconv/depthwise_kernel"`)
+    to a factor; the optimizer's learning rate (a number or a schedule, as set
+    by warm-up or ReduceLROnPlateau) times the factor is that variable's rate.
+    Variables not named keep factor 1; factor 0 leaves a variable unchanged.
+    It scales the *step*, not the gradient: Adam divides the gradient by its
+    own running scale, so scaled gradients would change nothing.
+    """
+
+    def __init__(self, *args, lr_factors=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lr_factors = {str(path): float(factor)
+                           for path, factor in (lr_factors or {}).items()}
+
+    def build(self, variables):
+        if self.built:
+            return
+        super().build(variables)
+        self._factors = [self.lr_factors.get(variable.path, 1.0) for variable in variables]
+
+    def _factor(self, variable):
+        return self._factors[self._get_variable_index(variable)]
+
+    def update_step(self, gradient, variable, learning_rate):
+        factor = self._factor(variable)
+        if factor:
+            super().update_step(gradient, variable, learning_rate * factor)
+
+    def _apply_weight_decay(self, variables):
+        base = self.weight_decay
+        if base is None:
+            return
+        try:  # decoupled weight decay is `rate * weight_decay`: scale it the same way
+            for factor in sorted({self._factor(variable) for variable in variables}):
+                self.weight_decay = base * factor
+                if factor:
+                    super()._apply_weight_decay(
+                        [variable for variable in variables if self._factor(variable) == factor])
+        finally:
+            self.weight_decay = base
+
+    def get_config(self):
+        return {**super().get_config(), "lr_factors": dict(self.lr_factors)}
+
+
+_LAYER_RATE_CLASSES = {}
+
+
+def _layer_rates_class(base):
+    """`LayerRates<Base>`: `base` with per-variable rates, registered with Keras
+    so that a saved model's optimizer loads back (`transfer_keras>LayerRatesAdam`)."""
+    if base not in _LAYER_RATE_CLASSES:
+        name = f"LayerRates{base.__name__}"
+        cls = type(name, (_LayerRates, base), {
+            "__doc__": f"`keras.optimizers.{base.__name__}` with a rate factor per variable "
+                       f"(see `with_layer_rates`).",
+            "__module__": __name__, "base_optimizer": base})
+        _LAYER_RATE_CLASSES[base] = keras.saving.register_keras_serializable(
+            package="transfer_keras", name=name)(cls)
+    return _LAYER_RATE_CLASSES[base]
+
+
+for _base in vars(keras.optimizers).values():  # the built-in optimizers, ready to load
+    if (isinstance(_base, type) and issubclass(_base, keras.optimizers.Optimizer)
+            and _base not in (keras.optimizers.Optimizer, keras.optimizers.LossScaleOptimizer)):
+        _layer_rates_class(_base)
+
+
+def with_layer_rates(optimizer, lr_factors):
+    """Returns a copy of `optimizer` whose step for each variable is scaled by its factor.
+
+    Works with plain `model.fit`, learning-rate schedules, warm-up and
+    callbacks such as `ReduceLROnPlateau` (they set the base rate), mixed
+    precision and `tf.distribute`; the model saves and loads with plain Keras.
+
+    Args:
+        optimizer: a Keras optimizer, e.g. `keras.optimizers.Adam(1e-3)`.
+        lr_factors: dict variable path -> factor, e.g. from `group_rate_factors`.
+
+    Returns:
+        A new optimizer of class `LayerRates<Base>` with `optimizer`'s settings.
+
+    Example:
+    >>> factors = group_rate_factors(model, (0.1, 1.0))
+    >>> model.compile(with_layer_rates(keras.optimizers.Adam(1e-3), factors), loss=...)
+    """
+    if not isinstance(optimizer, keras.optimizers.Optimizer) or isinstance(
+            optimizer, keras.optimizers.LossScaleOptimizer):
+        raise TypeError(f"`optimizer` must be a Keras optimizer such as "
+                        f"keras.optimizers.Adam(1e-3); received {type(optimizer).__name__}.")
+    base = getattr(type(optimizer), "base_optimizer", type(optimizer))
+    config = {**optimizer.get_config(), "lr_factors": lr_factors}
+    return _layer_rates_class(base).from_config(config)
+
+
+def check_lr_factors(lr_factors, lr_decay, groups):
+    """Returns the rate factor of each layer group, bottom to top (or None), from
+    `lr_factors` or `lr_decay` over `groups` groups; raises ValueError on bad values."""
+    if lr_factors is not None and lr_decay is not None:
+        raise ValueError("Give `lr_factors` or `lr_decay`, not both; received both.")
+    if lr_decay is not None:
+        lr_decay = check_fraction(lr_decay, "lr_decay", "(0, 1]",
+                                  hint="0.3 gives each group below a third of the rate.")
+        return tuple(lr_decay ** (groups - 1 - index) for index in range(groups))
+    if lr_factors is None:
+        return None
+    if (not isinstance(lr_factors, (list, tuple)) or len(lr_factors) < 2
+            or not all(is_number(f) and 0 <= f for f in lr_factors)):
+        raise ValueError(f"`lr_factors` must be a list of at least two numbers >= 0, one per "
+                         f"layer group from the bottom of the backbone to the head, e.g. "
+                         f"(0.01, 0.1, 1.0); received {lr_factors!r}.")
+    return tuple(float(factor) for factor in lr_factors)
+
+
+def group_rate_factors(model, lr_factors):
+    """Maps every variable of `layer_groups(model, len(lr_factors))` to its group's factor.
+
+    Example:
+    >>> factors = group_rate_factors(model, (0.1, 1.0))  # backbone at a tenth, head at 1
+    """
+    factors = check_lr_factors(lr_factors, None, None)
+    return {variable.path: factor
+            for group, factor in zip(layout.layer_groups(model, len(factors)), factors)
+            for layer in group.layers for variable in layer.weights if variable.trainable}
 
 
 def check_checkpoint_path(checkpoint_path):
@@ -573,7 +707,8 @@ def fine_tune(model, train_ds, val_ds=None, epochs=5, num_layers=None, from_laye
               fraction=None, learning_rate=None, patience=5, checkpoint_path=None,
               callbacks=None, initial_epoch=0, verbose="auto", strategy=None,
               augment=None, warmup_epochs=DEFAULT_WARMUP_EPOCHS, cache_prefix="auto",
-              feature_cache="auto"):
+              feature_cache="auto", lr_factors=None, lr_decay=None,
+              groups=DEFAULT_LAYER_GROUPS, gradual=False, schedule=None):
     """Stage 2: unfreezes the top of the backbone (BatchNorm stays frozen) and trains on.
 
     Give at most one of `num_layers`, `from_layer`, `fraction`; with none, the
@@ -583,12 +718,14 @@ def fine_tune(model, train_ds, val_ds=None, epochs=5, num_layers=None, from_laye
         model: a model from `build_classifier`, head already trained.
         train_ds: batched dataset of (raw images, integer labels).
         val_ds: validation dataset. Defaults to `None`.
-        epochs: maximum epochs for this stage. Defaults to `5`.
+        epochs: maximum epochs for this stage (with `gradual`, for each group).
+            Defaults to `5`.
         num_layers: unfreeze the last N backbone layers. Defaults to `None`.
         from_layer: unfreeze from this backbone layer name up. Defaults to `None`.
         fraction: unfreeze the top fraction of the backbone. Defaults to `None` (1.0:
             all of it, in small steps).
-        learning_rate: defaults to `None` (3e-5: small steps keep the pretrained features).
+        learning_rate: the rate of the head (and of every layer without
+            `lr_factors`); with `schedule`, its peak. Defaults to `None` (3e-5).
         patience, checkpoint_path, callbacks, verbose, strategy: as in `train_head`.
         initial_epoch: epoch number to start counting from. Defaults to `0`.
         augment: a random augmentation applied to the training batches, e.g.
@@ -610,15 +747,39 @@ def fine_tune(model, train_ds, val_ds=None, epochs=5, num_layers=None, from_laye
             `False` never. Defaults to `"auto"`.
         feature_cache: where the cached prefix outputs live: `"memory"`,
             `"disk"` or `"auto"` (see `train_head`). Defaults to `"auto"`.
+        lr_factors: discriminative learning rates: one factor per group of
+            `layer_groups(model, len(lr_factors))`, bottom of the backbone to
+            the head, e.g. `(0.01, 0.1, 1.0)`; each group trains at
+            `learning_rate * factor`, and a group at 0 stays frozen. Defaults to `None`.
+        lr_decay: the same as a geometric series: each of `groups` groups
+            trains at `lr_decay` times the rate of the group above it, e.g.
+            `0.3`. Defaults to `None`.
+        groups: the number of layer groups (the head is one) for `lr_decay`
+            and `gradual`. Defaults to `4`.
+        gradual: unfreeze one group at a time, from the top (ULMFiT): each
+            step trains up to `epochs` epochs with its own early stopping, and
+            the next group is unfrozen only if the step beat the best
+            validation loss so far (else its weights are undone and training
+            ends). Steps train on the cached prefix below their lowest group.
+            Defaults to `False`.
+        schedule: `None` (constant rate, with `warmup_epochs`), `"cosine"`
+            (`WarmupCosine`: the warm-up, then a cosine decay over `epochs`) or
+            `"one_cycle"` (`OneCycle`, its own warm-up). Defaults to `None`.
 
     Returns:
         The Keras `History` of this stage. Its `prefix_cache` attribute says
         where the frozen prefix's outputs were cached (`"memory"`, `"disk"`)
         and its `cut_layer` the backbone layer they come from; both are None
-        when the full model ran.
+        when the full model ran (with `gradual`, those of the first step).
+        With `gradual`, `history.steps` lists each step: the first layer
+        unfrozen, the epochs it ran, its best validation loss and whether it
+        was kept. The model ends compiled with a plain Keras optimizer (per-layer
+        rates and schedules are training-time only), so it saves and loads anywhere.
 
     Example:
     >>> history = fine_tune(model, train_ds, val_ds, epochs=2, num_layers=20, verbose=0)
+    >>> history = fine_tune(model, train_ds, val_ds, epochs=5, lr_decay=0.3, gradual=True,
+    ...                     schedule="cosine", learning_rate=1e-3, verbose=0)
     """
     _check_training_run(model, train_ds, val_ds, epochs, patience)
     warmup_epochs = _check_epochs(warmup_epochs, "warmup_epochs", 0, hint="Use 0 for no warm-up.")
@@ -626,14 +787,107 @@ def fine_tune(model, train_ds, val_ds=None, epochs=5, num_layers=None, from_laye
     if cache_prefix not in (False, "auto"):
         raise ValueError(f"`cache_prefix` must be 'auto' or False; received {cache_prefix!r}.")
     check_choice(feature_cache, "feature_cache", FEATURE_CACHES)
+    settings = _check_recipe(model, train_ds, learning_rate, lr_factors, lr_decay, groups,
+                             gradual, schedule)
     if num_layers is None and from_layer is None and fraction is None:
         fraction = DEFAULT_FINE_TUNE_FRACTION
+    region = first_unfrozen_layer(model, num_layers, from_layer, fraction)
     augmented = augment is not None or has_random_augmentation(model)
     if augment is not None:
         train_ds = augment_dataset(train_ds, augment)
-    unfreeze_backbone(model, num_layers=num_layers, from_layer=from_layer,
-                      fraction=fraction)
-    compile_for_stage(model, "fine_tune", learning_rate, strategy=strategy)
+    run = dict(epochs=epochs, patience=patience, checkpoint_path=checkpoint_path,
+               callbacks=callbacks, verbose=verbose, strategy=strategy, augmented=augmented,
+               warmup_epochs=warmup_epochs, cache_prefix=cache_prefix,
+               feature_cache=feature_cache, **settings)
+    if gradual:
+        history = _gradual_unfreezing(model, train_ds, val_ds, region, initial_epoch, run)
+    else:
+        history = _fine_tune_step(model, train_ds, val_ds, region, initial_epoch, **run)
+    with _scope(model, strategy):  # plain Keras from here on: see `plain_keras_optimizer`
+        optimizer = plain_keras_optimizer(model.optimizer)
+        if optimizer is not None:
+            compile_for_stage(model, "fine_tune", settings["learning_rate"], optimizer,
+                              strategy=strategy)
+            model.optimizer.build(model.trainable_variables)
+    return history
+
+
+SCHEDULE_CHOICES = (None, "cosine", "one_cycle")
+
+
+def _check_recipe(model, train_ds, learning_rate, lr_factors, lr_decay, groups, gradual,
+                  schedule):
+    """Checks the stage-2 recipe options before any work; returns them resolved."""
+    if learning_rate is None:
+        learning_rate = STAGE_LEARNING_RATES["fine_tune"]
+    learning_rate = check_positive_number(learning_rate, "learning_rate")
+    groups = check_whole_number(groups, "groups", 2, what="a whole number of layer groups",
+                                hint="The head is one group, so 2 is the fewest.")
+    factors = check_lr_factors(lr_factors, lr_decay, groups)
+    if gradual not in (True, False):
+        raise ValueError(f"`gradual` must be True or False; received {gradual!r}.")
+    check_choice(schedule, "schedule", SCHEDULE_CHOICES)
+    steps = None
+    if schedule is not None:
+        steps = int(train_ds.cardinality())
+        if steps < 1:
+            raise ValueError(
+                f"`schedule={schedule!r}` needs the number of batches per epoch, and "
+                f"`train_ds` does not know it (cardinality {steps}). Tell it: "
+                f"train_ds.apply(tf.data.experimental.assert_cardinality(batches)), or "
+                f"use schedule=None.")
+    if factors is not None or gradual:  # fails now, not after training, on a bad count
+        count = len(factors) if factors else groups
+        most = len(layout.block_starts(layout.backbone_of(model))) + 1
+        if count > most:
+            name = "lr_factors" if lr_factors is not None else "groups"
+            raise ValueError(
+                f"`{name}` asks for {count} layer groups, but this backbone has {most - 1} "
+                f"blocks, so at most {most} groups (each block, then the head); received "
+                f"{name}={lr_factors if lr_factors is not None else groups!r}.")
+    return dict(learning_rate=learning_rate, factors=factors,
+                groups=len(factors) if factors else groups, schedule=schedule,
+                steps_per_epoch=steps)
+
+
+def _stage_optimizer(model, learning_rate, factors, schedule, steps_per_epoch, epochs,
+                     warmup_epochs):
+    """A fresh Adam for one fine-tuning step: the rate or schedule, and the
+    per-group factors as per-variable rates (`with_layer_rates`)."""
+    rate = learning_rate
+    if schedule is not None:
+        rate = build_schedule(schedule, learning_rate, steps_per_epoch, epochs, warmup_epochs)
+    optimizer = keras.optimizers.Adam(rate)
+    if factors is not None:
+        optimizer = with_layer_rates(optimizer, group_rate_factors(model, factors))
+    return optimizer
+
+
+def _freeze_zero_groups(model, factors):
+    """A group whose factor is 0 does not learn: freeze it (so its output can be cached)."""
+    if factors is None:
+        return
+    for group, factor in zip(layout.layer_groups(model, len(factors)), factors):
+        if factor == 0:
+            for layer in group.layers:
+                layer.trainable = False
+
+
+def _fine_tune_step(model, train_ds, val_ds, start, initial_epoch, *, epochs, patience,
+                    checkpoint_path, callbacks, verbose, strategy, augmented, warmup_epochs,
+                    cache_prefix, feature_cache, learning_rate, factors, groups, schedule,
+                    steps_per_epoch):
+    """Unfreezes `backbone.layers[start:]` (BatchNorm aside), compiles and trains."""
+    backbone = layout.backbone_of(model)
+    unfreeze_backbone(model, num_layers=len(backbone.layers) - start)
+    _freeze_zero_groups(model, factors)
+
+    def optimizer():  # made in the strategy's scope, as its variables must be
+        with _scope(model, strategy):
+            return _stage_optimizer(model, learning_rate, factors, schedule, steps_per_epoch,
+                                    epochs, warmup_epochs)
+
+    compile_for_stage(model, "fine_tune", learning_rate, optimizer(), strategy=strategy)
     with _scope(model, strategy):  # the halves belong to the model's strategy too
         split = frozen_prefix(model) if cache_prefix == "auto" else None
     if split is not None and augmented:
@@ -643,16 +897,15 @@ def fine_tune(model, train_ds, val_ds=None, epochs=5, num_layers=None, from_laye
         split = None
     trained, cached = (model, []) if split is None else (split.top, None)
     if split is not None:
-        compile_for_stage(trained, "fine_tune", learning_rate, strategy=strategy)
+        compile_for_stage(trained, "fine_tune", learning_rate, optimizer(), strategy=strategy)
         pixels = (None,) + tuple(model.input_shape[1:])
         run = tf.function(lambda images: split.prefix(images, training=False),
                           input_signature=[tf.TensorSpec(pixels, tf.float32)])
         train_ds, val_ds, cached = _cached_datasets(model, train_ds, val_ds, feature_cache,
                                                     run=run, val_batch_size=None)
     warmup = []
-    if warmup_epochs:
-        target = float(keras.ops.convert_to_numpy(trained.optimizer.learning_rate))
-        warmup = [LinearWarmup(target, warmup_epochs)]
+    if warmup_epochs and schedule is None:
+        warmup = [LinearWarmup(learning_rate, warmup_epochs)]
     try:
         history = _fit(trained, train_ds, validation_data=val_ds,
                        epochs=initial_epoch + epochs, initial_epoch=initial_epoch,
@@ -667,6 +920,40 @@ def fine_tune(model, train_ds, val_ds=None, epochs=5, num_layers=None, from_laye
         with _scope(model, strategy):  # the full model's optimizer never ran: build it
             model.optimizer.build(model.trainable_variables)
     return history
+
+
+def _gradual_unfreezing(model, train_ds, val_ds, region, initial_epoch, run):
+    """Unfreezes the backbone's groups one by one from the top, each step a
+    `_fine_tune_step`; stops (undoing the step) when a step does not beat the
+    best validation loss so far. Returns one History of all steps."""
+    backbone = layout.backbone_of(model)
+    index = {id(layer): position for position, layer in enumerate(backbone.layers)}
+    starts = [index[id(group.layers[0])] for group in layout.layer_groups(model, run["groups"])[:-1]]
+    ends = starts[1:] + [len(backbone.layers)]
+    steps = [max(start, region) for start, end in zip(starts, ends) if end > region]
+    merged = keras.callbacks.History()
+    merged.history, merged.epoch, merged.steps = {}, [], []
+    best, best_weights, epoch = None, None, initial_epoch
+    for start in reversed(steps):
+        history = _fine_tune_step(model, train_ds, val_ds, start, epoch, **run)
+        epoch += len(history.epoch)
+        merged.epoch += list(history.epoch)
+        for key, values in history.history.items():
+            merged.history.setdefault(key, []).extend(values)
+        step_best = _best_val_loss(history)
+        step = {"from_layer": backbone.layers[start].name, "epochs": len(history.epoch),
+                "best_val_loss": step_best, "kept": True}
+        merged.steps.append(step)
+        if len(merged.steps) == 1:
+            merged.prefix_cache, merged.cut_layer = history.prefix_cache, history.cut_layer
+        if step_best is None:
+            continue
+        if best is not None and not step_best < best:
+            model.set_weights(best_weights)  # a deeper step that did not help: undo, stop
+            step["kept"] = False
+            break
+        best, best_weights = step_best, model.get_weights()
+    return merged
 
 
 class TransferHistory:
@@ -716,7 +1003,8 @@ def train_two_stage(model, train_ds, val_ds=None, head_epochs=DEFAULT_HEAD_EPOCH
                     cache_features="auto", patience=5, checkpoint_path=None,
                     verbose="auto", strategy=None, augment=None, after_head=None,
                     feature_cache="auto", warmup_epochs=DEFAULT_WARMUP_EPOCHS,
-                    cache_prefix="auto"):
+                    cache_prefix="auto", lr_factors=None, lr_decay=None,
+                    groups=DEFAULT_LAYER_GROUPS, gradual=False, schedule=None):
     """The whole recipe: `train_head`, then `fine_tune`; returns one merged history.
 
     Args:
@@ -743,6 +1031,9 @@ def train_two_stage(model, train_ds, val_ds=None, head_epochs=DEFAULT_HEAD_EPOCH
         cache_prefix: when stage 2 unfreezes only the top of the backbone, train
             it on the cached output of the frozen bottom (see `fine_tune`).
             Defaults to `"auto"`.
+        lr_factors, lr_decay, groups, gradual, schedule: the stage-2 recipe:
+            discriminative rates, gradual unfreezing and the rate schedule
+            (see `fine_tune`). Defaults to `None`, `None`, `4`, `False`, `None`.
 
     Returns:
         A `TransferHistory` with `fine_tune_epoch` marking where stage 2 began.
@@ -769,6 +1060,8 @@ def train_two_stage(model, train_ds, val_ds=None, head_epochs=DEFAULT_HEAD_EPOCH
     if fine_tune_epochs:
         first_unfrozen_layer(model, num_layers, from_layer, fraction)
         _check_epochs(warmup_epochs, "warmup_epochs", 0, hint="Use 0 for no warm-up.")
+        _check_recipe(model, train_ds, fine_tune_learning_rate, lr_factors, lr_decay, groups,
+                      gradual, schedule)
     start = time.perf_counter()
     head_train_ds = train_ds
     if augment is not None and cache_features is False:
@@ -794,7 +1087,8 @@ def train_two_stage(model, train_ds, val_ds=None, head_epochs=DEFAULT_HEAD_EPOCH
         fine_tune_learning_rate, patience, callbacks=checkpoint,
         initial_epoch=len(head_history.epoch), verbose=verbose, strategy=strategy,
         augment=augment, warmup_epochs=warmup_epochs, cache_prefix=cache_prefix,
-        feature_cache=feature_cache)
+        feature_cache=feature_cache, lr_factors=lr_factors, lr_decay=lr_decay, groups=groups,
+        gradual=gradual, schedule=schedule)
     kept_stage = None
     if head_best is not None:
         # Early stopping restored stage 2's best epoch; keep it only if it beats
