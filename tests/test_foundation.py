@@ -135,6 +135,9 @@ def test_backbone_name_of_new_and_scratch_models():
     scratch.name = "my_model"
     with pytest.raises(ValueError, match="'my_model'.*backbone name"):
         backbone_name(scratch)
+    # a backbone whose own name holds "_" (it used to answer with a ValueError)
+    lite = tk.build_classifier("efficientnet_lite0", 2, (32, 32, 3), weights=None)
+    assert backbone_name(lite) == "efficientnet_lite0"
 
 
 def _fit_once(model, size=32, steps=3):

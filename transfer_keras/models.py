@@ -403,9 +403,9 @@ def backbone_name(model):
     for layer in model.layers:
         if isinstance(layer, BackbonePreprocessing):  # saved by an earlier version
             return layer.backbone_name
-    prefix = model.name.split("_")[0]
-    if prefix in BACKBONES:
-        return prefix
+    for name in sorted(BACKBONES, key=len, reverse=True):  # names may hold "_"
+        if model.name.startswith(name + "_"):
+            return name
     raise ValueError(
         f"Cannot tell the backbone of `model` {model.name!r}: its name should start "
         f"with a backbone name and '_' (e.g. 'mobilenetv2_classifier'), as "
