@@ -1,0 +1,123 @@
+"""Does EfficientNet-Lite0's fine-tuning rate suit MobileNet-0.25 too? 5 seeds, both rates.
+
+`fine_tuning.py` chose the stage-2 rate 9.25e-5 on EfficientNet-Lite0.
+Notebooks 04, 06 and 08 train MobileNet alpha 0.25 at 128 px with
+`train_two_stage`'s defaults, whose rate was 3e-5, so this measures both rates
+there, on the kit's photos (183 train, 61 val for every choice, 153 test,
+scored once per run):
+
+- `majority`, `pixels_logistic` (32x32 pixels, `C` chosen on val), `probe`
+  (logistic regression on the frozen backbone's pooled features);
+- `scratch`: `baselines.build_small_cnn`, learning rate 3e-3 (chosen on val by
+  `showcase.py`), up to 110 epochs, early stopping (patience 5);
+- `frozen`: stage 1 of `train_two_stage` (`after_head` scores it);
+- `at_3e-5`: `train_two_stage(model, train_ds, val_ds,
+  fine_tune_learning_rate=3e-5)`: the defaults with the general rate;
+- `at_9.25e-5`: the same at EfficientNet-Lite0's rate.
+
+It scored `at_9.25e-5` below `at_3e-5` and `frozen`, so MobileNet keeps 3e-5
+(`BackboneSpec.fine_tune_learning_rate` is set for EfficientNet-Lite0 only).
+
+Stage 1 is the same for both (same seed, deterministic ops). Writes
+benchmarks/defaults_mobilenet.json. From the repository root (about 10 minutes
+on 2 cores):
+
+    .venv/bin/python benchmarks/defaults_mobilenet.py [--seeds 0 1 2 3 4]
+"""
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+IMAGE_SIZE = 128
+RATES = {"at_3e-5": 3e-5, "at_9.25e-5": 9.25e-5}
+METHODS = ("majority", "pixels_logistic", "scratch", "probe", "frozen", *RATES)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--out", type=Path, default=HERE / "defaults_mobilenet.json")
+    args = parser.parse_args()
+
+    import keras
+
+    import transfer_keras as tk
+    from transfer_keras import baselines
+
+    began = time.perf_counter()
+    report = tk.kit.load_example_photos(IMAGE_SIZE, shuffle=False).report
+    train = (report.train_images, report.train_labels)
+    val = (report.val_images, report.val_labels)
+    test = (report.test_images, report.test_labels)
+    val_ds, test_ds = tk.prepare(val, batch_size=64), tk.prepare(test, batch_size=64)
+
+    def build():
+        return tk.build_classifier(tk.kit.EXAMPLE_BACKBONE, 2, (IMAGE_SIZE, IMAGE_SIZE, 3),
+                                   weights=tk.kit.example_weights(),
+                                   **tk.kit.EXAMPLE_BACKBONE_KWARGS)
+
+    runs = []
+
+    def record(seed, method, accuracy, **extra):
+        runs.append({"seed": seed, "method": method, "accuracy": round(float(accuracy), 4),
+                     **extra})
+        print(json.dumps(runs[-1]), flush=True)
+
+    fixed = {"majority": baselines.majority_baseline(train[1], test[1]).accuracy,
+             "pixels_logistic": baselines.pixels_logistic(train, val, test).accuracy,
+             "probe": baselines.linear_probe(build(), train, val, test).accuracy}
+    for seed in args.seeds:
+        for method, accuracy in fixed.items():
+            record(seed, method, accuracy)  # no random part: the same for every seed
+        tk.set_seed(seed)
+        cnn = baselines.build_small_cnn(2, (IMAGE_SIZE, IMAGE_SIZE, 3))
+        tk.train_from_scratch(cnn, tk.prepare(train, batch_size=32, shuffle=True, seed=seed),
+                              val_ds, epochs=110, learning_rate=3e-3, patience=5, verbose=0)
+        record(seed, "scratch", cnn.evaluate(test_ds, verbose=0)[1])
+        for method, rate in RATES.items():
+            tk.set_seed(seed)
+            model, frozen = build(), {}
+            start = time.perf_counter()
+            history = tk.train_two_stage(
+                model, tk.prepare(train, batch_size=32, shuffle=True, seed=seed), val_ds,
+                fine_tune_learning_rate=rate, verbose=0,
+                after_head=lambda m: frozen.update(accuracy=m.evaluate(test_ds, verbose=0)[1]))
+            seconds = time.perf_counter() - start
+            if method == "at_9.25e-5":
+                record(seed, "frozen", frozen["accuracy"])
+            record(seed, method, model.evaluate(test_ds, verbose=0)[1],
+                   kept=history.kept_stage, seconds=round(seconds, 1),
+                   fine_tune_epochs=len(history.epoch) - history.fine_tune_epoch)
+        keras.backend.clear_session()
+
+    rows = []
+    for method in METHODS:
+        values = np.array([run["accuracy"] for run in runs if run["method"] == method])
+        rows.append({"method": method, "mean": round(float(values.mean()), 4),
+                     "std": round(float(values.std(ddof=1)), 4), "seeds": len(values)})
+    by = {(run["method"], run["seed"]): run["accuracy"] for run in runs}
+    paired = {f"{a} - {b}": [round(by[(a, s)] - by[(b, s)], 4) for s in args.seeds]
+              for a, b in (("at_9.25e-5", "frozen"), ("at_9.25e-5", "at_3e-5"),
+                           ("at_9.25e-5", "probe"))}
+    print("\n| method | test accuracy | std |\n|---|---|---|")
+    for row in rows:
+        print(f"| {row['method']} | {row['mean']:.3f} | {row['std']:.3f} |")
+    print("\nPer seed:", json.dumps(paired))
+    load = os.getloadavg()[0]
+    seconds = time.perf_counter() - began
+    print(f"{seconds:.0f} s, load average {load:.1f}.")
+    args.out.write_text(json.dumps({
+        "image_size": IMAGE_SIZE, "backbone": "mobilenet alpha 0.25 (ImageNet, the kit's)",
+        "rates": RATES, "seeds": args.seeds, "rows": rows, "paired": paired,
+        "seconds": round(seconds), "load_average": round(load, 1), "runs": runs},
+        indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
