@@ -2,6 +2,7 @@
 
 import json
 import zipfile
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -310,3 +311,42 @@ def test_reduce_lr_on_plateau_lowers_the_base_rate_and_the_factors_still_apply()
     assert [rate for rate, _ in seen] == pytest.approx([1e-3, 5e-4, 2.5e-4])  # 1st sets the best
     assert set(seen[0][1].values()) == {0.1, 1.0}  # the frozen group has no variables to train
     assert all(np.array_equal(a, b) for a, b in zip(bottom, _kernels(groups[0])))
+
+
+# --- the defaults: the recipe the benchmark measured best ----------------------
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+CANDIDATES = ("two_stage_today", "two_stage_range_test", "top_third", "discriminative",
+              "gradual")
+
+
+def _benchmark(name):
+    return json.loads((BENCHMARKS / name).read_text())
+
+
+def test_the_defaults_are_the_recipe_cross_validation_chose():
+    choice = _benchmark("choose_fine_tuning.json")
+    ratios = choice["loss_over_frozen"]
+    assert set(ratios) == {"frozen", *CANDIDATES}
+    assert choice["chosen"] == min(ratios, key=ratios.get) == "two_stage_range_test"
+    # that recipe: the whole backbone, no warm-up or schedule, up to 10 epochs, at the rate
+    # the range test suggests on the kit (EfficientNet-Lite0's own default rate)
+    assert training.DEFAULT_FINE_TUNE_FRACTION == 1.0
+    assert training.DEFAULT_WARMUP_EPOCHS == 0
+    assert training.DEFAULT_FINE_TUNE_EPOCHS == 10
+    rate = tk.get_backbone_spec("efficientnet_lite0").fine_tune_learning_rate
+    assert rate == pytest.approx(choice["range_test_rates"]["kit"], rel=0.001)
+    # and the benchmark's `default` row measured exactly these defaults
+    assert _benchmark("fine_tuning.json")["default_recipe"] == {
+        "learning_rate": rate, "epochs": training.DEFAULT_FINE_TUNE_EPOCHS,
+        "fraction": training.DEFAULT_FINE_TUNE_FRACTION,
+        "warmup_epochs": training.DEFAULT_WARMUP_EPOCHS}
+
+
+def test_the_default_is_within_one_standard_error_of_the_best_recipe_on_the_kit():
+    rows = {row["method"]: row for row in _benchmark("fine_tuning.json")["rows"]
+            if row["task"] == "kit"}
+    best = max(("frozen", *CANDIDATES), key=lambda method: rows[method]["mean"])
+    assert rows["default"]["seeds"] == rows[best]["seeds"] >= 5
+    standard_error = rows[best]["std"] / np.sqrt(rows[best]["seeds"])
+    assert rows["default"]["mean"] >= rows[best]["mean"] - standard_error

@@ -40,6 +40,19 @@ def _model(**kwargs):
                                **SOURCE.kwargs, **kwargs)
 
 
+def test_the_fine_tuning_rate_is_the_backbones_own_where_one_was_measured():
+    lite = tk.build_classifier("efficientnet_lite0", 2, (32, 32, 3), weights=None)
+    assert tk.default_learning_rate(lite) == pytest.approx(9.25e-5)
+    assert tk.default_learning_rate(lite, "head") == pytest.approx(1e-3)
+    assert tk.default_learning_rate(_model()) == pytest.approx(3e-5)  # MobileNet: no own rate
+    plain = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)], name="plain")
+    assert tk.default_learning_rate(plain) == pytest.approx(3e-5)  # not ours: the general rate
+    tk.compile_for_stage(lite, "fine_tune")
+    assert float(lite.optimizer.learning_rate) == pytest.approx(9.25e-5)
+    with pytest.raises(ValueError, match="`stage`"):
+        tk.default_learning_rate(lite, "stage3")
+
+
 def test_compile_for_stage_always_recompiles_with_stage_rates():
     model = _model()
     tk.compile_for_stage(model, "head")
@@ -47,7 +60,7 @@ def test_compile_for_stage_always_recompiles_with_stage_rates():
     assert float(first.learning_rate) == pytest.approx(1e-3)
     tk.compile_for_stage(model, "fine_tune")
     assert model.optimizer is not first
-    assert float(model.optimizer.learning_rate) == pytest.approx(3e-5)
+    assert float(model.optimizer.learning_rate) == pytest.approx(3e-5)  # MobileNet: the general rate
     assert isinstance(model.loss, keras.losses.SparseCategoricalCrossentropy)
     with pytest.raises(ValueError, match="`stage`"):
         tk.compile_for_stage(model, "stage3")

@@ -59,6 +59,9 @@ class BackboneSpec:
         imagenet_file: for the project's own backbones, a function that returns
             the ImageNet weights file (converting it if needed); `None` for
             `keras.applications` rows, whose files Keras downloads.
+        fine_tune_learning_rate: the stage-2 learning rate measured best for
+            this backbone, or `None` for the library's general default
+            (`training.STAGE_LEARNING_RATES["fine_tune"]`).
     """
 
     name: str
@@ -71,6 +74,7 @@ class BackboneSpec:
     kwargs: dict = dataclasses.field(default_factory=dict)
     weights_glob: str = "*"
     imagenet_file: object = None
+    fine_tune_learning_rate: float = None
 
 
 BACKBONES = {
@@ -111,7 +115,11 @@ BACKBONES = {
         BackboneSpec("efficientnet_lite0", efficientnet_lite.EfficientNetLite0,
                      efficientnet_lite.preprocess_input, "lite", 224, 32, 1280, {},
                      efficientnet_lite.WEIGHTS_FILES[False],
-                     efficientnet_lite.imagenet_weights),
+                     efficientnet_lite.imagenet_weights,
+                     # the range test's rate on the kit: of six stage-2 recipes, the whole
+                     # backbone at it had the lowest cross-validated loss
+                     # (benchmarks/choose_fine_tuning.py, benchmarks/fine_tuning.py)
+                     fine_tune_learning_rate=9.25e-5),
     ]
 }
 

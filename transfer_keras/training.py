@@ -49,6 +49,7 @@ from transfer_keras._checks import (
 from transfer_keras._files import atomic_path, write_text_atomically
 from transfer_keras.data import augment_dataset
 from transfer_keras.data.pipelines import RecordFile
+from transfer_keras.backbones import get_backbone_spec
 from transfer_keras.callbacks import build_schedule
 from transfer_keras.evaluation import _traced_inference, num_classes_of
 from transfer_keras.features import frozen_prefix
@@ -60,9 +61,13 @@ from transfer_keras.models import (
     save_model,
 )
 
-# The defaults are the recipe measured best on a few hundred photos (ants/bees,
-# benchmarks/defaults_vs_probe.py): a long stage 1 on cached features (early
-# stopping ends it), then the whole backbone (BatchNorm frozen) in small steps.
+# The defaults are the recipe measured best on a few hundred photos: a long
+# stage 1 on cached features (early stopping ends it), then the whole backbone
+# (BatchNorm frozen) in small steps for up to 10 epochs. The stage-2 rate is the
+# backbone's own where one was measured (`BackboneSpec.fine_tune_learning_rate`:
+# 9.25e-5 for EfficientNet-Lite0, chosen by benchmarks/choose_fine_tuning.py);
+# otherwise 3e-5, a cautious rate: on MobileNet-0.25, 9.25e-5 scored below it
+# (benchmarks/defaults_mobilenet.py).
 STAGE_LEARNING_RATES = {"head": 1e-3, "fine_tune": 3e-5}
 DEFAULT_FINE_TUNE_FRACTION = 1.0
 DEFAULT_HEAD_EPOCHS = 100
@@ -82,6 +87,37 @@ DEFAULT_WARMUP_EPOCHS = 0
 # three of the backbone, then the head.
 DEFAULT_LAYER_GROUPS = 4
 WARMUP_START_FRACTION = 0.1
+
+
+def default_learning_rate(model, stage="fine_tune"):
+    """The learning rate a stage uses when none is given.
+
+    1e-3 for the head. For fine-tuning, the rate measured best for the model's
+    backbone where there is one (`BackboneSpec.fine_tune_learning_rate`,
+    9.25e-5 for EfficientNet-Lite0), else `STAGE_LEARNING_RATES["fine_tune"]`
+    (3e-5). For your own data, `find_learning_rate(model, train_ds).suggestion`
+    measures one.
+
+    Args:
+        model: a model from `build_classifier` (any other model gets the general rate).
+        stage: `"head"` or `"fine_tune"`. Defaults to `"fine_tune"`.
+
+    Returns:
+        The learning rate, a float.
+
+    Example:
+    >>> default_learning_rate(model, "fine_tune")
+    3e-05
+    """
+    stage = _check_stage(stage)
+    if stage == "fine_tune":
+        try:
+            measured = get_backbone_spec(backbone_name(model)).fine_tune_learning_rate
+        except (TypeError, ValueError, AttributeError):
+            measured = None  # not a model of this library: the general default
+        if measured is not None:
+            return measured
+    return STAGE_LEARNING_RATES[stage]
 
 
 def _check_stage(stage):
@@ -130,7 +166,7 @@ def compile_for_stage(model, stage="head", learning_rate=None, optimizer=None,
         stage: `"head"` (stage 1, also used for training from scratch) or
             `"fine_tune"` (stage 2). Defaults to `"head"`.
         learning_rate: Adam learning rate. Defaults to `None`: 1e-3 for the head,
-            3e-5 for fine-tuning (`STAGE_LEARNING_RATES`).
+            for fine-tuning the backbone's own rate (`default_learning_rate`).
         optimizer: a Keras optimizer instead of Adam. Defaults to `None`.
         metrics: extra metrics besides accuracy. Defaults to `None`.
         strategy: the `tf.distribute` strategy the model was built with.
@@ -146,7 +182,7 @@ def compile_for_stage(model, stage="head", learning_rate=None, optimizer=None,
     """
     stage = _check_stage(stage)
     if learning_rate is None:
-        learning_rate = STAGE_LEARNING_RATES[stage]
+        learning_rate = default_learning_rate(model, stage)
     learning_rate = check_positive_number(learning_rate, "learning_rate")
     with _scope(model, strategy):
         model.compile(
@@ -703,7 +739,7 @@ def train_head(model, train_ds, val_ds=None, epochs=DEFAULT_HEAD_EPOCHS, learnin
     return history
 
 
-def fine_tune(model, train_ds, val_ds=None, epochs=5, num_layers=None, from_layer=None,
+def fine_tune(model, train_ds, val_ds=None, epochs=DEFAULT_FINE_TUNE_EPOCHS, num_layers=None, from_layer=None,
               fraction=None, learning_rate=None, patience=5, checkpoint_path=None,
               callbacks=None, initial_epoch=0, verbose="auto", strategy=None,
               augment=None, warmup_epochs=DEFAULT_WARMUP_EPOCHS, cache_prefix="auto",
@@ -719,13 +755,14 @@ def fine_tune(model, train_ds, val_ds=None, epochs=5, num_layers=None, from_laye
         train_ds: batched dataset of (raw images, integer labels).
         val_ds: validation dataset. Defaults to `None`.
         epochs: maximum epochs for this stage (with `gradual`, for each group).
-            Defaults to `5`.
+            Defaults to `10` (early stopping ends it sooner).
         num_layers: unfreeze the last N backbone layers. Defaults to `None`.
         from_layer: unfreeze from this backbone layer name up. Defaults to `None`.
         fraction: unfreeze the top fraction of the backbone. Defaults to `None` (1.0:
             all of it, in small steps).
         learning_rate: the rate of the head (and of every layer without
-            `lr_factors`); with `schedule`, its peak. Defaults to `None` (3e-5).
+            `lr_factors`); with `schedule`, its peak. Defaults to `None`: the backbone's
+            own rate (`default_learning_rate`: 9.25e-5 for EfficientNet-Lite0, else 3e-5).
         patience, checkpoint_path, callbacks, verbose, strategy: as in `train_head`.
         initial_epoch: epoch number to start counting from. Defaults to `0`.
         augment: a random augmentation applied to the training batches, e.g.
@@ -819,7 +856,7 @@ def _check_recipe(model, train_ds, learning_rate, lr_factors, lr_decay, groups, 
                   schedule):
     """Checks the stage-2 recipe options before any work; returns them resolved."""
     if learning_rate is None:
-        learning_rate = STAGE_LEARNING_RATES["fine_tune"]
+        learning_rate = default_learning_rate(model, "fine_tune")
     learning_rate = check_positive_number(learning_rate, "learning_rate")
     groups = check_whole_number(groups, "groups", 2, what="a whole number of layer groups",
                                 hint="The head is one group, so 2 is the fewest.")
@@ -1013,7 +1050,8 @@ def train_two_stage(model, train_ds, val_ds=None, head_epochs=DEFAULT_HEAD_EPOCH
         head_epochs: stage-1 epochs. Defaults to `100` (early stopping ends it).
         fine_tune_epochs: stage-2 epochs, 0 to skip stage 2. Defaults to `10`.
         head_learning_rate: defaults to `None` (1e-3).
-        fine_tune_learning_rate: defaults to `None` (3e-5).
+        fine_tune_learning_rate: defaults to `None`: the backbone's own rate
+            (`default_learning_rate`: 9.25e-5 for EfficientNet-Lite0, else 3e-5).
         num_layers, from_layer, fraction: what to unfreeze (see `fine_tune`).
         cache_features, patience, checkpoint_path, verbose, strategy: see `train_head`.
         augment: a random augmentation for the training batches of stage 2, e.g.
