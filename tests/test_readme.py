@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,3 +83,67 @@ def test_scratch_gaps_match_the_run():
                      if row["labels_per_class"] == 20})
     assert (f"training from scratch is {at_all} behind with all 183 photos and {at_20} "
             f"behind with 20 per class") in text
+
+
+FINE_TUNING = json.loads((ROOT / "benchmarks" / "fine_tuning.json").read_text())
+FT_ROWS = {(row["task"], row["method"]): row for row in FINE_TUNING["rows"]}
+FT_METHODS = ("frozen", "two_stage_today", "two_stage_range_test", "top_third",
+              "discriminative", "gradual", "rounded_1e-4", "default")
+
+
+@pytest.mark.parametrize("method", FT_METHODS)
+def test_fine_tuning_table_matches_the_run(method):
+    """README's recipe table: kit and weather test accuracy, mean ± std over 5 seeds."""
+    match = re.search(rf"\| `{re.escape(method)}`[^|]*\| \**([0-9.]+) ± ([0-9.]+)\** \| "
+                      rf"\**([0-9.]+) ± ([0-9.]+)\** \|", README)
+    assert match, method
+    for offset, task in ((1, "kit"), (3, "weather")):
+        row = FT_ROWS[(task, method)]
+        assert abs(float(match.group(offset)) - row["mean"]) <= 0.0005 + 1e-9, (task, method)
+        assert abs(float(match.group(offset + 1)) - row["std"]) <= 0.0005 + 1e-9, (task, method)
+
+
+def _minus_frozen(task, method):
+    return np.array(FINE_TUNING["minus_frozen"][task][method])
+
+
+def test_fine_tuning_sentences_match_the_run():
+    text = " ".join(README.split())
+    weather, kit = _minus_frozen("weather", "default"), _minus_frozen("kit", "default")
+    assert (f"on the weather photos above on {(weather > 0).sum()} of {weather.size} seeds "
+            f"(+{weather.mean():.3f} on average)") in text
+    assert (f"on the kit above on {(kit > 0).sum()} of {kit.size} and equal on "
+            f"{(kit == 0).sum()} (+{kit.mean():.3f})") in text
+    rounded = _minus_frozen("kit", "rounded_1e-4")
+    assert "the same recipe at 1e-4 equals `frozen` on all 5 seeds" in text
+    assert rounded.size == 5 and not rounded.any()
+    by = {(run["method"], run["seed"]): run["accuracy"] for run in FINE_TUNING["runs"]
+          if run["task"] == "kit"}
+    moved = max(abs(by[("default", s)] - by[("two_stage_range_test", s)]) for s in range(5))
+    assert f"single seeds move by up to {moved:.3f}" in text
+    curve = {(row["labels_per_class"], row["method"]): row["mean"] for row in SHOWCASE["curve"]}
+    gap = max(abs(curve[(n, "fine_tuned")] - curve[(n, "frozen")]) for n, _ in curve)
+    assert "fine-tuning stays within 0.007 of the frozen backbone" in text and gap <= 0.007
+    capped = sum(run["epochs"] >= 10 for run in FINE_TUNING["runs"]
+                 if run["task"] == "kit" and run["method"] == "two_stage_today")
+    assert f"stage 2 hit its 10-epoch cap on {capped} of 5 seeds" in text
+    assert ("Measured, none of them scores above the whole backbone at the range test's "
+            "rate on either task") in text
+    for task in ("kit", "weather"):
+        others = ("discriminative", "gradual", "top_third")
+        best = FT_ROWS[(task, "two_stage_range_test")]["mean"]
+        assert all(FT_ROWS[(task, m)]["mean"] < best for m in others), task
+
+
+MOBILENET = json.loads((ROOT / "benchmarks" / "defaults_mobilenet.json").read_text())
+
+
+def test_the_mobilenet_rates_match_their_run():
+    text = " ".join(README.split())
+    rows = {row["method"]: row for row in MOBILENET["rows"]}
+    fast, slow, frozen = rows["at_9.25e-5"], rows["at_3e-5"], rows["frozen"]
+    assert (f"scored {fast['mean']:.3f} ± {fast['std']:.3f} against {slow['mean']:.3f} ± "
+            f"{slow['std']:.3f} at 3e-5 and {frozen['mean']:.3f} ± {frozen['std']:.3f} frozen") in text
+    assert fast["mean"] < min(slow["mean"], frozen["mean"])
+    below = np.array(MOBILENET["paired"]["at_9.25e-5 - frozen"])
+    assert (below < 0).sum() == 3 and (below > 0).sum() == 0
