@@ -147,3 +147,6 @@ def test_the_mobilenet_rates_match_their_run():
     assert fast["mean"] < min(slow["mean"], frozen["mean"])
     below = np.array(MOBILENET["paired"]["at_9.25e-5 - frozen"])
     assert (below < 0).sum() == 3 and (below > 0).sum() == 0
+    longer = rows["at_3e-5_20_epochs"]
+    assert f"twice the epochs at 3e-5, {longer['mean']:.3f} ± {longer['std']:.3f}, add nothing" in text
+    assert abs(longer["mean"] - slow["mean"]) < min(longer["std"], slow["std"])
