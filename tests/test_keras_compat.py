@@ -194,6 +194,20 @@ def test_library_training_traces_its_step_once():
     assert model.traces == 1
 
 
+def test_multi_worker_fit_puts_back_what_it_patches(monkeypatch):
+    keras_tf_trainer = _keras_compat.keras_tf_trainer
+    keras_reduce = keras_tf_trainer.reduce_per_replica
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    monkeypatch.setattr(_keras_compat, "_is_multi_worker", lambda strategy: True)
+    with pytest.raises(RuntimeError, match="stop"):  # an error inside must restore too
+        with _keras_compat.multi_worker_fit(model):
+            assert keras_tf_trainer.reduce_per_replica is _keras_compat._reduce_per_replica_fixed
+            assert "_maybe_symbolic_build" in vars(model)
+            raise RuntimeError("stop")
+    assert keras_tf_trainer.reduce_per_replica is keras_reduce
+    assert "_maybe_symbolic_build" not in vars(model)
+
+
 def test_multi_worker_fit_changes_nothing_without_several_workers():
     keras_tf_trainer = _keras_compat.keras_tf_trainer
     keras_reduce = keras_tf_trainer.reduce_per_replica

@@ -209,8 +209,8 @@ def multi_worker_fit(model):
        convert a value (PerReplica ..."). The model is already built by
        `build_before_fit`, so for this `fit` the step is skipped.
     2. After each step it averages the scalar logs along an axis they do not
-       have: fixed by `_reduce_per_replica_fixed` (installed once, and only
-       for several workers).
+       have: fixed by `_reduce_per_replica_fixed` (only for several workers,
+       and only inside this context: Keras's own is put back on exit).
 
     Call `build_before_fit(model, data)` first. The test that two worker
     processes end with the same weights is in `tests/test_distribute.py`.
@@ -218,9 +218,11 @@ def multi_worker_fit(model):
     if not _is_multi_worker(model.distribute_strategy):
         yield
         return
+    keras_reduce = keras_tf_trainer.reduce_per_replica
     keras_tf_trainer.reduce_per_replica = _reduce_per_replica_fixed
     model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
     try:
         yield
-    finally:
+    finally:  # put back what was patched: a later fit elsewhere sees plain Keras
         del model._maybe_symbolic_build
+        keras_tf_trainer.reduce_per_replica = keras_reduce
