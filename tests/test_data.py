@@ -5,6 +5,7 @@ import itertools
 import json
 import os
 import warnings
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -504,6 +505,23 @@ def test_corrupt_fashion_mnist_file_is_named(tmp_path, damage, match):
 
 
 DEBIAN = data.FASHION_MNIST_DEBIAN_DIR
+
+
+def test_the_debian_folder_comes_from_the_package_file_list_without_running_dpkg(
+        tmp_path, monkeypatch):
+    from transfer_keras.data import fashion_mnist
+
+    def no_programs(*args, **kwargs):
+        raise AssertionError("the library ran a program")
+
+    monkeypatch.setattr("subprocess.run", no_programs)
+    monkeypatch.setattr("subprocess.Popen", no_programs)
+    listing = tmp_path / "dataset-fashion-mnist.list"
+    listing.write_text("/.\n/opt/data\n/opt/data/fashion\n"
+                       "/opt/data/fashion/train-labels-idx1-ubyte.gz\n")
+    assert fashion_mnist._debian_fashion_mnist_dir(listing) == Path("/opt/data/fashion")
+    # no list (the package is not installed): the package's usual folder
+    assert fashion_mnist._debian_fashion_mnist_dir(tmp_path / "missing.list") == DEBIAN
 
 
 @pytest.mark.fashion_mnist

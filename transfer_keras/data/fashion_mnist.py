@@ -5,7 +5,6 @@
 """
 
 import gzip
-import subprocess
 from pathlib import Path
 from typing import NamedTuple
 
@@ -21,6 +20,8 @@ FASHION_MNIST_FILES = ("train-labels-idx1-ubyte.gz", "train-images-idx3-ubyte.gz
                        "t10k-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz")
 FASHION_MNIST_DEBIAN_PACKAGE = "dataset-fashion-mnist"
 FASHION_MNIST_DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+# dpkg's list of the files a package installed (what `dpkg -L` reads)
+DPKG_FILE_LIST = Path("/var/lib/dpkg/info") / f"{FASHION_MNIST_DEBIAN_PACKAGE}.list"
 FASHION_MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 
 
@@ -83,12 +84,15 @@ def _keras_fashion_mnist_dir():
     return _keras_compat.keras_home() / "datasets" / "fashion-mnist"
 
 
-def _debian_fashion_mnist_dir():
-    """Returns where `dpkg -L dataset-fashion-mnist` put the files, else the usual folder."""
+def _debian_fashion_mnist_dir(file_list=None):
+    """Returns where Debian's package put the files, else the usual folder.
+
+    Read from the package's file list (what `dpkg -L` prints), without running
+    any program: `file_list` defaults to `DPKG_FILE_LIST`.
+    """
     try:
-        listing = subprocess.run(["dpkg", "-L", FASHION_MNIST_DEBIAN_PACKAGE], check=True,
-                                 capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
+        listing = Path(file_list or DPKG_FILE_LIST).read_text(errors="replace")
+    except OSError:
         return FASHION_MNIST_DEBIAN_DIR
     for line in listing.splitlines():
         if line.endswith("/" + FASHION_MNIST_FILES[0]):
@@ -106,8 +110,9 @@ def load_fashion_mnist(cache_dir=None, debian_dir=None, download=True):
     Args:
         cache_dir: the folder holding the four `.gz` files. Defaults to `None`
             (`$KERAS_HOME/datasets/fashion-mnist`, or `~/.keras/...`).
-        debian_dir: the Debian package's folder. Defaults to `None` (found with
-            `dpkg -L dataset-fashion-mnist`, else `/usr/share/datasets/fashion-mnist`).
+        debian_dir: the Debian package's folder. Defaults to `None` (found in
+            the package's file list, as `dpkg -L dataset-fashion-mnist` shows it,
+            else `/usr/share/datasets/fashion-mnist`).
         download: try `keras.datasets.fashion_mnist.load_data()` last.
             Defaults to `True`.
 
