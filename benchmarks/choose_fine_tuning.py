@@ -65,7 +65,7 @@ def run_task(name, range_rate, folds):
         for method, recipe in fine_tuning.CANDIDATES.items():
             tk.set_seed(fold)
             model.set_weights(head_weights)
-            arguments = fine_tuning._recipe_arguments(model, recipe, range_rate)
+            arguments = fine_tuning.recipe_arguments(model, recipe, range_rate)
             history = tk.fine_tune(model, train_ds, held_ds, patience=fine_tuning.PATIENCE,
                                    verbose=0, **arguments)
             if not min(history.history["val_loss"]) < loss:

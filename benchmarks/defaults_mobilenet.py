@@ -20,8 +20,8 @@ scored once per run):
 It scored `at_9.25e-5` below `at_3e-5` and `frozen`, so MobileNet keeps 3e-5
 (`BackboneSpec.fine_tune_learning_rate` is set for EfficientNet-Lite0 only).
 
-Stage 1 is the same for both (same seed, deterministic ops). Writes
-benchmarks/defaults_mobilenet.json. From the repository root (about 10 minutes
+Stage 1 is the same for all three (same seed, deterministic ops). Writes
+benchmarks/defaults_mobilenet.json. From the repository root (about 5 minutes
 on 2 cores):
 
     .venv/bin/python benchmarks/defaults_mobilenet.py [--seeds 0 1 2 3 4]
@@ -55,6 +55,7 @@ def main():
     from transfer_keras import baselines
 
     began = time.perf_counter()
+    epochs = tk.training.DEFAULT_FINE_TUNE_EPOCHS  # 10
     report = tk.kit.load_example_photos(IMAGE_SIZE, shuffle=False).report
     train = (report.train_images, report.train_labels)
     val = (report.val_images, report.val_labels)
@@ -91,7 +92,7 @@ def main():
             history = tk.train_two_stage(
                 model, tk.prepare(train, batch_size=32, shuffle=True, seed=seed), val_ds,
                 fine_tune_learning_rate=rate, verbose=0,
-                fine_tune_epochs=20 if method in LONGER else 10,
+                fine_tune_epochs=epochs * (2 if method in LONGER else 1),
                 after_head=lambda m: frozen.update(accuracy=m.evaluate(test_ds, verbose=0)[1]))
             seconds = time.perf_counter() - start
             if method == "at_9.25e-5":

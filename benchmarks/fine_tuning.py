@@ -137,7 +137,7 @@ def _baselines(task, seed, train, val, test):
     return rows
 
 
-def _recipe_arguments(model, recipe, range_rate):
+def recipe_arguments(model, recipe, range_rate):
     import transfer_keras as tk
 
     arguments = dict(recipe)
@@ -192,7 +192,7 @@ def run_task(name, seeds, recipes=RECIPES, with_baselines=True, range_rate=None)
         for method, recipe in recipes.items():
             tk.set_seed(seed)
             model.set_weights(head_weights)
-            arguments = _recipe_arguments(model, recipe, range_rate)
+            arguments = recipe_arguments(model, recipe, range_rate)
             began = time.perf_counter()
             history = tk.fine_tune(model, train_ds, val_ds, patience=PATIENCE, verbose=0,
                                    **arguments)
@@ -261,9 +261,8 @@ def default_recipe():
     """What `default` ran: the library's stage-2 defaults at the time of the run."""
     from transfer_keras import backbones, training
 
-    spec = backbones.get_backbone_spec("efficientnet_lite0")
-    rate = spec.fine_tune_learning_rate or training.STAGE_LEARNING_RATES["fine_tune"]
-    return {"learning_rate": rate,
+    spec = backbones.get_backbone_spec("efficientnet_lite0")  # the benchmark's backbone
+    return {"learning_rate": spec.fine_tune_learning_rate,
             "epochs": training.DEFAULT_FINE_TUNE_EPOCHS,
             "fraction": training.DEFAULT_FINE_TUNE_FRACTION,
             "warmup_epochs": training.DEFAULT_WARMUP_EPOCHS}

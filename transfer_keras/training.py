@@ -47,9 +47,9 @@ from transfer_keras._checks import (
     is_one_of,
 )
 from transfer_keras._files import atomic_path, write_text_atomically
+from transfer_keras.backbones import get_backbone_spec
 from transfer_keras.data import augment_dataset
 from transfer_keras.data.pipelines import RecordFile
-from transfer_keras.backbones import get_backbone_spec
 from transfer_keras.callbacks import build_schedule
 from transfer_keras.evaluation import _traced_inference, num_classes_of
 from transfer_keras.features import frozen_prefix
@@ -113,7 +113,7 @@ def default_learning_rate(model, stage="fine_tune"):
     if stage == "fine_tune":
         try:
             measured = get_backbone_spec(backbone_name(model)).fine_tune_learning_rate
-        except (TypeError, ValueError, AttributeError):
+        except ValueError:
             measured = None  # not a model of this library: the general default
         if measured is not None:
             return measured
@@ -739,8 +739,8 @@ def train_head(model, train_ds, val_ds=None, epochs=DEFAULT_HEAD_EPOCHS, learnin
     return history
 
 
-def fine_tune(model, train_ds, val_ds=None, epochs=DEFAULT_FINE_TUNE_EPOCHS, num_layers=None, from_layer=None,
-              fraction=None, learning_rate=None, patience=5, checkpoint_path=None,
+def fine_tune(model, train_ds, val_ds=None, epochs=DEFAULT_FINE_TUNE_EPOCHS, num_layers=None,
+              from_layer=None, fraction=None, learning_rate=None, patience=5, checkpoint_path=None,
               callbacks=None, initial_epoch=0, verbose="auto", strategy=None,
               augment=None, warmup_epochs=DEFAULT_WARMUP_EPOCHS, cache_prefix="auto",
               feature_cache="auto", lr_factors=None, lr_decay=None,
