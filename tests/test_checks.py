@@ -182,3 +182,17 @@ def test_plots_accept_numpy_integers():
             plot_history(history, fine_tune_epoch=bad)
         with pytest.raises(ValueError, match="`class_index` must be from 0 to 2"):
             grad_cam_heatmap(model, images[0], class_index=bad)
+
+
+def test_checks_name_the_argument_for_the_command_line():
+    from transfer_keras.errors import ArgumentError
+
+    with pytest.raises(ValueError) as caught:
+        check_whole_number(0, "head_epochs")
+    assert isinstance(caught.value, ArgumentError) and caught.value.argument == "head_epochs"
+    with pytest.raises(TypeError) as caught:
+        check_seed("7", name="seeds")
+    assert caught.value.argument == "seeds"
+    with pytest.raises(ValueError) as caught:
+        check_image_size(0)
+    assert caught.value.argument == "image_size"

@@ -2,8 +2,9 @@
 
 Python and NumPy numbers are accepted alike: `np.int64(3)` (e.g. from `labels.max() + 1`)
 is a whole number just as `3` is. `True` and `False` are not numbers here, and
-`3.0` is not a whole number. Each check raises `ValueError` with what was received
-and what is allowed, and returns the value as a plain Python number.
+`3.0` is not a whole number. Each check raises `ArgumentValueError` (a `ValueError`)
+or `ArgumentTypeError` (a `TypeError`) naming the argument in `.argument`, with what
+was received and what is allowed, and returns the value as a plain Python number.
 
 - `is_whole_number` / `check_whole_number`: counts, sizes, indices (`num_classes`,
   `batch_size`, `num_layers`, `k`, ...).
@@ -18,6 +19,8 @@ and what is allowed, and returns the value as a plain Python number.
 import numbers
 
 import numpy as np
+
+from transfer_keras.errors import ArgumentTypeError, ArgumentValueError
 
 FRACTION_INTERVALS = {  # interval -> (lower bound included, upper bound included)
     "[0, 1]": (True, True),
@@ -65,8 +68,8 @@ def check_whole_number(value, name, minimum=1, maximum=None, what="a whole numbe
     if (not is_whole_number(value) or value < minimum
             or (maximum is not None and value > maximum)):
         allowed = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
-        raise ValueError(f"`{name}` must be {what} {allowed}; received {value!r}."
-                         f"{_ending(hint)}")
+        raise ArgumentValueError(f"`{name}` must be {what} {allowed}; received {value!r}."
+                                 f"{_ending(hint)}", argument=name)
     return int(value)
 
 
@@ -78,8 +81,8 @@ def check_positive_number(value, name, hint=""):
     0.001
     """
     if not is_number(value) or not value > 0:
-        raise ValueError(f"`{name}` must be a positive number; received {value!r}."
-                         f"{_ending(hint)}")
+        raise ArgumentValueError(f"`{name}` must be a positive number; received {value!r}."
+                                 f"{_ending(hint)}", argument=name)
     return float(value)
 
 
@@ -101,8 +104,8 @@ def check_fraction(value, name, interval="[0, 1]", what="a number", hint=""):
     with_zero, with_one = FRACTION_INTERVALS[interval]
     if not (is_number(value) and (0 <= value if with_zero else 0 < value)
             and (value <= 1 if with_one else value < 1)):
-        raise ValueError(f"`{name}` must be {what} in {interval}; received {value!r}."
-                         f"{_ending(hint)}")
+        raise ArgumentValueError(f"`{name}` must be {what} in {interval}; received "
+                                 f"{value!r}.{_ending(hint)}", argument=name)
     return float(value)
 
 
@@ -114,8 +117,8 @@ def check_choice(value, name, choices, hint=""):
     'avg'
     """
     if not is_one_of(value, choices):
-        raise ValueError(f"`{name}` must be one of {', '.join(map(repr, choices))}; "
-                         f"received {value!r}.{_ending(hint)}")
+        raise ArgumentValueError(f"`{name}` must be one of {', '.join(map(repr, choices))}; "
+                                 f"received {value!r}.{_ending(hint)}", argument=name)
     return value
 
 
@@ -133,11 +136,12 @@ def check_seed(seed, name="seed", allow_none=False):
     if seed is None and allow_none:
         return None
     if not is_whole_number(seed):
-        raise TypeError(f"`{name}` must be a whole number{' or None' if allow_none else ''}; "
-                        f"received {seed!r}. Use e.g. {name}=0.")
+        raise ArgumentTypeError(f"`{name}` must be a whole number"
+                                f"{' or None' if allow_none else ''}; received {seed!r}. "
+                                f"Use e.g. {name}=0.", argument=name)
     if not 0 <= seed <= MAX_SEED:
-        raise ValueError(f"`{name}` must be from 0 to 2**32 - 1 ({MAX_SEED}); received "
-                         f"{seed}. Use e.g. {name}=0.")
+        raise ArgumentValueError(f"`{name}` must be from 0 to 2**32 - 1 ({MAX_SEED}); "
+                                 f"received {seed}. Use e.g. {name}=0.", argument=name)
     return int(seed)
 
 
@@ -146,10 +150,10 @@ def check_image_size(image_size):
     size = (image_size, image_size) if is_whole_number(image_size) else image_size
     if (not isinstance(size, (tuple, list)) or len(size) != 2
             or not all(is_whole_number(s) and s > 0 for s in size)):
-        raise ValueError(
+        raise ArgumentValueError(
             f"`image_size` must be a positive int or a (height, width) pair of positive "
-            f"ints; received {image_size!r}. Example: image_size=224 or (224, 224)."
-        )
+            f"ints; received {image_size!r}. Example: image_size=224 or (224, 224).",
+            argument="image_size")
     return int(size[0]), int(size[1])
 
 
@@ -169,25 +173,25 @@ def check_labels(labels, name="labels"):
     if array.ndim == 2 and array.shape[1] == 1:
         array = array[:, 0]
     if array.ndim != 1:
-        raise ValueError(
+        raise ArgumentValueError(
             f"`{name}` must be whole numbers 0..num_classes-1, one per example; received "
             f"an array of shape {array.shape}. Convert one-hot labels with "
-            f"`labels.argmax(axis=1)`.")
+            f"`labels.argmax(axis=1)`.", argument=name)
     if array.dtype.kind not in "iuf":  # ints, unsigned ints, floats; not bools or strings
         kind = "booleans" if array.dtype.kind == "b" else f"values of type {array.dtype}"
-        raise ValueError(
+        raise ArgumentValueError(
             f"`{name}` must be whole numbers 0..num_classes-1; received {kind} "
             f"(e.g. {array[:3].tolist()!r}). Turn class names into numbers first, e.g. "
-            f"`[class_names.index(name) for name in names]`.")
+            f"`[class_names.index(name) for name in names]`.", argument=name)
     if array.dtype.kind == "f":
         bad = array[~np.isfinite(array) | (array != np.round(array))]
         if bad.size:
-            raise ValueError(
+            raise ArgumentValueError(
                 f"`{name}` must be whole numbers 0..num_classes-1; received "
                 f"{bad.size} that are not (e.g. {bad[:3].tolist()!r}). Pass the class "
-                f"numbers, not probabilities or scores.")
+                f"numbers, not probabilities or scores.", argument=name)
     if array.size and array.min() < 0:
-        raise ValueError(
+        raise ArgumentValueError(
             f"`{name}` must be whole numbers from 0 up; received {int(array.min())}. Number "
-            f"the classes 0, 1, 2, ...")
+            f"the classes 0, 1, 2, ...", argument=name)
     return array.astype(np.int64)

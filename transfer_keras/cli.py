@@ -85,7 +85,7 @@ from transfer_keras.data import folder_layout
 from transfer_keras.data.folders import (
     SPLIT_FOLDER_NAMES,
     TRAIN_TEST_LAYOUT,
-    _read_image,
+    read_image,
     class_folders_named_like_splits,
     list_files,
 )
@@ -637,7 +637,7 @@ def run_predict(args):
 
     images, names = [], []
     for file in files:  # read as `load_image` reads them; the reason says why not
-        _, pixels, reason = _read_image(file, size)  # not an image, corrupt, unreadable
+        _, pixels, reason = read_image(file, size)  # not an image, corrupt, unreadable
         if reason:
             skipped.append((str(file.relative_to(root)), reason))
         else:

@@ -297,7 +297,7 @@ def load_image(path, image_size):
     if path.is_dir():
         raise ValueError(f"`path` {str(path)!r} is a folder, not a file; give an image file "
                          f"(load_image_folder reads folders).")
-    _, pixels, reason = _read_image(path, check_image_size(image_size))
+    _, pixels, reason = read_image(path, check_image_size(image_size))
     if reason:
         raise ValueError(f"`path` {str(path)!r} cannot be used: {reason}.")
     return pixels
@@ -330,7 +330,7 @@ def _unreadable_reason(path):
     return None
 
 
-def _read_image(path, image_size):
+def read_image(path, image_size):
     """Returns `(sha256, pixels, None)` for a usable image, else `(None, None, reason)`."""
     reason = _unreadable_reason(path)
     if reason:
@@ -354,19 +354,19 @@ def _read_image(path, image_size):
 
 
 def _read_images(paths, image_size):
-    """Yields `_read_image(path, image_size)` for each path, in order, decoding
+    """Yields `read_image(path, image_size)` for each path, in order, decoding
     `SCAN_WORKERS` files at a time (Pillow releases the GIL while it decodes).
 
     At most a few results wait to be consumed, so memory stays bounded.
     """
     paths = list(paths)
     if SCAN_WORKERS <= 1 or len(paths) < 2:
-        yield from (_read_image(path, image_size) for path in paths)
+        yield from (read_image(path, image_size) for path in paths)
         return
     with ThreadPoolExecutor(SCAN_WORKERS) as pool:
         pending = deque()
         for path in paths:
-            pending.append(pool.submit(_read_image, path, image_size))
+            pending.append(pool.submit(read_image, path, image_size))
             if len(pending) >= 4 * SCAN_WORKERS:
                 yield pending.popleft().result()
         while pending:
@@ -380,7 +380,7 @@ def _list_files(folder, skipped, visited=None):
     listed are added to `skipped` with the reason. Links to folders are
     followed, each real folder once: a folder already read (a link loop, or a
     second link to the same folder) is skipped with the reason. Links to files,
-    broken links, FIFOs and the like are returned: `_read_image` says why it
+    broken links, FIFOs and the like are returned: `read_image` says why it
     skips them.
     """
     folder = Path(folder)
@@ -458,7 +458,7 @@ def _check_loose_files(folder, files, image_size, report):
     """Files outside class folders: images are an error, other files are reported."""
     loose_images = []
     for path in files:
-        digest, _, reason = _read_image(path, image_size)
+        digest, _, reason = read_image(path, image_size)
         if digest is not None:
             loose_images.append(path.name)
         else:
