@@ -55,7 +55,7 @@ def main():
     from transfer_keras import baselines
 
     began = time.perf_counter()
-    epochs = tk.training.DEFAULT_FINE_TUNE_EPOCHS  # 10
+    epochs = tk.stages.DEFAULT_FINE_TUNE_EPOCHS  # 10
     report = tk.kit.load_example_photos(IMAGE_SIZE, shuffle=False).report
     train = (report.train_images, report.train_labels)
     val = (report.val_images, report.val_labels)

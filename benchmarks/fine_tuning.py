@@ -259,13 +259,13 @@ def paired(runs, task, method, against="frozen"):
 
 def default_recipe():
     """What `default` ran: the library's stage-2 defaults at the time of the run."""
-    from transfer_keras import backbones, training
+    from transfer_keras import backbones, callbacks, stages
 
     spec = backbones.get_backbone_spec("efficientnet_lite0")  # the benchmark's backbone
     return {"learning_rate": spec.fine_tune_learning_rate,
-            "epochs": training.DEFAULT_FINE_TUNE_EPOCHS,
-            "fraction": training.DEFAULT_FINE_TUNE_FRACTION,
-            "warmup_epochs": training.DEFAULT_WARMUP_EPOCHS}
+            "epochs": stages.DEFAULT_FINE_TUNE_EPOCHS,
+            "fraction": stages.DEFAULT_FINE_TUNE_FRACTION,
+            "warmup_epochs": callbacks.DEFAULT_WARMUP_EPOCHS}
 
 
 def main():

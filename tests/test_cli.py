@@ -328,7 +328,7 @@ def assert_user_error_here(code, capsys, *fragments):
 
 
 def test_train_seeds_with_op_determinism(image_folder, tmp_path, monkeypatch):
-    # `--seed` goes through training.set_seed, which also turns on TensorFlow's op
+    # `--seed` goes through tk.set_seed, which also turns on TensorFlow's op
     # determinism: with only Keras's seeding, the same command gave validation
     # accuracies from 0.689 to 0.721 on the kit's photos.
     seeds = []

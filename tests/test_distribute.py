@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 import transfer_keras as tk
-from transfer_keras import training
+from transfer_keras import features as tk_features
 from transfer_keras.data.pipelines import RecordFile
 
 
@@ -33,24 +33,24 @@ def _tiny_model():
 
 def test_features_spill_to_disk_past_the_limit_and_match_memory():
     model, ds = _tiny_model(), _toy_dataset()
-    in_memory = training._extract(model, {"ds": ds})["ds"]
-    on_disk = training._extract(model, {"ds": ds}, memory_limit=1)["ds"]
+    in_memory = tk_features.extract_outputs(model, {"ds": ds})["ds"]
+    on_disk = tk_features.extract_outputs(model, {"ds": ds}, memory_limit=1)["ds"]
     assert isinstance(in_memory[0], np.ndarray) and isinstance(on_disk[0], RecordFile)
     np.testing.assert_array_equal(on_disk[0].read_all(), in_memory[0])
     np.testing.assert_array_equal(on_disk[1], in_memory[1])
     assert on_disk[2] == in_memory[2] == 8
     # A limit between one and all batches: the first batches move to disk too.
-    partly = training._extract(model, {"ds": ds}, memory_limit=in_memory[0][:12].nbytes)
+    partly = tk_features.extract_outputs(model, {"ds": ds}, memory_limit=in_memory[0][:12].nbytes)
     np.testing.assert_array_equal(partly["ds"][0].read_all(), in_memory[0])
 
 
 def test_a_tiny_limit_caches_stage_one_on_disk_and_the_history_says_so(monkeypatch):
     model, ds = _tiny_model(), _toy_dataset()
     backbone_runs = []
-    real_extract = training._extract
-    monkeypatch.setattr(training, "_extract", lambda *args: backbone_runs.append(
+    real_extract = tk_features.extract_outputs
+    monkeypatch.setattr(tk_features, "extract_outputs", lambda *args: backbone_runs.append(
         args[2:3]) or real_extract(*args))  # (the memory limit)
-    monkeypatch.setattr(training, "FEATURE_MEMORY_LIMIT", 1)
+    monkeypatch.setattr(tk_features, "FEATURE_MEMORY_LIMIT", 1)
     history = tk.train_two_stage(model, ds, ds, head_epochs=3, fine_tune_epochs=0,
                                  patience=0, verbose=0)
     assert backbone_runs == [(1,)]  # the backbone ran once (limit 1 byte) for 3 epochs

@@ -152,7 +152,8 @@ def test_inference_is_traced_once_per_model_sees_new_weights_and_lets_the_model_
     import gc
     import weakref
 
-    from transfer_keras import baselines, training
+    from transfer_keras import baselines
+    from transfer_keras import features as tk_features
     from transfer_keras.evaluation import _traced_inference
 
     model = build_classifier("mobilenet", 3, (32, 32, 3), weights=None, alpha=0.25)
@@ -168,10 +169,10 @@ def test_inference_is_traced_once_per_model_sees_new_weights_and_lets_the_model_
 
     # Features: extract_features, stage 1 and the linear probe share one trace,
     # and give the same numbers as a separate feature model run by Keras.
-    features, _ = training.extract_features(model, data)
+    features, _ = tk_features.extract_features(model, data)
     np.testing.assert_array_equal(baselines.pooled_features(model, images, batch_size=4),
                                   features)
-    expected = training.build_feature_extractor(model).predict(images, batch_size=4, verbose=0)
+    expected = tk_features.build_feature_extractor(model).predict(images, batch_size=4, verbose=0)
     np.testing.assert_allclose(features, expected, rtol=1e-5, atol=1e-5)
     assert _traced_inference(model, features=True).experimental_get_tracing_count() == 1
 

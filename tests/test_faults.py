@@ -35,7 +35,8 @@ from PIL import Image
 import transfer_keras as tk
 import transfer_keras.cli as cli
 from transfer_keras import _files, _keras_compat
-from transfer_keras.training import TransferHistory, train_head, train_two_stage
+from transfer_keras.callbacks import TransferHistory
+from transfer_keras.training import train_head, train_two_stage
 
 SIZE = 32
 
@@ -122,7 +123,7 @@ def _pretend_training(model, train_ds, val_ds=None, **kwargs):
     history = keras.callbacks.History()
     history.history = {"loss": [0.7], "accuracy": [0.5], "val_loss": [0.7],
                        "val_accuracy": [0.5]}
-    return TransferHistory(history, seconds={"head": 0.0})
+    return TransferHistory.from_stages(history, seconds={"head": 0.0})
 
 
 @pytest.fixture
@@ -485,7 +486,7 @@ def test_15_4_a_bad_checkpoint_path_fails_before_training(recipe, path, fragment
         raise AssertionError("training started before the checkpoint path was checked")
 
     monkeypatch.setattr(model, "fit", no_training)
-    monkeypatch.setattr("transfer_keras.training._extract", no_training)
+    monkeypatch.setattr("transfer_keras.features.extract_outputs", no_training)
     images = np.zeros((4, SIZE, SIZE, 3), np.float32)
     data = tf.data.Dataset.from_tensor_slices((images, np.array([0, 1, 0, 1]))).batch(2)
     with pytest.raises(ValueError, match=fragment):

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 import transfer_keras as tk
-from transfer_keras import layout, training
+from transfer_keras import callbacks, layout, stages
 
 SOURCE = tk.project_source_backbone()  # real features: random MobileNet ones are ~0
 
@@ -331,16 +331,16 @@ def test_the_defaults_are_the_recipe_cross_validation_chose():
     assert choice["chosen"] == min(ratios, key=ratios.get) == "two_stage_range_test"
     # that recipe: the whole backbone, no warm-up or schedule, up to 10 epochs, at the rate
     # the range test suggests on the kit (EfficientNet-Lite0's own default rate)
-    assert training.DEFAULT_FINE_TUNE_FRACTION == 1.0
-    assert training.DEFAULT_WARMUP_EPOCHS == 0
-    assert training.DEFAULT_FINE_TUNE_EPOCHS == 10
+    assert stages.DEFAULT_FINE_TUNE_FRACTION == 1.0
+    assert callbacks.DEFAULT_WARMUP_EPOCHS == 0
+    assert stages.DEFAULT_FINE_TUNE_EPOCHS == 10
     rate = tk.get_backbone_spec("efficientnet_lite0").fine_tune_learning_rate
     assert rate == pytest.approx(choice["range_test_rates"]["kit"], rel=0.001)
     # and the benchmark's `default` row measured exactly these defaults
     assert _benchmark("fine_tuning.json")["default_recipe"] == {
-        "learning_rate": rate, "epochs": training.DEFAULT_FINE_TUNE_EPOCHS,
-        "fraction": training.DEFAULT_FINE_TUNE_FRACTION,
-        "warmup_epochs": training.DEFAULT_WARMUP_EPOCHS}
+        "learning_rate": rate, "epochs": stages.DEFAULT_FINE_TUNE_EPOCHS,
+        "fraction": stages.DEFAULT_FINE_TUNE_FRACTION,
+        "warmup_epochs": callbacks.DEFAULT_WARMUP_EPOCHS}
 
 
 def test_the_default_is_within_one_standard_error_of_the_best_recipe_on_the_kit():

@@ -1,9 +1,12 @@
 """`import transfer_keras` has no side effects a user would trip over.
 
-It must not start TensorFlow's devices (threading or GPU settings made after
-the import would raise RuntimeError), must not register IPython display
-formatters, and must keep TensorFlow's C++ start-up chatter off stderr. A fresh
-Python process is the only place to see this: here TensorFlow is already running.
+It imports no TensorFlow at all (names are imported on first use), so it cannot
+touch stderr or start TensorFlow's devices. `tk.import_tensorflow_quietly()`
+then imports TensorFlow with its C++ start-up chatter kept off stderr, and
+still leaves the devices unstarted (threading or GPU settings made afterwards
+would raise RuntimeError otherwise). Neither registers IPython display
+formatters. A fresh Python process is the only place to see this: here
+TensorFlow is already running.
 """
 
 import os
@@ -21,7 +24,10 @@ FRESH_PROCESS = textwrap.dedent("""
     from IPython.core.interactiveshell import InteractiveShell
     shell = InteractiveShell.instance()
 
-    import transfer_keras
+    import sys
+    import transfer_keras as tk
+    print("tensorflow at import:", "tensorflow" in sys.modules, "keras" in sys.modules)
+    tk.import_tensorflow_quietly()
     from transfer_keras import plots
     import numpy as np
     import tensorflow as tf
@@ -54,6 +60,7 @@ def test_import_leaves_devices_and_ipython_alone_and_stderr_quiet(tmp_path):
     result = subprocess.run([sys.executable, "-c", FRESH_PROCESS], env=env, cwd=tmp_path,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
+    assert "tensorflow at import: False False" in result.stdout
     assert "first op: 2 threads: 1" in result.stdout
     assert "png at import: False" in result.stdout
     assert "png after a plot: True" in result.stdout

@@ -247,7 +247,7 @@ def test_plot_data_efficiency_one_line_per_method():
 
 
 def test_plot_learning_rate_finder_log_rates_and_the_suggestion_marked():
-    from transfer_keras.training import LearningRateFinderResult
+    from transfer_keras.lr_finder import LearningRateFinderResult
 
     rates = list(np.logspace(-6, -1, 20))
     losses = list(np.r_[np.linspace(0.7, 0.2, 15), [0.3, 0.8, 2.0, 5.0, 40.0]])

@@ -12,7 +12,8 @@ import pytest
 import tensorflow as tf
 
 import transfer_keras as tk
-from transfer_keras import training
+from transfer_keras import callbacks, lr_finder, stages, training
+from transfer_keras import features as tk_features
 from transfer_keras.models import backbone_name
 
 to_numpy = keras.ops.convert_to_numpy
@@ -70,16 +71,16 @@ def test_compile_for_stage_always_recompiles_with_stage_rates():
 
 def test_loss_matches_head_convention():
     sigmoid = tk.build_classifier("mobilenet", 1, (32, 32, 3), weights=None, alpha=0.25)
-    assert isinstance(training.loss_for(sigmoid), keras.losses.BinaryCrossentropy)
+    assert isinstance(stages.loss_for(sigmoid), keras.losses.BinaryCrossentropy)
     logits = _model(classifier_activation=None)
-    assert training.loss_for(logits).get_config()["from_logits"] is True
+    assert stages.loss_for(logits).get_config()["from_logits"] is True
 
 
 def test_cached_and_naive_heads_predict_the_same_with_the_same_weights():
     ds = _dataset()
     model = _model(hidden_units=(8,))
-    head = training._build_head_model(model)
-    features, labels = training.extract_features(model, ds)
+    head = tk_features.build_head_model(model)
+    features, labels = tk.extract_features(model, ds)
     images = np.concatenate([x for x, _ in ds.as_numpy_iterator()])
     full = model.predict(images, verbose=0)
     cached = head.predict(features, verbose=0)
@@ -94,18 +95,18 @@ def test_cached_and_naive_heads_predict_the_same_with_the_same_weights():
 def test_extract_features_keeps_pairs_on_reshuffled_uint8_uneven_batches():
     images, labels = _toy_data(n=37)
     model = _model()
-    extractor = training.build_feature_extractor(model)
+    extractor = tk_features.build_feature_extractor(model)
     reference = extractor.predict(images.astype("uint8").astype("float32"), verbose=0)
     # Reshuffled on every pass, uint8 pixels, a last batch of 5: still paired.
     index = np.arange(len(labels))
     ds = (tf.data.Dataset.from_tensor_slices((images.astype("uint8"), index))
           .shuffle(37, seed=1, reshuffle_each_iteration=True).batch(8))
-    features, order = training.extract_features(model, ds)
+    features, order = tk.extract_features(model, ds)
     assert features.shape == (37, reference.shape[-1])
     assert sorted(order) == list(index) and list(order) != list(index)
     np.testing.assert_allclose(features, reference[order], rtol=1e-4, atol=1e-5)
     with pytest.raises(ValueError, match="`ds` is empty"):
-        training.extract_features(model, ds.take(0))
+        tk.extract_features(model, ds.take(0))
     with pytest.raises(ValueError, match="`val_ds` is empty"):
         tk.train_head(model, ds, ds.take(0), epochs=1, verbose=0)
 
@@ -141,7 +142,7 @@ def test_cached_and_naive_stage_one_learn_the_same_task():
 def test_augmentation_falls_back_to_full_model_and_forcing_cache_fails():
     ds = _dataset()
     model = _model(augmentation=tk.build_augmentation(seed=0))
-    assert training.has_random_augmentation(model)
+    assert tk_features.has_random_augmentation(model)
     with pytest.raises(ValueError, match="augmentation"):
         tk.train_head(model, ds, epochs=1, cache_features=True, verbose=0)
     history = tk.train_head(model, ds, epochs=1, verbose=0)
@@ -153,12 +154,12 @@ def test_the_callers_augmentation_layer_keeps_its_name(tmp_path):
     model = _model(augmentation=flip)
     assert flip.name == "my_flip"  # wrapped, not renamed
     assert model.get_layer("augmentation").layers == [flip]
-    assert training.has_random_augmentation(model)
+    assert tk_features.has_random_augmentation(model)
     with pytest.raises(ValueError, match="augmentation"):
         tk.train_head(model, _dataset(), epochs=1, cache_features=True, verbose=0)
     tk.save_model(model, tmp_path / "flip.keras")
     loaded = tk.load_model(tmp_path / "flip.keras")
-    assert training.has_random_augmentation(loaded)
+    assert tk_features.has_random_augmentation(loaded)
     assert [layer.name for layer in loaded.get_layer("augmentation").layers] == ["my_flip"]
     augmentation = tk.build_augmentation(seed=0)  # already named "augmentation": used as is
     assert _model(augmentation=augmentation).get_layer("augmentation") is augmentation
@@ -230,12 +231,12 @@ def test_fine_tune_trains_on_augmented_batches():
 
 def test_two_stage_augments_stage_two_and_keeps_stage_one_cached(monkeypatch):
     applied = []
-    real = training.augment_dataset
+    real = tk.augment_dataset
     monkeypatch.setattr(training, "augment_dataset",
                         lambda ds, augment: applied.append(augment) or real(ds, augment))
     augment = tk.build_augmentation(seed=0)
     cached_calls = []
-    real_extract = training._extract
+    real_extract = tk_features.extract_outputs
     monkeypatch.setattr(training, "_extract",
                         lambda *a: cached_calls.append(1) or real_extract(*a))
     ds = _dataset()
@@ -264,7 +265,7 @@ def helpful_fine_tuning(tmp_path_factory):
     Returns `(weights right after training, history, checkpoint folder)`.
     """
     folder = tmp_path_factory.mktemp("two_stage")
-    training.set_seed(3)
+    tk.set_seed(3)
     model = _model()
     history = tk.train_two_stage(model, _dataset(), _dataset(), **HELPFUL_FINE_TUNING,
                                  checkpoint_path=folder / "best.keras")
@@ -390,7 +391,7 @@ def test_best_checkpoint_and_weights_are_the_best_of_both_stages(tmp_path, monke
     model = _model()
     checkpoint = tmp_path / "best.keras"
     saves = []
-    real_save = training.save_model
+    real_save = tk.save_model
     monkeypatch.setattr(training, "save_model",
                         lambda m, path: saves.append(path) or real_save(m, path))
     after_head = []
@@ -424,7 +425,7 @@ def test_train_from_scratch_learns_every_layer():
     ds = _dataset()
     model = tk.baselines.build_small_cnn(2, (32, 32, 3))
     before = [w.copy() for w in model.get_weights()]
-    history = training.train_from_scratch(model, ds, ds, epochs=15, learning_rate=3e-3,
+    history = tk.train_from_scratch(model, ds, ds, epochs=15, learning_rate=3e-3,
                                           patience=0, verbose=0)
     assert history.history["accuracy"][-1] > 0.9
     changed = [not np.array_equal(a, b) for a, b in zip(before, model.get_weights())]
@@ -433,13 +434,13 @@ def test_train_from_scratch_learns_every_layer():
 
 def test_set_seed_repeats_a_run_exactly(helpful_fine_tuning):
     first, _, _ = helpful_fine_tuning  # made after set_seed(3), as here
-    training.set_seed(3)
+    tk.set_seed(3)
     model = _model()
     tk.train_two_stage(model, _dataset(), _dataset(), **HELPFUL_FINE_TUNING)
     second = model.get_weights()
     assert all(np.array_equal(a, b) for a, b in zip(first, second))
     with pytest.raises(TypeError, match="`seed`"):
-        training.set_seed("0")
+        tk.set_seed("0")
 
 
 # --------------------------------------------------------------------------- warm-up
@@ -462,7 +463,7 @@ def test_fine_tune_warms_the_learning_rate_up_per_step_over_the_first_epoch():
     tk.fine_tune(model, ds, epochs=2, num_layers=3, learning_rate=1e-3, patience=0,
                  verbose=0, callbacks=[spy], warmup_epochs=1)
     ramp = spy.rates
-    assert ramp[0] == pytest.approx(training.WARMUP_START_FRACTION * 1e-3)
+    assert ramp[0] == pytest.approx(callbacks.WARMUP_START_FRACTION * 1e-3)
     assert ramp[0] < ramp[1] < ramp[2] < 1e-3  # rises step by step during epoch 1...
     assert ramp[3:] == pytest.approx([1e-3] * 3)  # ...and holds the target in epoch 2
     assert float(to_numpy(model.optimizer.learning_rate)) == pytest.approx(1e-3)
@@ -477,7 +478,7 @@ def test_warm_up_of_zero_epochs_trains_at_the_target_rate_throughout():
     spy = _RateSpy()
     x, y = np.zeros((12, 4), "float32"), np.zeros(12, "int32")
     model.fit(x, y, batch_size=4, epochs=2, verbose=0,
-              callbacks=[training.LinearWarmup(1e-2, warmup_epochs=0), spy])
+              callbacks=[callbacks.LinearWarmup(1e-2, warmup_epochs=0), spy])
     assert spy.rates == pytest.approx([1e-2] * 6)
 
 
@@ -519,7 +520,7 @@ def test_find_learning_rate_has_no_side_effect(stage):
 
 
 def test_find_learning_rate_sweeps_the_range_and_suggests_a_rate_inside_it():
-    training.set_seed(0)
+    tk.set_seed(0)
     result = tk.find_learning_rate(_model(), _dataset(), min_lr=1e-5, max_lr=1e-1, steps=12,
                                    stage="head", diverge_factor=1e9)
     assert not result.stopped_early and len(result.rates) == 12
@@ -532,7 +533,7 @@ def test_find_learning_rate_sweeps_the_range_and_suggests_a_rate_inside_it():
 
 
 def test_find_learning_rate_stops_when_the_loss_diverges():
-    training.set_seed(0)
+    tk.set_seed(0)
     result = tk.find_learning_rate(_model(), _dataset(), min_lr=1e-3, max_lr=1e5, steps=40,
                                    stage="head")
     assert result.stopped_early and len(result.rates) < 40
@@ -544,15 +545,15 @@ def test_find_learning_rate_stops_when_the_loss_diverges():
 def test_suggestion_rules_on_known_curves():
     rates = list(np.logspace(-5, -1, 9))
     falls_then_rises = [1.0, 0.99, 0.97, 0.9, 0.5, 0.45, 0.44, 0.5, 2.0]
-    rate, rule = training._suggest(rates, falls_then_rises)
+    rate, rule = lr_finder.suggest_steepest_rise(rates, falls_then_rises)
     assert rate == pytest.approx(rates[8] / 10) and "rose 25%" in rule  # 2.0 > 1.25 * 0.44
     flat_then_rises = [0.6, 0.55, 0.5, 0.56, 0.58, 0.52, 0.6, 0.9, 3.0]
-    assert training._suggest(rates, flat_then_rises)[0] == pytest.approx(
+    assert lr_finder.suggest_steepest_rise(rates, flat_then_rises)[0] == pytest.approx(
         rates[7] / 10)  # 0.9 > 1.25 * 0.5: the first clear rise after the minimum
     never_rises = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2]
-    rate, rule = training._suggest(rates, never_rises)
+    rate, rule = lr_finder.suggest_steepest_rise(rates, never_rises)
     assert rate == pytest.approx(rates[-1] / 10) and "max_lr" in rule
-    assert training._suggest(rates, [1.0, 0.8] + [float("nan")] * 7)[0] == pytest.approx(
+    assert lr_finder.suggest_steepest_rise(rates, [1.0, 0.8] + [float("nan")] * 7)[0] == pytest.approx(
         rates[2] / 10)  # NaN (a diverged loss) counts as a rise
 
 

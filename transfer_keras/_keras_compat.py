@@ -226,3 +226,21 @@ def multi_worker_fit(model):
     finally:  # put back what was patched: a later fit elsewhere sees plain Keras
         del model._maybe_symbolic_build
         keras_tf_trainer.reduce_per_replica = keras_reduce
+
+
+def distribute_strategy(model, strategy=None):
+    """`strategy` if given, else the `tf.distribute` strategy the model was built under.
+
+    Keras 3 keeps it in `model.distribute_strategy` on the TensorFlow backend only;
+    this is the one place that reads it.
+    """
+    return strategy or model.distribute_strategy
+
+
+def all_layers(model):
+    """Every layer of `model`, itself and nested models' layers included, in order.
+
+    Keras has no public walk that includes nested models' layers; its private
+    `_flatten_layers` is used here, in this one place.
+    """
+    return list(model._flatten_layers(include_self=True, recursive=True))

@@ -61,7 +61,7 @@ class BackboneSpec:
             `keras.applications` rows, whose files Keras downloads.
         fine_tune_learning_rate: the stage-2 learning rate measured best for
             this backbone, or `None` for the library's general default
-            (`training.STAGE_LEARNING_RATES["fine_tune"]`).
+            (`stages.STAGE_LEARNING_RATES["fine_tune"]`).
     """
 
     name: str

@@ -106,15 +106,9 @@ from transfer_keras.showcase import (
     SHOWCASE_IMAGE_SIZE,
     run_showcase,
 )
-from transfer_keras.training import (
-    DEFAULT_FINE_TUNE_EPOCHS,
-    DEFAULT_HEAD_EPOCHS,
-    BatchNormRecalibration,
-    TransferHistory,
-    rebatch_for_steps,
-    set_seed,
-    train_from_scratch,
-)
+from transfer_keras.callbacks import BatchNormRecalibration, TransferHistory
+from transfer_keras.scratch import rebatch_for_steps, train_from_scratch
+from transfer_keras.stages import DEFAULT_FINE_TUNE_EPOCHS, DEFAULT_HEAD_EPOCHS, set_seed
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 SCRATCH_PATIENCE = 10  # epochs without progress before training from scratch stops
@@ -453,7 +447,7 @@ def _fit(model, data, args, settings, finished):
                                      patience=SCRATCH_PATIENCE, augment=augment, verbose=2,
                                      callbacks=[BatchNormRecalibration(train_ds)])
         finished.append("scratch")
-        return TransferHistory(history, seconds={"scratch": time.perf_counter() - start})
+        return TransferHistory.from_stages(history, seconds={"scratch": time.perf_counter() - start})
     if args.fine_tune_epochs:
         _say(f"Stage 1: frozen backbone, {epochs_phrase(args.epochs)} for the head; then stage 2: "
              f"fine-tuning {fine_tune_extent(args.fine_tune_layers)} for "

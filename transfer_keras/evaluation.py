@@ -163,7 +163,7 @@ def _traced_inference(model, features=False):
     """`model(images, training=False)` as ONE traced function for any batch size.
 
     With `features=True`, the frozen part of a classifier instead: raw pixels
-    -> pooled features (`training.build_feature_extractor`).
+    -> pooled features (`features.build_feature_extractor`).
 
     Tracing a MobileNet costs about a second on a CPU; Keras's `predict_on_batch`
     traces again for a batch of another size (the last, smaller one), this

@@ -24,7 +24,8 @@ from transfer_keras._table import Table
 from transfer_keras.backbones import build_backbone
 from transfer_keras.data import prepare, sample_per_class
 from transfer_keras.models import build_classifier, build_scratch_classifier
-from transfer_keras.training import _fit, compile_for_stage, fine_tune, train_head
+from transfer_keras.stages import compile_for_stage, fit_model
+from transfer_keras.training import fine_tune, train_head
 
 # Gradient steps per run (batches of 32). Head steps run on cached features
 # and cost almost nothing; fine-tuning and scratch steps run the whole network,
@@ -170,7 +171,7 @@ def data_efficiency(backbone, train_images, train_labels, test_images, test_labe
                     model = build_scratch_classifier(backbone, num_classes, input_shape,
                                                      **backbone_kwargs)
                     compile_for_stage(model, "head")
-                    _fit(model, train_ds, epochs=scratch_epochs, verbose=0)
+                    fit_model(model, train_ds, epochs=scratch_epochs, verbose=0)
                 else:
                     model = build_classifier(backbone, num_classes, input_shape,
                                              weights=weights, **backbone_kwargs)
@@ -285,7 +286,7 @@ def layer_transferability(backbone, train_images, train_labels, test_images,
                         layer.set_weights(source_layer.get_weights())
                         layer.trainable = mode == "fine_tuned"
                 compile_for_stage(model, "head")
-                _fit(model, train_ds, epochs=epochs, verbose=0)
+                fit_model(model, train_ds, epochs=epochs, verbose=0)
                 _record(runs, model, test_ds, start, verbose, blocks_transferred=k,
                         method=mode, seed=seed)
     notes = [f"{labels_per_class} labels per class; {num_blocks} blocks in {backbone}; "

@@ -38,7 +38,7 @@ from transfer_keras._checks import (
     is_one_of,
     is_whole_number,
 )
-from transfer_keras import layout
+from transfer_keras import _keras_compat, layout
 from transfer_keras._files import atomic_path
 from transfer_keras.backbones import (
     BACKBONES,
@@ -558,7 +558,7 @@ def _build_optimizer(model):
     """
     optimizer = getattr(model, "optimizer", None)
     if optimizer is not None and not optimizer.built:
-        with model.distribute_strategy.scope():
+        with _keras_compat.distribute_strategy(model).scope():
             optimizer.build(model.trainable_variables)
 
 

@@ -41,7 +41,9 @@ from transfer_keras._table import Table
 from transfer_keras.data import prepare, sample_per_class
 from transfer_keras.evaluation import evaluate_classifier
 from transfer_keras.models import build_classifier
-from transfer_keras.training import set_seed, train_from_scratch, train_two_stage
+from transfer_keras.scratch import train_from_scratch
+from transfer_keras.stages import set_seed
+from transfer_keras.training import train_two_stage
 
 SHOWCASE_METHODS = ("majority", "pixels_logistic", "imagenet_head", "scratch", "probe",
                     "frozen", "fine_tuned")
