@@ -36,17 +36,17 @@ def fashion_task():
     val_ds = tk.prepare((images[val_index], labels[val_index]), 64, batch_size=128)
 
     def build():
-        return tk.build_classifier(src.backbone, 5, (64, 64, 3), weights=src.weights,
+        return tk.build_classifier(src.backbone, 5, input_shape=(64, 64, 3), weights=src.weights,
                                    **src.kwargs)
     return "Fashion-MNIST 5-9 (5,000 train), source MobileNet-0.25, 64 px", build, \
         train_ds, val_ds
 
 
 def hymenoptera_task():
-    data = tk.kit.load_example_photos(224, batch_size=32, seed=0)
+    data = tk.kit.load_example_photos(image_size=224, batch_size=32, seed=0)
 
     def build():
-        return tk.build_classifier("mobilenet", 2, (224, 224, 3), weights="imagenet",
+        return tk.build_classifier("mobilenet", 2, input_shape=(224, 224, 3), weights="imagenet",
                                    alpha=0.25)
     return "ants/bees, ImageNet MobileNet-0.25, 224 px", build, data.train_ds, data.val_ds
 

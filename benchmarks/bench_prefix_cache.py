@@ -39,7 +39,7 @@ class EpochTimes(keras.callbacks.Callback):
 
 def one(photos, from_layer, cache_prefix, epochs):
     tk.set_seed(0)
-    model = tk.build_classifier("efficientnet_lite0", 2, (224, 224, 3))
+    model = tk.build_classifier("efficientnet_lite0", 2, input_shape=(224, 224, 3))
     tk.freeze_backbone(model)
     train_ds = tk.prepare(photos["train"], batch_size=32, shuffle=True, seed=0)
     val_ds = tk.prepare(photos["val"], batch_size=64)
@@ -60,7 +60,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--out", type=Path, default=HERE / "prefix_cache.json")
     args = parser.parse_args()
-    report = tk.kit.load_example_photos(224, shuffle=False).report
+    report = tk.kit.load_example_photos(image_size=224, shuffle=False).report
     photos = {"train": (report.train_images, report.train_labels),
               "val": (report.val_images, report.val_labels)}
     runs = []

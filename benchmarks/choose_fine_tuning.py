@@ -55,7 +55,7 @@ def run_task(name, range_rate, folds):
                               seed=fold)
         held_ds = tk.prepare((images[held_out], labels[held_out]), batch_size=64)
         size = fine_tuning.IMAGE_SIZE
-        model = tk.build_classifier("efficientnet_lite0", task["classes"], (size, size, 3))
+        model = tk.build_classifier("efficientnet_lite0", task["classes"], input_shape=(size, size, 3))
         tk.train_head(model, train_ds, held_ds, patience=5, verbose=0)
         head_weights = model.get_weights()
         loss, accuracy = model.evaluate(held_ds, verbose=0)

@@ -41,7 +41,7 @@ CANDIDATES = [{"name": "frozen", "fine_tune_epochs": 0}] + [
 def _photos():
     import transfer_keras as tk
 
-    report = tk.kit.load_example_photos(IMAGE_SIZE, shuffle=False).report
+    report = tk.kit.load_example_photos(image_size=IMAGE_SIZE, shuffle=False).report
     images = np.concatenate([report.train_images, report.val_images])
     labels = np.concatenate([report.train_labels, report.val_labels])
     return images, labels
@@ -58,7 +58,7 @@ def _run(job):
     train_ds = tk.prepare((images[train], labels[train]), batch_size=32, shuffle=True,
                           seed=job["fold"])
     held_ds = tk.prepare((images[held_out], labels[held_out]), batch_size=64)
-    model = tk.build_classifier("efficientnet_lite0", 2, (IMAGE_SIZE, IMAGE_SIZE, 3))
+    model = tk.build_classifier("efficientnet_lite0", 2, input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3))
     began = time.perf_counter()
     history = tk.train_two_stage(model, train_ds, held_ds, verbose=0, **recipe)
     loss, accuracy = model.evaluate(held_ds, verbose=0)

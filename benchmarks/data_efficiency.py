@@ -38,7 +38,7 @@ def fashion(args):
 
 
 def hymenoptera(args):
-    data = tk.kit.load_example_photos(224)
+    data = tk.kit.load_example_photos(image_size=224)
     train_images, train_labels, val_images, val_labels = data.arrays()
     return experiments.data_efficiency(
         "mobilenet", train_images, train_labels, val_images, val_labels, "imagenet",

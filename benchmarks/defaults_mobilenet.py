@@ -56,14 +56,14 @@ def main():
 
     began = time.perf_counter()
     epochs = tk.stages.DEFAULT_FINE_TUNE_EPOCHS  # 10
-    report = tk.kit.load_example_photos(IMAGE_SIZE, shuffle=False).report
+    report = tk.kit.load_example_photos(image_size=IMAGE_SIZE, shuffle=False).report
     train = (report.train_images, report.train_labels)
     val = (report.val_images, report.val_labels)
     test = (report.test_images, report.test_labels)
     val_ds, test_ds = tk.prepare(val, batch_size=64), tk.prepare(test, batch_size=64)
 
     def build():
-        return tk.build_classifier(tk.kit.EXAMPLE_BACKBONE, 2, (IMAGE_SIZE, IMAGE_SIZE, 3),
+        return tk.build_classifier(tk.kit.EXAMPLE_BACKBONE, 2, input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3),
                                    weights=tk.kit.example_weights(),
                                    **tk.kit.EXAMPLE_BACKBONE_KWARGS)
 

@@ -81,7 +81,7 @@ RECIPES = {**CANDIDATES, "rounded_1e-4": dict(fraction=1.0, learning_rate=1e-4, 
 def _kit():
     import transfer_keras as tk
 
-    report = tk.kit.load_example_photos(IMAGE_SIZE, shuffle=False).report
+    report = tk.kit.load_example_photos(image_size=IMAGE_SIZE, shuffle=False).report
     return {"classes": 2, "by_seed": lambda seed: (
         (report.train_images, report.train_labels), (report.val_images, report.val_labels),
         (report.test_images, report.test_labels))}
@@ -167,7 +167,7 @@ def run_task(name, seeds, recipes=RECIPES, with_baselines=True, range_rate=None)
         train_ds = tk.prepare(train, batch_size=32, shuffle=True, seed=seed)
         val_ds, test_ds = tk.prepare(val, batch_size=64), tk.prepare(test, batch_size=64)
         model = tk.build_classifier("efficientnet_lite0", task["classes"],
-                                    (IMAGE_SIZE, IMAGE_SIZE, 3))
+                                    input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3))
         if with_baselines:
             probe = baselines.linear_probe(model, train, val, test)
             runs.append({"task": name, "seed": seed, "method": "probe",

@@ -44,13 +44,13 @@ def run(seed, recipe, head_epochs, fine_tune_epochs):
     settings = RECIPES[recipe]
     augment = settings.get("augment")
     keras.utils.set_random_seed(seed)
-    data = tk.kit.load_example_photos(224, batch_size=32, seed=seed)
-    plain = tk.build_classifier("mobilenet", 2, (224, 224, 3), weights="imagenet",
+    data = tk.kit.load_example_photos(image_size=224, batch_size=32, seed=seed)
+    plain = tk.build_classifier("mobilenet", 2, input_shape=(224, 224, 3), weights="imagenet",
                                 alpha=0.25)
     probe = LogisticRegression(max_iter=5000).fit(*tk.extract_features(plain, data.train_ds))
     probe_accuracy = probe.score(*tk.extract_features(plain, data.val_ds))
     model = tk.build_classifier(
-        "mobilenet", 2, (224, 224, 3), weights="imagenet", alpha=0.25,
+        "mobilenet", 2, input_shape=(224, 224, 3), weights="imagenet", alpha=0.25,
         augmentation=tk.build_augmentation(seed=seed) if augment == "model" else None,
         dropout=settings.get("dropout", 0.2))
     tk.train_head(model, data.train_ds, data.val_ds,

@@ -28,7 +28,7 @@ def _toy_dataset(n=32, size=32, batch_size=8):
 
 
 def _tiny_model():
-    return tk.build_classifier("mobilenet", 2, (32, 32, 3), weights=None, alpha=0.25)
+    return tk.build_classifier("mobilenet", 2, input_shape=(32, 32, 3), weights=None, alpha=0.25)
 
 
 def test_features_spill_to_disk_past_the_limit_and_match_memory():

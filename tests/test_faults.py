@@ -469,7 +469,7 @@ def test_15_6_a_folder_whose_classes_do_not_match_the_model(saved_model, tmp_pat
 
 @pytest.fixture(scope="module")
 def untrained_model():
-    return tk.build_classifier("mobilenet", 2, (SIZE, SIZE, 3), weights=None, alpha=0.25)
+    return tk.build_classifier("mobilenet", 2, input_shape=(SIZE, SIZE, 3), weights=None, alpha=0.25)
 
 
 @pytest.mark.parametrize("recipe", [train_head, train_two_stage])

@@ -12,7 +12,7 @@ SIZE = 64
 
 
 def _lite(**kwargs):
-    return tk.build_classifier("efficientnet_lite0", 2, (SIZE, SIZE, 3), weights=None,
+    return tk.build_classifier("efficientnet_lite0", 2, input_shape=(SIZE, SIZE, 3), weights=None,
                                **kwargs)
 
 
@@ -65,7 +65,7 @@ def test_one_epoch_on_the_cache_gives_the_weights_of_the_full_path(backbone, kwa
     cannot differ, so both paths must take the same step."""
     def train(cache_prefix):
         tk.set_seed(0)
-        model = tk.build_classifier(backbone, 2, (SIZE, SIZE, 3), dropout=0.0, **kwargs)
+        model = tk.build_classifier(backbone, 2, input_shape=(SIZE, SIZE, 3), dropout=0.0, **kwargs)
         data = _one_batch()
         tk.train_head(model, data, data, epochs=1, verbose=0)
         before = model.get_weights()

@@ -16,7 +16,7 @@ SOURCE = tk.project_source_backbone()  # real features: random MobileNet ones ar
 
 
 def _model(**kwargs):
-    return tk.build_classifier(SOURCE.backbone, 2, (32, 32, 3), weights=SOURCE.weights,
+    return tk.build_classifier(SOURCE.backbone, 2, input_shape=(32, 32, 3), weights=SOURCE.weights,
                                **SOURCE.kwargs, **kwargs)
 
 
@@ -50,7 +50,7 @@ def test_layer_groups_cover_the_backbone_bottom_to_top_then_the_head(n):
 
 
 def test_layer_groups_never_split_a_residual_block_or_a_conv_from_its_batchnorm():
-    model = tk.build_classifier("efficientnet_lite0", 2, (32, 32, 3), weights=None)
+    model = tk.build_classifier("efficientnet_lite0", 2, input_shape=(32, 32, 3), weights=None)
     backbone = model.get_layer("backbone")
     starts = layout.block_starts(backbone)
     index = {id(layer): i for i, layer in enumerate(backbone.layers)}

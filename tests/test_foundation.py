@@ -18,7 +18,7 @@ from transfer_keras import _keras_compat
 def test_every_backbone_builds_a_frozen_classifier(name):
     spec = tk.BACKBONES[name]
     size = max(spec.min_size, 32)
-    model = tk.build_classifier(name, 5, (size, size, 3), weights=None)
+    model = tk.build_classifier(name, 5, input_shape=(size, size, 3), weights=None)
 
     assert model.output_shape == (None, 5)
     out = model.predict(np.random.uniform(0, 255, (2, size, size, 3)), verbose=0)
@@ -46,16 +46,16 @@ def test_every_backbone_builds_a_frozen_classifier(name):
 
 
 def test_binary_heads():
-    sigmoid = tk.build_classifier("mobilenet", 1, (32, 32, 3), weights=None, alpha=0.25)
+    sigmoid = tk.build_classifier("mobilenet", 1, input_shape=(32, 32, 3), weights=None, alpha=0.25)
     assert sigmoid.output_shape == (None, 1)
     assert sigmoid.get_layer("predictions").activation.__name__ == "sigmoid"
-    softmax = tk.build_classifier("mobilenet", 2, (32, 32, 3), weights=None, alpha=0.25)
+    softmax = tk.build_classifier("mobilenet", 2, input_shape=(32, 32, 3), weights=None, alpha=0.25)
     assert softmax.get_layer("predictions").activation.__name__ == "softmax"
 
 
 def test_hidden_units_dropout_and_names():
     model = tk.build_classifier(
-        "mobilenet", 3, (32, 32, 3), weights=None, alpha=0.25, hidden_units=(16, 8),
+        "mobilenet", 3, input_shape=(32, 32, 3), weights=None, alpha=0.25, hidden_units=(16, 8),
         augmentation=tk.build_augmentation(seed=1),
     )
     names = [layer.name for layer in model.layers]
@@ -114,7 +114,7 @@ def test_preprocessing_matches_the_backbone_function(name):
 
 
 def test_preprocessing_inside_the_model_is_built_in_keras():
-    model = tk.build_classifier("mobilenetv2", 2, (32, 32, 3), weights=None)
+    model = tk.build_classifier("mobilenetv2", 2, input_shape=(32, 32, 3), weights=None)
     preprocessing = model.get_layer("preprocessing")
     assert not isinstance(preprocessing, tk.BackbonePreprocessing)
     assert all(_is_built_in(layer) for layer in preprocessing.layers)
@@ -128,15 +128,15 @@ def test_preprocessing_inside_the_model_is_built_in_keras():
 def test_backbone_name_of_new_and_scratch_models():
     from transfer_keras.models import backbone_name
 
-    model = tk.build_classifier("mobilenetv2", 2, (32, 32, 3), weights=None)
+    model = tk.build_classifier("mobilenetv2", 2, input_shape=(32, 32, 3), weights=None)
     assert backbone_name(model) == "mobilenetv2"
-    scratch = tk.build_scratch_classifier("mobilenet", 2, (32, 32, 3), alpha=0.25)
+    scratch = tk.build_scratch_classifier("mobilenet", 2, input_shape=(32, 32, 3), alpha=0.25)
     assert backbone_name(scratch) == "mobilenet"
     scratch.name = "my_model"
     with pytest.raises(ValueError, match="'my_model'.*backbone name"):
         backbone_name(scratch)
     # a backbone whose own name holds "_" (it used to answer with a ValueError)
-    lite = tk.build_classifier("efficientnet_lite0", 2, (32, 32, 3), weights=None)
+    lite = tk.build_classifier("efficientnet_lite0", 2, input_shape=(32, 32, 3), weights=None)
     assert backbone_name(lite) == "efficientnet_lite0"
 
 
@@ -149,7 +149,7 @@ def _fit_once(model, size=32, steps=3):
 
 
 def test_unfreeze_keeps_batchnorm_frozen_and_trains_kernels():
-    model = tk.build_classifier("mobilenet", 2, (32, 32, 3), weights=None, alpha=0.25)
+    model = tk.build_classifier("mobilenet", 2, input_shape=(32, 32, 3), weights=None, alpha=0.25)
     tk.unfreeze_backbone(model, num_layers=10)
     backbone = model.get_layer("backbone")
     batchnorms = [l for l in backbone.layers if isinstance(l, keras.layers.BatchNormalization)]
@@ -180,7 +180,7 @@ def test_unfreeze_keeps_batchnorm_frozen_and_trains_kernels():
 
 
 def test_unfreeze_options_and_refreeze():
-    model = tk.build_classifier("mobilenet", 2, (32, 32, 3), weights=None, alpha=0.25)
+    model = tk.build_classifier("mobilenet", 2, input_shape=(32, 32, 3), weights=None, alpha=0.25)
     layers = model.get_layer("backbone").layers
     tk.unfreeze_backbone(model, from_layer="conv_dw_13")
     start = [l.name for l in layers].index("conv_dw_13")
@@ -207,7 +207,7 @@ def test_unfreeze_options_and_refreeze():
     ],
 )
 def test_unfreeze_rejects_bad_arguments(kwargs, match):
-    model = tk.build_classifier("mobilenet", 2, (32, 32, 3), weights=None, alpha=0.25)
+    model = tk.build_classifier("mobilenet", 2, input_shape=(32, 32, 3), weights=None, alpha=0.25)
     with pytest.raises(ValueError, match=match):
         tk.unfreeze_backbone(model, **kwargs)
 
@@ -278,7 +278,7 @@ def test_genuine_imagenet_weights_load_from_the_keras_cache(keras_home, monkeypa
 
     monkeypatch.setattr(_keras_compat.keras_file_utils, "urlretrieve", no_download)
     assert tk.cached_weights("mobilenet") == [keras_home / genuine.name]
-    model = tk.build_classifier("mobilenet", 2, (224, 224, 3), weights="imagenet",
+    model = tk.build_classifier("mobilenet", 2, input_shape=(224, 224, 3), weights="imagenet",
                                 alpha=0.25)
     backbone = model.get_layer("backbone")
     _assert_kernels_match(backbone, genuine)
@@ -333,11 +333,11 @@ def test_weights_path_round_trip(tmp_path):
     source = tk.build_backbone("mobilenet", (32, 32, 3), weights=None, alpha=0.25)
     path = tmp_path / "source.weights.h5"
     source.save_weights(path)
-    loaded = tk.build_classifier("mobilenet", 4, (64, 64, 3), weights=path, alpha=0.25)
+    loaded = tk.build_classifier("mobilenet", 4, input_shape=(64, 64, 3), weights=path, alpha=0.25)
     for a, b in zip(source.weights, loaded.get_layer("backbone").weights):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
     with pytest.raises(ValueError, match="does not fit"):
-        tk.build_classifier("mobilenetv2", 4, (64, 64, 3), weights=path)
+        tk.build_classifier("mobilenetv2", 4, input_shape=(64, 64, 3), weights=path)
 
 
 def test_alpha_is_checked_and_an_alpha_without_imagenet_weights_is_explained():

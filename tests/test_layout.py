@@ -13,7 +13,7 @@ PACKAGE = Path(tk.__file__).parent
 
 
 def _classifier(**kwargs):
-    return tk.build_classifier("mobilenet", 3, (32, 32, 3), weights=None, alpha=0.25,
+    return tk.build_classifier("mobilenet", 3, input_shape=(32, 32, 3), weights=None, alpha=0.25,
                                **kwargs)
 
 

@@ -19,7 +19,7 @@ CLASS_NAMES = ["cat", "dog", "fox"]
 
 
 def _model(num_classes=3, **kwargs):
-    return tk.build_classifier("mobilenet", num_classes, (32, 32, 3), weights=None,
+    return tk.build_classifier("mobilenet", num_classes, input_shape=(32, 32, 3), weights=None,
                                alpha=0.25, **kwargs)
 
 

@@ -37,40 +37,40 @@ SOURCE = tk.project_source_backbone()
 
 def _model(**kwargs):
     """The project's source backbone: random MobileNet features are all ~0."""
-    return tk.build_classifier(SOURCE.backbone, 2, (32, 32, 3), weights=SOURCE.weights,
+    return tk.build_classifier(SOURCE.backbone, 2, input_shape=(32, 32, 3), weights=SOURCE.weights,
                                **SOURCE.kwargs, **kwargs)
 
 
 def test_the_fine_tuning_rate_is_the_backbones_own_where_one_was_measured():
-    lite = tk.build_classifier("efficientnet_lite0", 2, (32, 32, 3), weights=None)
+    lite = tk.build_classifier("efficientnet_lite0", 2, input_shape=(32, 32, 3), weights=None)
     assert tk.default_learning_rate(lite) == pytest.approx(9.25e-5)
-    assert tk.default_learning_rate(lite, "head") == pytest.approx(1e-3)
+    assert tk.default_learning_rate(lite, stage="head") == pytest.approx(1e-3)
     assert tk.default_learning_rate(_model()) == pytest.approx(3e-5)  # MobileNet: no own rate
     plain = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)], name="plain")
     assert tk.default_learning_rate(plain) == pytest.approx(3e-5)  # not ours: the general rate
-    tk.compile_for_stage(lite, "fine_tune")
+    tk.compile_for_stage(lite, stage="fine_tune")
     assert float(lite.optimizer.learning_rate) == pytest.approx(9.25e-5)
     with pytest.raises(ValueError, match="`stage`"):
-        tk.default_learning_rate(lite, "stage3")
+        tk.default_learning_rate(lite, stage="stage3")
 
 
 def test_compile_for_stage_always_recompiles_with_stage_rates():
     model = _model()
-    tk.compile_for_stage(model, "head")
+    tk.compile_for_stage(model, stage="head")
     first = model.optimizer
     assert float(first.learning_rate) == pytest.approx(1e-3)
-    tk.compile_for_stage(model, "fine_tune")
+    tk.compile_for_stage(model, stage="fine_tune")
     assert model.optimizer is not first
     assert float(model.optimizer.learning_rate) == pytest.approx(3e-5)  # MobileNet: the general rate
     assert isinstance(model.loss, keras.losses.SparseCategoricalCrossentropy)
     with pytest.raises(ValueError, match="`stage`"):
-        tk.compile_for_stage(model, "stage3")
+        tk.compile_for_stage(model, stage="stage3")
     with pytest.raises(ValueError, match="`learning_rate`"):
-        tk.compile_for_stage(model, "head", learning_rate=-1)
+        tk.compile_for_stage(model, stage="head", learning_rate=-1)
 
 
 def test_loss_matches_head_convention():
-    sigmoid = tk.build_classifier("mobilenet", 1, (32, 32, 3), weights=None, alpha=0.25)
+    sigmoid = tk.build_classifier("mobilenet", 1, input_shape=(32, 32, 3), weights=None, alpha=0.25)
     assert isinstance(stages.loss_for(sigmoid), keras.losses.BinaryCrossentropy)
     logits = _model(classifier_activation=None)
     assert stages.loss_for(logits).get_config()["from_logits"] is True
@@ -237,7 +237,7 @@ def test_two_stage_augments_stage_two_and_keeps_stage_one_cached(monkeypatch):
     augment = tk.build_augmentation(seed=0)
     cached_calls = []
     real_extract = tk_features.extract_outputs
-    monkeypatch.setattr(training, "_extract",
+    monkeypatch.setattr(tk_features, "extract_outputs",
                         lambda *a: cached_calls.append(1) or real_extract(*a))
     ds = _dataset()
     tk.train_two_stage(_model(), ds, ds, head_epochs=1, fine_tune_epochs=1, patience=0,
@@ -324,7 +324,7 @@ def test_pretrain_source_weights_load_through_weights_path(tmp_path):
     record = json.loads((tmp_path / "source.json").read_text())
     assert record["backbone"] == "mobilenet" and record["num_classes"] == 2
     assert record["backbone_kwargs"] == {"alpha": 0.25}
-    transferred = tk.build_classifier("mobilenet", 3, (48, 48, 3), weights=path,
+    transferred = tk.build_classifier("mobilenet", 3, input_shape=(48, 48, 3), weights=path,
                                       alpha=0.25)
     source_backbone = model.get_layer("backbone")
     for a, b in zip(source_backbone.weights, transferred.get_layer("backbone").weights):
@@ -392,7 +392,7 @@ def test_best_checkpoint_and_weights_are_the_best_of_both_stages(tmp_path, monke
     checkpoint = tmp_path / "best.keras"
     saves = []
     real_save = tk.save_model
-    monkeypatch.setattr(training, "save_model",
+    monkeypatch.setattr(callbacks, "save_model",
                         lambda m, path: saves.append(path) or real_save(m, path))
     after_head = []
     history = tk.train_two_stage(
@@ -474,7 +474,7 @@ def test_fine_tune_warms_the_learning_rate_up_per_step_over_the_first_epoch():
 def test_warm_up_of_zero_epochs_trains_at_the_target_rate_throughout():
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax",
                                                                      name="predictions")])
-    tk.compile_for_stage(model, "head", learning_rate=1e-2)
+    tk.compile_for_stage(model, stage="head", learning_rate=1e-2)
     spy = _RateSpy()
     x, y = np.zeros((12, 4), "float32"), np.zeros(12, "int32")
     model.fit(x, y, batch_size=4, epochs=2, verbose=0,
@@ -581,7 +581,7 @@ def test_find_learning_rate_errors_name_the_argument():
 ])
 def test_two_stage_checks_every_option_before_stage_one_trains(options, match, monkeypatch):
     fits = []
-    monkeypatch.setattr(training, "_fit", lambda *a, **k: fits.append(1))
+    monkeypatch.setattr(training, "fit_model", lambda *a, **k: fits.append(1))
     arguments = dict(head_epochs=3, fine_tune_epochs=1, verbose=0) | options
     with pytest.raises(ValueError, match=match):
         tk.train_two_stage(_model(), _dataset(), _dataset(), **arguments)
@@ -615,7 +615,7 @@ def _with_labels(labels):
 ])
 def test_training_data_mistakes_are_named_before_training(function, make_data, error, match):
     model = _model() if function != "train_from_scratch" else tk.build_scratch_classifier(
-        "mobilenet", 2, (32, 32, 3), alpha=0.25)
+        "mobilenet", 2, input_shape=(32, 32, 3), alpha=0.25)
     with pytest.raises(error, match=match):
         getattr(tk, function)(model, make_data(), epochs=1, verbose=0)
 

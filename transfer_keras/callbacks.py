@@ -142,7 +142,7 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
 SCHEDULES = {"cosine": WarmupCosine, "one_cycle": OneCycle}
 
 
-def build_schedule(name, peak, steps_per_epoch, epochs, warmup_epochs=0):
+def build_schedule(name, peak, steps_per_epoch, epochs, *, warmup_epochs=0):
     """The schedule a training stage asks for by name, sized to its steps.
 
     Args:

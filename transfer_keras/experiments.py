@@ -105,7 +105,7 @@ def _record(runs, model, test_ds, start, verbose, **run):
 
 
 def data_efficiency(backbone, train_images, train_labels, test_images, test_labels,
-                    weights, labels_per_class=(5, 10, 20, 50, 100), methods=METHODS,
+                    weights, *, labels_per_class=(5, 10, 20, 50, 100), methods=METHODS,
                     seeds=(0, 1, 2), image_size=None, budget="standard",
                     fine_tune_fraction=1.0, fine_tune_learning_rate=1e-4, verbose=True,
                     **backbone_kwargs):
@@ -168,12 +168,12 @@ def data_efficiency(backbone, train_images, train_labels, test_images, test_labe
                 keras.utils.set_random_seed(seed)
                 start = time.perf_counter()
                 if method == "scratch":
-                    model = build_scratch_classifier(backbone, num_classes, input_shape,
+                    model = build_scratch_classifier(backbone, num_classes, input_shape=input_shape,
                                                      **backbone_kwargs)
-                    compile_for_stage(model, "head")
+                    compile_for_stage(model, stage="head")
                     fit_model(model, train_ds, epochs=scratch_epochs, verbose=0)
                 else:
-                    model = build_classifier(backbone, num_classes, input_shape,
+                    model = build_classifier(backbone, num_classes, input_shape=input_shape,
                                              weights=weights, **backbone_kwargs)
                     if trained_head is None:
                         train_head(model, train_ds, epochs=head_epochs, patience=0,
@@ -232,7 +232,7 @@ def backbone_blocks(backbone_model, backbone):
 
 
 def layer_transferability(backbone, train_images, train_labels, test_images,
-                          test_labels, weights, blocks=(0, 4, 8, 14),
+                          test_labels, weights, *, blocks=(0, 4, 8, 14),
                           modes=("frozen", "fine_tuned"), labels_per_class=20,
                           seeds=(0,), image_size=None, budget="standard", verbose=True,
                           **backbone_kwargs):
@@ -278,14 +278,14 @@ def layer_transferability(backbone, train_images, train_labels, test_images,
             for mode in modes:
                 keras.utils.set_random_seed(seed)
                 start = time.perf_counter()
-                model = build_scratch_classifier(backbone, num_classes, input_shape,
+                model = build_scratch_classifier(backbone, num_classes, input_shape=input_shape,
                                                  **backbone_kwargs)
                 target = layout.backbone_of(model)
                 for layer, source_layer in zip(target.layers, source.layers):
                     if block_of[source_layer.name] < k:
                         layer.set_weights(source_layer.get_weights())
                         layer.trainable = mode == "fine_tuned"
-                compile_for_stage(model, "head")
+                compile_for_stage(model, stage="head")
                 fit_model(model, train_ds, epochs=epochs, verbose=0)
                 _record(runs, model, test_ds, start, verbose, blocks_transferred=k,
                         method=mode, seed=seed)

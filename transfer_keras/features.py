@@ -110,7 +110,7 @@ def extract_features(model, ds):
     return features, labels
 
 
-def extract_outputs(model, datasets, memory_limit=None, run=None):
+def extract_outputs(model, datasets, *, memory_limit=None, run=None):
     """`{name: (features, labels, batch_size)}` for each named dataset, from ONE
     compiled extractor (`batch_size`: that of the dataset's first batch); `run`,
     a traced function of float32 pixels, replaces the pooled-feature extractor.
@@ -166,7 +166,7 @@ def feature_dataset(features, labels, batch_size, shuffle):
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def cached_datasets(model, train_ds, val_ds, feature_cache, memory_limit=None, run=None,
+def cached_datasets(model, train_ds, val_ds, feature_cache, *, memory_limit=None, run=None,
                      val_batch_size=256):
     """Runs the frozen part once over `train_ds` and `val_ds` (`run`: a traced
     function of pixels; defaults to the pooled-feature extractor) and returns
@@ -176,7 +176,7 @@ def cached_datasets(model, train_ds, val_ds, feature_cache, memory_limit=None, r
     limit = {"memory": None, "disk": 0,
              "auto": FEATURE_MEMORY_LIMIT if memory_limit is None else memory_limit,
              }[feature_cache]
-    extracted = extract_outputs(model, {"train_ds": train_ds, "val_ds": val_ds}, limit, run)
+    extracted = extract_outputs(model, {"train_ds": train_ds, "val_ds": val_ds}, memory_limit=limit, run=run)
     for name, (_, labels, _) in extracted.items():
         check_label_range(model, labels, name)
     features, labels, batch_size = extracted["train_ds"]

@@ -38,7 +38,7 @@ def freeze_backbone(model):
     return model
 
 
-def unfreeze_backbone(model, num_layers=None, from_layer=None, fraction=None):
+def unfreeze_backbone(model, *, num_layers=None, from_layer=None, fraction=None):
     """Unfreezes the top of the backbone; BatchNormalization layers stay frozen.
 
     Give at most one of `num_layers`, `from_layer`, `fraction`; with none, the
@@ -63,7 +63,7 @@ def unfreeze_backbone(model, num_layers=None, from_layer=None, fraction=None):
     >>> unfreeze_backbone(model, num_layers=20).get_layer("backbone").trainable
     True
     """
-    start = first_unfrozen_layer(model, num_layers, from_layer, fraction)
+    start = first_unfrozen_layer(model, num_layers=num_layers, from_layer=from_layer, fraction=fraction)
     backbone = layout.backbone_of(model)
     backbone.trainable = True
     for index, layer in enumerate(backbone.layers):
@@ -72,7 +72,7 @@ def unfreeze_backbone(model, num_layers=None, from_layer=None, fraction=None):
     return model
 
 
-def first_unfrozen_layer(model, num_layers=None, from_layer=None, fraction=None):
+def first_unfrozen_layer(model, *, num_layers=None, from_layer=None, fraction=None):
     """Where `unfreeze_backbone` would start: checks its options, changes nothing.
 
     `train_two_stage` calls it before stage 1, so that a bad option fails at
@@ -125,7 +125,7 @@ def _row(part, kind, layers, weights_of):
     }
 
 
-def trainable_summary(model, groups=None):
+def trainable_summary(model, *, groups=None):
     """Returns a per-part table of what is trainable in a model.
 
     One row per top-level layer (the backbone counts as one part), or with

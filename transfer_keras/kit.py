@@ -87,7 +87,7 @@ def example_photos_folder():
     return folder
 
 
-def load_example_photos(image_size=128, batch_size=32, seed=0, shuffle=True):
+def load_example_photos(*, image_size=128, batch_size=32, seed=0, shuffle=True):
     """Loads the kit's ants/bees photos with `load_image_folder`.
 
     Args:

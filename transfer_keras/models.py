@@ -158,7 +158,7 @@ def _check_num_classes(num_classes, classifier_activation):
     return num_classes, classifier_activation
 
 
-def build_head(features, num_classes, hidden_units=(), dropout=0.5, pooling="avg",
+def build_head(features, num_classes, *, hidden_units=(), dropout=0.5, pooling="avg",
                classifier_activation="softmax"):
     """Adds the task-specific head to a 4-D feature map tensor.
 
@@ -219,7 +219,7 @@ def _check_head_args(hidden_units, dropout, pooling):
     return tuple(int(u) for u in units), dropout
 
 
-def build_classifier(backbone, num_classes, input_shape=None, weights="imagenet",
+def build_classifier(backbone, num_classes, *, input_shape=None, weights="imagenet",
                      hidden_units=(), dropout=0.5, pooling="avg", augmentation=None,
                      classifier_activation="softmax", mixed_precision=False,
                      strategy=None, **backbone_kwargs):
@@ -264,7 +264,7 @@ def build_classifier(backbone, num_classes, input_shape=None, weights="imagenet"
                      strategy, backbone_kwargs, from_scratch=False)
 
 
-def build_scratch_classifier(backbone, num_classes, input_shape=None, hidden_units=(),
+def build_scratch_classifier(backbone, num_classes, *, input_shape=None, hidden_units=(),
                              dropout=0.2, pooling="avg", augmentation=None,
                              classifier_activation="softmax", mixed_precision=False,
                              strategy=None, **backbone_kwargs):
@@ -326,8 +326,8 @@ def _assemble(backbone, num_classes, input_shape, weights, hidden_units, dropout
             # training=False keeps BatchNorm in inference mode even after
             # unfreezing, so fine-tuning cannot wreck the pretrained statistics.
             features = backbone_model(x, training=False)
-        outputs = build_head(features, num_classes, hidden_units, dropout, pooling,
-                             classifier_activation)
+        outputs = build_head(features, num_classes, hidden_units=hidden_units, dropout=dropout, pooling=pooling,
+                             classifier_activation=classifier_activation)
         suffix = "scratch" if from_scratch else "classifier"
         return keras.Model(inputs, outputs, name=f"{spec.name}_{suffix}")
 
@@ -347,7 +347,7 @@ def _settle_batchnorm_faster(backbone_model):
             layer.momentum = SCRATCH_BATCHNORM_MOMENTUM
 
 
-def build_augmentation(flip=True, rotation=0.05, zoom=0.1, contrast=0.1, seed=None):
+def build_augmentation(*, flip=True, rotation=0.05, zoom=0.1, contrast=0.1, seed=None):
     """Builds a small random augmentation block for raw [0, 255] images.
 
     Active only during training (Keras preprocessing layers are no-ops at
@@ -460,7 +460,7 @@ def _metadata(model, class_names):
             "transfer_keras_version": __version__}
 
 
-def save_model(model, path, class_names=None):
+def save_model(model, path, *, class_names=None):
     """Saves a model and its class names as one `.keras` file, atomically.
 
     The file is Keras's own format plus one small member, `transfer_keras.json`,
@@ -616,7 +616,7 @@ def load_class_names(path):
     return None if names is None else [str(name) for name in names]
 
 
-def load_model(path, compile=True):
+def load_model(path, *, compile=True):
     """Loads a `.keras` model in Keras's safe mode (no pickle, no arbitrary code).
 
     Models from `build_classifier` take raw pixels in [0, 255], so predicting

@@ -32,7 +32,7 @@ def rebatch_for_steps(train_ds, num_images, batch_size, min_steps):
             .apply(tf.data.experimental.assert_cardinality(steps))), smaller
 
 
-def train_from_scratch(model, train_ds, val_ds=None, epochs=100, learning_rate=1e-3,
+def train_from_scratch(model, train_ds, val_ds=None, *, epochs=100, learning_rate=1e-3,
                        patience=10, augment=None, verbose="auto", strategy=None,
                        callbacks=None):
     """Trains every layer of a randomly initialised model: the no-transfer baseline.
@@ -64,13 +64,13 @@ def train_from_scratch(model, train_ds, val_ds=None, epochs=100, learning_rate=1
     if augment is not None:
         train_ds = augment_dataset(train_ds, augment)
     model.trainable = True
-    compile_for_stage(model, "scratch", learning_rate, strategy=strategy)
+    compile_for_stage(model, stage="scratch", learning_rate=learning_rate, strategy=strategy)
     return fit_model(model, train_ds, validation_data=val_ds, epochs=epochs,
                 callbacks=training_callbacks(val_ds, patience, None, callbacks, None),
                 verbose=keras_verbosity(verbose))
 
 
-def pretrain_source(backbone, source_train, source_val=None, num_classes=None,
+def pretrain_source(backbone, source_train, source_val=None, *, num_classes=None,
                     epochs=10, learning_rate=1e-3, save_path=None, patience=3,
                     metadata=None, verbose="auto", strategy=None, **backbone_kwargs):
     """Trains a `keras.applications` architecture from scratch on a source task.
@@ -111,9 +111,9 @@ def pretrain_source(backbone, source_train, source_val=None, num_classes=None,
     input_shape = tuple(int(d) for d in source_train.element_spec[0].shape[1:])
     if num_classes is None:
         num_classes = int(max(int(np.max(labels)) for _, labels in source_train)) + 1
-    model = build_scratch_classifier(backbone, num_classes, input_shape,
+    model = build_scratch_classifier(backbone, num_classes, input_shape=input_shape,
                                      strategy=strategy, **backbone_kwargs)
-    compile_for_stage(model, "head", learning_rate, strategy=strategy)
+    compile_for_stage(model, stage="head", learning_rate=learning_rate, strategy=strategy)
     start = time.perf_counter()
     history = fit_model(model, source_train, validation_data=source_val, epochs=epochs,
                    callbacks=training_callbacks(source_val, patience, None, None, None),

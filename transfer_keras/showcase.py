@@ -145,7 +145,7 @@ _KIT = {}  # per process: the photos at one size, loaded once
 def _kit(image_size):
     """The kit's photos as arrays and datasets, loaded once per process."""
     if image_size not in _KIT:
-        data = kit.load_example_photos(image_size, shuffle=False)
+        data = kit.load_example_photos(image_size=image_size, shuffle=False)
         report = data.report
         parts = {"train": (report.train_images, report.train_labels),
                  "val": (report.val_images, report.val_labels),
@@ -157,7 +157,7 @@ def _kit(image_size):
 
 
 def _classifier(image_size):
-    return build_classifier(SHOWCASE_BACKBONE, 2, (image_size, image_size, 3))
+    return build_classifier(SHOWCASE_BACKBONE, 2, input_shape=(image_size, image_size, 3))
 
 
 def _training_set(photos, n, seed):
@@ -294,7 +294,7 @@ def _check_showcase_args(image_size, seeds, labels_per_class, learning_rates, wo
     return image_size, seeds, tuple(int(n) for n in sorted(set(labels_per_class)))
 
 
-def run_showcase(image_size=SHOWCASE_IMAGE_SIZE, seeds=(0, 1, 2),
+def run_showcase(*, image_size=SHOWCASE_IMAGE_SIZE, seeds=(0, 1, 2),
                  labels_per_class=SHOWCASE_CURVE,
                  scratch_learning_rates=SHOWCASE_SCRATCH_LEARNING_RATES, workers=None,
                  verbose=True):

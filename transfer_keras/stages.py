@@ -28,7 +28,7 @@ DEFAULT_HEAD_EPOCHS = 100
 DEFAULT_FINE_TUNE_EPOCHS = 10
 
 
-def default_learning_rate(model, stage="fine_tune"):
+def default_learning_rate(model, *, stage="fine_tune"):
     """The learning rate a stage uses when none is given.
 
     1e-3 for the head. For fine-tuning, the rate measured best for the model's
@@ -96,7 +96,7 @@ def strategy_scope(model, strategy):
     return _keras_compat.distribute_strategy(model, strategy).scope()
 
 
-def compile_for_stage(model, stage="head", learning_rate=None, optimizer=None,
+def compile_for_stage(model, *, stage="head", learning_rate=None, optimizer=None,
                       metrics=None, strategy=None, steps_per_execution=1):
     """(Re)compiles a model for a training stage; call it after every `trainable` change.
 
@@ -121,7 +121,7 @@ def compile_for_stage(model, stage="head", learning_rate=None, optimizer=None,
     """
     stage = check_stage(stage)
     if learning_rate is None:
-        learning_rate = default_learning_rate(model, stage)
+        learning_rate = default_learning_rate(model, stage=stage)
     learning_rate = check_positive_number(learning_rate, "learning_rate")
     with strategy_scope(model, strategy):
         model.compile(
@@ -133,14 +133,14 @@ def compile_for_stage(model, stage="head", learning_rate=None, optimizer=None,
     return model
 
 
-def check_epochs(epochs, name="epochs", minimum=1, hint=""):
+def check_epochs(epochs, *, name="epochs", minimum=1, hint=""):
     return check_whole_number(epochs, name, minimum, what="a whole number of epochs",
                               hint=hint)
 
 
 def check_patience(patience):
     if patience is not None:
-        check_epochs(patience, "patience", 0, hint="Use 0 or None to turn early stopping off.")
+        check_epochs(patience, name="patience", minimum=0, hint="Use 0 or None to turn early stopping off.")
 
 
 def check_training_run(model, train_ds, val_ds, epochs, patience):
@@ -216,7 +216,7 @@ def keras_verbosity(verbose):
     return 2 if verbose == "auto" else verbose  # one line per epoch, no progress bars
 
 
-def set_seed(seed, deterministic=True):
+def set_seed(seed, *, deterministic=True):
     """Makes a run repeatable: seeds Python, NumPy and TensorFlow, and (by default)
     turns on TensorFlow's op determinism, so the same seed gives the same numbers.
 

@@ -76,7 +76,7 @@ from transfer_keras.stages import (
 HEAD_STEPS_PER_EXECUTION = 32
 
 
-def train_head(model, train_ds, val_ds=None, epochs=DEFAULT_HEAD_EPOCHS, learning_rate=None,
+def train_head(model, train_ds, val_ds=None, *, epochs=DEFAULT_HEAD_EPOCHS, learning_rate=None,
                cache_features="auto", patience=5, checkpoint_path=None, callbacks=None,
                verbose="auto", strategy=None, feature_cache="auto", feature_memory_limit=None):
     """Stage 1: trains the new head on a frozen backbone.
@@ -136,7 +136,7 @@ def train_head(model, train_ds, val_ds=None, epochs=DEFAULT_HEAD_EPOCHS, learnin
             "without augmentation."
         )
     freeze_backbone(model)
-    compile_for_stage(model, "head", learning_rate, strategy=strategy)
+    compile_for_stage(model, stage="head", learning_rate=learning_rate, strategy=strategy)
     if augmented or cache_features is False:
         history = fit_model(model, train_ds, validation_data=val_ds, epochs=epochs,
                             callbacks=training_callbacks(val_ds, patience, checkpoint_path,
@@ -148,10 +148,10 @@ def train_head(model, train_ds, val_ds=None, epochs=DEFAULT_HEAD_EPOCHS, learnin
     # A head is tiny: run many steps per call, or Python overhead dominates
     # (one under several replicas: Keras's multi-step loop fails there).
     replicas = _keras_compat.distribute_strategy(model, strategy).num_replicas_in_sync
-    compile_for_stage(head, "head", learning_rate, strategy=strategy,
+    compile_for_stage(head, stage="head", learning_rate=learning_rate, strategy=strategy,
                       steps_per_execution=HEAD_STEPS_PER_EXECUTION if replicas == 1 else 1)
     train_cached, val_cached, cached = cached_datasets(
-        model, train_ds, val_ds, feature_cache, feature_memory_limit)
+        model, train_ds, val_ds, feature_cache, memory_limit=feature_memory_limit)
     try:
         history = fit_model(head, train_cached, epochs=epochs, validation_data=val_cached,
                             callbacks=training_callbacks(val_ds, patience, checkpoint_path,
@@ -164,7 +164,7 @@ def train_head(model, train_ds, val_ds=None, epochs=DEFAULT_HEAD_EPOCHS, learnin
     return StageHistory.from_keras(history, feature_cache=where_cached(cached))
 
 
-def fine_tune(model, train_ds, val_ds=None, epochs=DEFAULT_FINE_TUNE_EPOCHS, num_layers=None,
+def fine_tune(model, train_ds, val_ds=None, *, epochs=DEFAULT_FINE_TUNE_EPOCHS, num_layers=None,
               from_layer=None, fraction=None, learning_rate=None, patience=5, checkpoint_path=None,
               callbacks=None, initial_epoch=0, verbose="auto", strategy=None,
               augment=None, warmup_epochs=DEFAULT_WARMUP_EPOCHS, cache_prefix="auto",
@@ -244,7 +244,7 @@ def fine_tune(model, train_ds, val_ds=None, epochs=DEFAULT_FINE_TUNE_EPOCHS, num
     ...                     schedule="cosine", learning_rate=1e-3, verbose=0)
     """
     check_training_run(model, train_ds, val_ds, epochs, patience)
-    warmup_epochs = check_epochs(warmup_epochs, "warmup_epochs", 0, hint="Use 0 for no warm-up.")
+    warmup_epochs = check_epochs(warmup_epochs, name="warmup_epochs", minimum=0, hint="Use 0 for no warm-up.")
     check_checkpoint_path(checkpoint_path)
     if cache_prefix not in (False, "auto"):
         raise ValueError(f"`cache_prefix` must be 'auto' or False; received {cache_prefix!r}.")
@@ -253,7 +253,7 @@ def fine_tune(model, train_ds, val_ds=None, epochs=DEFAULT_FINE_TUNE_EPOCHS, num
                              gradual, schedule)
     if num_layers is None and from_layer is None and fraction is None:
         fraction = DEFAULT_FINE_TUNE_FRACTION
-    region = first_unfrozen_layer(model, num_layers, from_layer, fraction)
+    region = first_unfrozen_layer(model, num_layers=num_layers, from_layer=from_layer, fraction=fraction)
     augmented = augment is not None or has_random_augmentation(model)
     if augment is not None:
         train_ds = augment_dataset(train_ds, augment)
@@ -268,7 +268,7 @@ def fine_tune(model, train_ds, val_ds=None, epochs=DEFAULT_FINE_TUNE_EPOCHS, num
     with strategy_scope(model, strategy):  # plain Keras from here on: see `plain_keras_optimizer`
         optimizer = plain_keras_optimizer(model.optimizer)
         if optimizer is not None:
-            compile_for_stage(model, "fine_tune", settings["learning_rate"], optimizer,
+            compile_for_stage(model, stage="fine_tune", learning_rate=settings["learning_rate"], optimizer=optimizer,
                               strategy=strategy)
             model.optimizer.build(model.trainable_variables)
     return history
@@ -281,7 +281,7 @@ def _check_recipe(model, train_ds, learning_rate, lr_factors, lr_decay, groups, 
                   schedule):
     """Checks the stage-2 recipe options before any work; returns them resolved."""
     if learning_rate is None:
-        learning_rate = default_learning_rate(model, "fine_tune")
+        learning_rate = default_learning_rate(model, stage="fine_tune")
     learning_rate = check_positive_number(learning_rate, "learning_rate")
     groups = check_whole_number(groups, "groups", 2, what="a whole number of layer groups",
                                 hint="The head is one group, so 2 is the fewest.")
@@ -318,7 +318,7 @@ def _stage_optimizer(model, learning_rate, factors, schedule, steps_per_epoch, e
     per-group factors as per-variable rates (`with_layer_rates`)."""
     rate = learning_rate
     if schedule is not None:
-        rate = build_schedule(schedule, learning_rate, steps_per_epoch, epochs, warmup_epochs)
+        rate = build_schedule(schedule, learning_rate, steps_per_epoch, epochs, warmup_epochs=warmup_epochs)
     optimizer = keras.optimizers.Adam(rate)
     if factors is not None:
         optimizer = with_layer_rates(optimizer, group_rate_factors(model, factors))
@@ -349,7 +349,7 @@ def _fine_tune_step(model, train_ds, val_ds, start, initial_epoch, *, epochs, pa
             return _stage_optimizer(model, learning_rate, factors, schedule, steps_per_epoch,
                                     epochs, warmup_epochs)
 
-    compile_for_stage(model, "fine_tune", learning_rate, optimizer(), strategy=strategy)
+    compile_for_stage(model, stage="fine_tune", learning_rate=learning_rate, optimizer=optimizer(), strategy=strategy)
     with strategy_scope(model, strategy):  # the halves belong to the model's strategy too
         split = frozen_prefix(model) if cache_prefix == "auto" else None
     if split is not None and augmented:
@@ -359,7 +359,7 @@ def _fine_tune_step(model, train_ds, val_ds, start, initial_epoch, *, epochs, pa
         split = None
     trained, cached = (model, []) if split is None else (split.top, None)
     if split is not None:
-        compile_for_stage(trained, "fine_tune", learning_rate, optimizer(), strategy=strategy)
+        compile_for_stage(trained, stage="fine_tune", learning_rate=learning_rate, optimizer=optimizer(), strategy=strategy)
         pixels = (None,) + tuple(model.input_shape[1:])
         run = tf.function(lambda images: split.prefix(images, training=False),
                           input_signature=[tf.TensorSpec(pixels, tf.float32)])
@@ -418,7 +418,7 @@ def _gradual_unfreezing(model, train_ds, val_ds, region, initial_epoch, run):
                         steps=tuple(records))
 
 
-def train_two_stage(model, train_ds, val_ds=None, head_epochs=DEFAULT_HEAD_EPOCHS,
+def train_two_stage(model, train_ds, val_ds=None, *, head_epochs=DEFAULT_HEAD_EPOCHS,
                     fine_tune_epochs=DEFAULT_FINE_TUNE_EPOCHS,
                     head_learning_rate=None, fine_tune_learning_rate=None,
                     num_layers=None, from_layer=None, fraction=None,
@@ -472,8 +472,8 @@ def train_two_stage(model, train_ds, val_ds=None, head_epochs=DEFAULT_HEAD_EPOCH
     """
     # Every option is checked before stage 1: a typo in a stage-2 option must
     # not cost a trained head.
-    check_epochs(head_epochs, "head_epochs")
-    check_epochs(fine_tune_epochs, "fine_tune_epochs", 0, hint="Use 0 to skip stage 2.")
+    check_epochs(head_epochs, name="head_epochs")
+    check_epochs(fine_tune_epochs, name="fine_tune_epochs", minimum=0, hint="Use 0 to skip stage 2.")
     for rate, name in [(head_learning_rate, "head_learning_rate"),
                        (fine_tune_learning_rate, "fine_tune_learning_rate")]:
         if rate is not None:
@@ -481,8 +481,8 @@ def train_two_stage(model, train_ds, val_ds=None, head_epochs=DEFAULT_HEAD_EPOCH
     if cache_prefix not in (False, "auto"):
         raise ValueError(f"`cache_prefix` must be 'auto' or False; received {cache_prefix!r}.")
     if fine_tune_epochs:
-        first_unfrozen_layer(model, num_layers, from_layer, fraction)
-        check_epochs(warmup_epochs, "warmup_epochs", 0, hint="Use 0 for no warm-up.")
+        first_unfrozen_layer(model, num_layers=num_layers, from_layer=from_layer, fraction=fraction)
+        check_epochs(warmup_epochs, name="warmup_epochs", minimum=0, hint="Use 0 for no warm-up.")
         _check_recipe(model, train_ds, fine_tune_learning_rate, lr_factors, lr_decay, groups,
                       gradual, schedule)
     start = time.perf_counter()
@@ -493,8 +493,8 @@ def train_two_stage(model, train_ds, val_ds=None, head_epochs=DEFAULT_HEAD_EPOCH
     # worse first fine-tuning epoch cannot overwrite stage 1's best model.
     checkpoint = (None if checkpoint_path is None else
                   [AtomicCheckpoint(checkpoint_path, monitor_for(val_ds), model)])
-    head_history = train_head(model, head_train_ds, val_ds, head_epochs,
-                              head_learning_rate, cache_features, patience,
+    head_history = train_head(model, head_train_ds, val_ds, epochs=head_epochs,
+                              learning_rate=head_learning_rate, cache_features=cache_features, patience=patience,
                               callbacks=checkpoint, verbose=verbose, strategy=strategy,
                               feature_cache=feature_cache)
     seconds = {"head": time.perf_counter() - start}
@@ -506,8 +506,8 @@ def train_two_stage(model, train_ds, val_ds=None, head_epochs=DEFAULT_HEAD_EPOCH
     head_best = best_val_loss(head_history)
     head_weights = model.get_weights() if head_best is not None else None
     fine_tune_history = fine_tune(
-        model, train_ds, val_ds, fine_tune_epochs, num_layers, from_layer, fraction,
-        fine_tune_learning_rate, patience, callbacks=checkpoint,
+        model, train_ds, val_ds, epochs=fine_tune_epochs, num_layers=num_layers, from_layer=from_layer, fraction=fraction,
+        learning_rate=fine_tune_learning_rate, patience=patience, callbacks=checkpoint,
         initial_epoch=len(head_history.epoch), verbose=verbose, strategy=strategy,
         augment=augment, warmup_epochs=warmup_epochs, cache_prefix=cache_prefix,
         feature_cache=feature_cache, lr_factors=lr_factors, lr_decay=lr_decay, groups=groups,
