@@ -1,7 +1,13 @@
-"""The README's showcase figures and the sentences that compare them, checked
-against the run they come from (`benchmarks/showcase.json`): a re-run that
+"""The README and the pages in docs/, checked against what they describe.
+
+The README is a newcomer's page: short, with the two commands CI runs, recipes
+that call the library as it is, and a module map that names every module. The
+numbers it and the docs pages quote (README's headline table, `docs/results.md`)
+are checked against the runs they come from (`benchmarks/*.json`): a re-run that
 moves a number or flips a comparison fails here instead of contradicting the text."""
 
+import ast
+import inspect
 import json
 import re
 from pathlib import Path
@@ -11,10 +17,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
+DOCS = ROOT / "docs"
+PAGES = {path.name: path.read_text() for path in sorted(DOCS.glob("*.md"))}
+RESULTS = PAGES["results.md"]
 SHOWCASE = json.loads((ROOT / "benchmarks" / "showcase.json").read_text())
 MEANS = {row["method"]: (row["accuracy_mean"], row["accuracy_std"])
          for row in SHOWCASE["results"]}
-ROWS = {  # README table row -> method in showcase.json
+ROWS = {  # showcase table row (README headline, docs/results.md) -> method in showcase.json
     "always the majority class": "majority",
     "logistic regression on 32x32 pixels": "pixels_logistic",
     "small CNN from scratch (learning rate chosen on validation)": "scratch",
@@ -23,25 +32,157 @@ ROWS = {  # README table row -> method in showcase.json
     "two-stage recipe (stages 5-7 fine-tuned: the demo's recipe)": "fine_tuned",
     'the ImageNet head alone, choosing "ant" or "bee" (no training on the kit)': "imagenet_head",
 }
+COMMANDS = (  # CI (.ci/run) and this file depend on them: keep them exactly
+    "bash .ci/setup && .venv/bin/transfer-keras demo          # 1. the main job: the end-to-end demo",
+    "bash .ci/setup && .venv/bin/python -m pytest              # 2. the tests, notebooks included",
+)
 
+
+def _flat(text):
+    return " ".join(text.split())
+
+
+# --- The README's shape ---------------------------------------------------------------
+
+def test_readme_is_a_short_page():
+    lines = README.splitlines()
+    assert len(lines) <= 210, f"README.md has {len(lines)} lines; move detail to docs/"
+
+
+def test_readme_holds_the_two_commands_ci_runs():
+    lines = README.splitlines()
+    for command in COMMANDS:
+        assert command in lines, command
+    assert ".venv/bin/python -m pytest" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_every_docs_page_is_linked_and_has_a_title_and_an_intro():
+    assert {"offline_weights.md", "scale_and_workers.md", "reliability.md",
+            "results.md"} <= set(PAGES)
+    for name, text in PAGES.items():
+        assert f"](docs/{name})" in README, f"README does not link docs/{name}"
+        title, blank, intro = text.splitlines()[:3]
+        assert title.startswith("# ") and not blank and intro, name
+
+
+def _anchors(path):
+    """GitHub's anchors for the headings of a Markdown file."""
+    text = re.sub(r"```.*?```", "", path.read_text(), flags=re.S)
+    headings = re.findall(r"^#+ (.+)$", text, flags=re.M)
+    return {re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-") for heading in headings}
+
+
+@pytest.mark.parametrize("name", ["README.md", *(f"docs/{name}" for name in PAGES)])
+def test_relative_links_point_at_files_and_headings(name):
+    page = ROOT / name
+    for target, anchor in re.findall(r"\]\(([^)#\s]*)(?:#([^)\s]*))?\)", page.read_text()):
+        if "://" in target:
+            continue
+        path = page.parent / target if target else page
+        assert path.exists(), (name, target)
+        if anchor and path.suffix == ".md":
+            assert anchor in _anchors(path), (name, target, anchor)
+
+
+def test_module_map_names_every_module():
+    """Each module of the package has a line in README's module map (a package: `name/`)."""
+    mapped = set(re.findall(r"^\| `([\w/.]+)` \|", README, flags=re.M))
+    package = ROOT / "transfer_keras"
+    names = {path.name for path in package.glob("*.py")}
+    names |= {f"data/{path.name}" for path in package.glob("data/*.py")} - {"data/__init__.py"}
+    names |= {f"{path.parent.name}/" for path in package.glob("*/__init__.py")} - {"data/"}
+    for name in sorted(names):
+        assert name in mapped or name.replace(".py", "/") in mapped, name
+
+
+# --- Recipes call the library as it is -------------------------------------------------
+
+def _recipes():
+    """(page, code) for every python block and every inline code span using `tk.`."""
+    for name, text in [("README.md", README), *((f"docs/{n}", t) for n, t in PAGES.items())]:
+        for block in re.findall(r"```python\n(.*?)```", text, flags=re.S):
+            yield name, block
+        for span in re.findall(r"`([^`\n]*\btk\.[^`\n]*)`", text):
+            try:
+                ast.parse(span)
+            except SyntaxError:
+                continue  # not code, e.g. `tk.kit`
+            yield name, span
+
+
+def _callee(node, namespace):
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name) or node.id not in namespace:
+        return None
+    target = namespace[node.id]
+    for part in reversed(parts):
+        target = getattr(target, part)
+    return target
+
+
+@pytest.mark.parametrize("page, code", list(_recipes()))
+def test_recipes_call_the_library_with_arguments_it_takes(page, code):
+    """Every `tk.…` / `plots.…` call of a recipe names a function that exists and binds to
+    its signature (too many positional arguments or an unknown keyword fail here)."""
+    import transfer_keras as tk
+    from transfer_keras import plots
+
+    namespace = {"tk": tk, "plots": plots}
+    tree = ast.parse(code)
+    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call)]
+    for call in calls:
+        function = _callee(call.func, namespace)
+        if function is None or not callable(function):
+            continue
+        if any(isinstance(arg, ast.Starred) for arg in call.args):
+            continue
+        keywords = {kw.arg: None for kw in call.keywords if kw.arg is not None}
+        try:
+            inspect.signature(function).bind(*[None] * len(call.args), **keywords)
+        except TypeError as error:
+            pytest.fail(f"{page}: {ast.unparse(call)}: {error}")
+
+
+# --- The numbers -----------------------------------------------------------------------
 
 def _seeds(method):
     return {run["seed"]: run["accuracy"] for run in SHOWCASE["runs"]
             if run["method"] == method and run["labels_per_class"] == "all"}
 
 
+@pytest.mark.parametrize("page", ["README.md", "docs/results.md"])
 @pytest.mark.parametrize("row, method", ROWS.items())
-def test_showcase_table_matches_the_run(row, method):
-    match = re.search(rf"\| {re.escape(row)} \| \**([0-9.]+)(?: ± ([0-9.]+))?\**", README)
-    assert match, row
+def test_showcase_table_matches_the_run(page, row, method):
+    text = (ROOT / page).read_text()
+    match = re.search(rf"\| {re.escape(row)} \| \**([0-9.]+)(?: ± ([0-9.]+))?\**", text)
+    assert match, (page, row)
     mean, std = MEANS[method]
     assert abs(float(match.group(1)) - mean) <= 0.0005 + 1e-9
     if match.group(2):
         assert abs(float(match.group(2)) - std) <= 0.0005 + 1e-9
 
 
+def test_readme_headline_sentences_match_the_run():
+    text = _flat(README)
+    best_without = max(MEANS[m][0] for m in ("majority", "pixels_logistic", "scratch"))
+    assert "Transfer beats every baseline without ImageNet features" in text
+    assert min(MEANS["frozen"][0], MEANS["fine_tuned"][0]) > best_without
+    assert "Fine-tuning adds nothing measurable over the frozen backbone" in text
+    assert abs(MEANS["fine_tuned"][0] - MEANS["frozen"][0]) < max(
+        MEANS["fine_tuned"][1], MEANS["frozen"][1])
+    assert "kit, is ahead of every trained model" in text
+    head = MEANS["imagenet_head"][0]
+    assert all(head > MEANS[m][0] for m in ("frozen", "fine_tuned", "probe", "scratch"))
+    weather = _minus_frozen("weather", "default")
+    assert "On 4 classes ImageNet has no names for, fine-tuning pays on almost every seed" in text
+    assert (weather > 0).sum() >= weather.size - 1 and weather.mean() > 0
+
+
 def test_showcase_sentences_match_the_run():
-    text = " ".join(README.split())
+    text = _flat(RESULTS)
     best_without = max(MEANS[m][0] for m in ("majority", "pixels_logistic", "scratch"))
     assert "Transfer beats every baseline without ImageNet features" in text
     assert min(MEANS["frozen"][0], MEANS["fine_tuned"][0]) > best_without
@@ -77,7 +218,7 @@ def _behind(means):
 
 
 def test_scratch_gaps_match_the_run():
-    text = " ".join(README.split())
+    text = _flat(RESULTS)
     at_all = _behind({method: mean for method, (mean, _) in MEANS.items()})
     at_20 = _behind({row["method"]: row["mean"] for row in SHOWCASE["curve"]
                      if row["labels_per_class"] == 20})
@@ -93,9 +234,9 @@ FT_METHODS = ("frozen", "two_stage_today", "two_stage_range_test", "top_third",
 
 @pytest.mark.parametrize("method", FT_METHODS)
 def test_fine_tuning_table_matches_the_run(method):
-    """README's recipe table: kit and weather test accuracy, mean ± std over 5 seeds."""
+    """docs/results.md's recipe table: kit and weather test accuracy, mean ± std over 5 seeds."""
     match = re.search(rf"\| `{re.escape(method)}`[^|]*\| \**([0-9.]+) ± ([0-9.]+)\** \| "
-                      rf"\**([0-9.]+) ± ([0-9.]+)\** \|", README)
+                      rf"\**([0-9.]+) ± ([0-9.]+)\** \|", RESULTS)
     assert match, method
     for offset, task in ((1, "kit"), (3, "weather")):
         row = FT_ROWS[(task, method)]
@@ -108,7 +249,7 @@ def _minus_frozen(task, method):
 
 
 def test_fine_tuning_sentences_match_the_run():
-    text = " ".join(README.split())
+    text = _flat(RESULTS)
     weather, kit = _minus_frozen("weather", "default"), _minus_frozen("kit", "default")
     assert (f"on the weather photos above on {(weather > 0).sum()} of {weather.size} seeds "
             f"(+{weather.mean():.3f} on average)") in text
@@ -127,8 +268,9 @@ def test_fine_tuning_sentences_match_the_run():
     capped = sum(run["epochs"] >= 10 for run in FINE_TUNING["runs"]
                  if run["task"] == "kit" and run["method"] == "two_stage_today")
     assert f"stage 2 hit its 10-epoch cap on {capped} of 5 seeds" in text
-    assert ("Measured, none of them scores above the whole backbone at the range test's "
-            "rate on either task") in text
+    claim = ("Measured, none of them scores above the whole backbone at the range test's "
+             "rate on either task")
+    assert claim in text and claim in _flat(PAGES["library.md"])
     for task in ("kit", "weather"):
         others = ("discriminative", "gradual", "top_third")
         best = FT_ROWS[(task, "two_stage_range_test")]["mean"]
@@ -139,7 +281,7 @@ MOBILENET = json.loads((ROOT / "benchmarks" / "defaults_mobilenet.json").read_te
 
 
 def test_the_mobilenet_rates_match_their_run():
-    text = " ".join(README.split())
+    text = _flat(RESULTS)
     rows = {row["method"]: row for row in MOBILENET["rows"]}
     fast, slow, frozen = rows["at_9.25e-5"], rows["at_3e-5"], rows["frozen"]
     assert (f"scored {fast['mean']:.3f} ± {fast['std']:.3f} against {slow['mean']:.3f} ± "
