@@ -13,7 +13,9 @@ import shutil
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import transfer_keras as tk  # noqa: E402  (first: it imports TensorFlow quietly)
+import transfer_keras as tk  # noqa: E402
+
+tk.import_tensorflow_quietly()  # first: TensorFlow without its C++ start-up lines
 import keras  # noqa: E402
 import matplotlib  # noqa: E402
 import numpy as np  # noqa: E402
@@ -31,12 +33,12 @@ def _story(tmp_path_factory):
     from transfer_keras import baselines, kit, plots
 
     keras.utils.set_random_seed(0)
-    data = kit.load_example_photos(SIZE)
+    data = kit.load_example_photos(image_size=SIZE)
     arrays = {name: tk.dataset_to_arrays(ds) for name, ds in
               (("train", data.train_ds), ("val", data.val_ds), ("test", data.test_ds))}
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = arrays.values()
     path = kit.example_weights()
-    model = tk.build_classifier("mobilenet", 2, (SIZE, SIZE, 3), weights=path, alpha=0.25)
+    model = tk.build_classifier("mobilenet", 2, input_shape=(SIZE, SIZE, 3), weights=path, alpha=0.25)
     history = tk.train_head(model, data.train_ds, data.val_ds, epochs=3, verbose=0)
     report = tk.evaluate_classifier(model, data.test_ds, class_names=data.class_names)
     features = [tk.extract_features(model, ds)[0]
@@ -80,7 +82,6 @@ def _doctest_story(request, doctest_namespace, tmp_path, monkeypatch):
     if any("model" in example.source for example in request.node.dtest.examples):
         fresh = keras.models.clone_model(model)  # each example gets its own trained copy
         fresh.set_weights(model.get_weights())
-        fresh.class_names = model.class_names if hasattr(model, "class_names") else None
         doctest_namespace["model"] = fresh
     else:  # (a copy takes a second; an example that never says `model` needs none)
         doctest_namespace.pop("model", None)

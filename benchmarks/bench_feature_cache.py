@@ -1,7 +1,7 @@
 """Stage 1 with feature caching vs the textbook (naive) path, side by side.
 
 Naive (the Keras transfer-learning guide): the frozen backbone runs on every
-batch of every epoch. Cached (`train_head(cache_features=True)`): the backbone
+batch of every epoch. Cached (`train_head(feature_cache="memory")`): the backbone
 runs once, the head trains on the stored features. Same data, same head, same
 epochs, same seed; both timed end to end (feature extraction included).
 
@@ -55,7 +55,8 @@ def run(build, train_ds, val_ds, epochs, cache, seed=0):
     keras.utils.set_random_seed(seed)
     model = build()
     start = time.perf_counter()
-    history = tk.train_head(model, train_ds, val_ds, epochs=epochs, cache_features=cache,
+    history = tk.train_head(model, train_ds, val_ds, epochs=epochs,
+                            feature_cache="memory" if cache else None,
                             patience=0, verbose=0)
     seconds = time.perf_counter() - start
     return seconds, history.history["val_accuracy"][-1]

@@ -1,5 +1,5 @@
 """How much the cached frozen prefix saves in stage 2: seconds per fine-tuning epoch with
-`cache_prefix="auto"` (the frozen bottom runs once) and `False` (it runs every epoch),
+`feature_cache="auto"` (the frozen bottom runs once) and `None` (it runs every epoch),
 measured side by side on the kit's 183 training photos, EfficientNet-Lite0 at 224 px.
 
 For each unfrozen depth it times `fine_tune` for `--epochs` epochs both ways
@@ -46,7 +46,8 @@ def one(photos, from_layer, cache_prefix, epochs):
     timer = EpochTimes()
     began = time.perf_counter()
     tk.fine_tune(model, train_ds, val_ds, epochs=epochs, from_layer=from_layer, patience=0,
-                 learning_rate=3e-4, callbacks=[timer], cache_prefix=cache_prefix, verbose=0)
+                 learning_rate=3e-4, callbacks=[timer], feature_cache=cache_prefix or None,
+                 verbose=0)  # (the runs keep their old key: "auto" or False)
     total = time.perf_counter() - began
     later = [end - start for start, end in zip(timer.starts[1:], timer.ends[1:])]
     return {"from_layer": from_layer, "cache_prefix": cache_prefix,

@@ -63,18 +63,18 @@ def test_nothing_to_cache_when_the_whole_backbone_trains():
 def test_one_epoch_on_the_cache_gives_the_weights_of_the_full_path(backbone, kwargs):
     """One batch per epoch and no dropout: the batch order and the head's randomness
     cannot differ, so both paths must take the same step."""
-    def train(cache_prefix):
+    def train(feature_cache):
         tk.set_seed(0)
         model = tk.build_classifier(backbone, 2, input_shape=(SIZE, SIZE, 3), dropout=0.0, **kwargs)
         data = _one_batch()
         tk.train_head(model, data, data, epochs=1, verbose=0)
         before = model.get_weights()
         history = tk.fine_tune(model, data, data, epochs=1, fraction=0.3, patience=0,
-                               learning_rate=1e-2, cache_prefix=cache_prefix, verbose=0)
+                               learning_rate=1e-2, feature_cache=feature_cache, verbose=0)
         return before, model.get_weights(), history
 
     before, cached, history = train("auto")
-    _, full, full_history = train(False)
+    _, full, full_history = train(None)
     assert history.prefix_cache == "memory" and history.cut_layer
     assert full_history.prefix_cache is None
     moved = [not np.array_equal(b, a) for b, a in zip(before, cached)]
@@ -124,9 +124,9 @@ def test_augmentation_falls_back_to_the_full_model_and_says_so(capsys):
     assert "augmented" in capsys.readouterr().out
 
 
-def test_cache_prefix_takes_auto_or_false():
+def test_feature_cache_takes_a_place_or_none():
     model = _lite()
-    with pytest.raises(ValueError, match="`cache_prefix`.*received 'yes'"):
-        tk.fine_tune(model, _one_batch(), epochs=1, cache_prefix="yes")
-    with pytest.raises(ValueError, match="`cache_prefix`"):
-        tk.train_two_stage(model, _one_batch(), cache_prefix=True)
+    with pytest.raises(ValueError, match="`feature_cache`.*received 'yes'"):
+        tk.fine_tune(model, _one_batch(), epochs=1, feature_cache="yes")
+    with pytest.raises(ValueError, match="`feature_cache`"):
+        tk.train_two_stage(model, _one_batch(), feature_cache=True)

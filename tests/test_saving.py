@@ -84,27 +84,27 @@ def test_class_names_travel_inside_the_file(tmp_path):
     assert tk.load_class_names(path) == CLASS_NAMES
 
     loaded = tk.load_model(path, compile=False)
-    assert list(loaded.class_names) == CLASS_NAMES
     assert backbone_name(loaded) == "mobilenet"
     np.testing.assert_allclose(loaded.predict(_pixels(), verbose=0),
                                model.predict(_pixels(), verbose=0), rtol=1e-6)
 
-    # A loaded model keeps its names when saved again.
-    again = tk.save_model(loaded, tmp_path / "again.keras")
+    # Saved again with the names read back, it holds them again.
+    again = tk.save_model(loaded, tmp_path / "again.keras", class_names=tk.load_class_names(path))
     assert tk.load_class_names(again) == CLASS_NAMES
 
 
-def test_model_attribute_and_no_class_names(tmp_path):
+def test_class_names_are_passed_and_read_back_not_attached(tmp_path):
     model = _model()
     unnamed = tk.save_model(model, tmp_path / "unnamed.keras")
     assert _metadata(unnamed)["class_names"] is None
     assert tk.load_class_names(unnamed) is None
-    assert tk.load_model(unnamed, compile=False).class_names is None
+    loaded = tk.load_model(unnamed, compile=False)
+    assert not hasattr(loaded, "class_names")  # nothing attached to Keras's object
 
-    model.class_names = ["a", "b", "c"]  # used when save_model gets no class_names
-    assert tk.load_class_names(tk.save_model(model, tmp_path / "m.keras")) == ["a", "b", "c"]
-    overridden = tk.save_model(model, tmp_path / "o.keras", class_names=["x", "y", "z"])
-    assert tk.load_class_names(overridden) == ["x", "y", "z"]
+    model.class_names = ["a", "b", "c"]  # a user's attribute is not read: names are passed
+    assert tk.load_class_names(tk.save_model(model, tmp_path / "m.keras")) is None
+    named = tk.save_model(model, tmp_path / "o.keras", class_names=["x", "y", "z"])
+    assert tk.load_class_names(named) == ["x", "y", "z"]
 
 
 def test_single_sigmoid_unit_takes_two_class_names(tmp_path):
@@ -151,31 +151,6 @@ def test_damaged_or_mismatched_metadata_is_reported(tmp_path):
     damaged = _copy_with_metadata(path, tmp_path / "damaged.keras", "not json")
     with pytest.raises(ValueError, match="damaged.keras.*damaged transfer_keras.json"):
         tk.load_class_names(damaged)
-
-
-def _old_style_classifier(backbone="mobilenet", num_classes=3):
-    """A model as earlier versions built it: the custom BackbonePreprocessing layer."""
-    pixels = keras.Input((32, 32, 3), name="pixels")
-    features = tk.build_backbone(backbone, (32, 32, 3), weights=None, alpha=0.25)(
-        tk.BackbonePreprocessing(backbone)(pixels), training=False)
-    pooled = keras.layers.GlobalAveragePooling2D(name="pooling")(features)
-    outputs = keras.layers.Dense(num_classes, activation="softmax", name="predictions")(pooled)
-    return keras.Model(pixels, outputs, name="old_model")  # the name says nothing
-
-
-def test_old_file_with_backbone_preprocessing_still_loads(tmp_path):
-    model = _old_style_classifier()
-    path = tmp_path / "old.keras"
-    model.save(path)  # as earlier versions did: no transfer_keras.json inside
-    assert MODEL_METADATA_FILE not in zipfile.ZipFile(path).namelist()
-    assert tk.load_class_names(path) is None
-
-    loaded = tk.load_model(path, compile=False)
-    assert isinstance(loaded.get_layer("preprocessing"), tk.BackbonePreprocessing)
-    assert loaded.class_names is None
-    assert backbone_name(loaded) == "mobilenet"  # from the old layer, not the name
-    np.testing.assert_allclose(loaded.predict(_pixels(), verbose=0),
-                               model.predict(_pixels(), verbose=0), rtol=1e-6)
 
 
 def test_a_model_saved_before_any_fit_loads_without_optimizer_warnings(tmp_path):

@@ -61,7 +61,7 @@ def test_compile_for_stage_always_recompiles_with_stage_rates():
     assert float(first.learning_rate) == pytest.approx(1e-3)
     tk.compile_for_stage(model, stage="fine_tune")
     assert model.optimizer is not first
-    assert float(model.optimizer.learning_rate) == pytest.approx(3e-5)  # MobileNet: the general rate
+    assert float(model.optimizer.learning_rate) == pytest.approx(3e-5)  # MobileNet: general
     assert isinstance(model.loss, keras.losses.SparseCategoricalCrossentropy)
     with pytest.raises(ValueError, match="`stage`"):
         tk.compile_for_stage(model, stage="stage3")
@@ -129,14 +129,15 @@ def test_train_head_cached_path_trains_only_the_head():
 def test_cached_and_naive_stage_one_learn_the_same_task():
     ds = _dataset(64)
     accuracies = {}
-    for cache in (True, False):
+    for cache in ("memory", None):
         keras.utils.set_random_seed(1)
         model = _model(dropout=0.0)
-        tk.train_head(model, ds, epochs=15, cache_features=cache, learning_rate=1e-2,
-                      patience=0, verbose=0)
+        history = tk.train_head(model, ds, epochs=15, feature_cache=cache, learning_rate=1e-2,
+                                patience=0, verbose=0)
+        assert history.feature_cache == cache
         accuracies[cache] = model.evaluate(ds, verbose=0)[1]
-    assert accuracies[True] > 0.75 and accuracies[False] > 0.75, accuracies
-    assert abs(accuracies[True] - accuracies[False]) <= 0.1, accuracies
+    assert accuracies["memory"] > 0.75 and accuracies[None] > 0.75, accuracies
+    assert abs(accuracies["memory"] - accuracies[None]) <= 0.1, accuracies
 
 
 def test_augmentation_falls_back_to_full_model_and_forcing_cache_fails():
@@ -144,9 +145,9 @@ def test_augmentation_falls_back_to_full_model_and_forcing_cache_fails():
     model = _model(augmentation=tk.build_augmentation(seed=0))
     assert tk_features.has_random_augmentation(model)
     with pytest.raises(ValueError, match="augmentation"):
-        tk.train_head(model, ds, epochs=1, cache_features=True, verbose=0)
+        tk.train_head(model, ds, epochs=1, feature_cache="memory", verbose=0)
     history = tk.train_head(model, ds, epochs=1, verbose=0)
-    assert len(history.history["loss"]) == 1
+    assert len(history.history["loss"]) == 1 and history.feature_cache is None
 
 
 def test_the_callers_augmentation_layer_keeps_its_name(tmp_path):
@@ -156,7 +157,7 @@ def test_the_callers_augmentation_layer_keeps_its_name(tmp_path):
     assert model.get_layer("augmentation").layers == [flip]
     assert tk_features.has_random_augmentation(model)
     with pytest.raises(ValueError, match="augmentation"):
-        tk.train_head(model, _dataset(), epochs=1, cache_features=True, verbose=0)
+        tk.train_head(model, _dataset(), epochs=1, feature_cache="disk", verbose=0)
     tk.save_model(model, tmp_path / "flip.keras")
     loaded = tk.load_model(tmp_path / "flip.keras")
     assert tk_features.has_random_augmentation(loaded)
@@ -195,13 +196,13 @@ def test_fine_tune_without_recompiling_would_not_train(monkeypatch):
     """Guards the recompile: with compile skipped, unfrozen kernels stay put."""
     ds = _dataset()
     model = _model()
-    tk.train_head(model, ds, epochs=1, cache_features=False, verbose=0)
+    tk.train_head(model, ds, epochs=1, feature_cache=None, verbose=0)
     kernel = model.get_layer("backbone").get_layer("conv_pw_13").kernel
     before = to_numpy(kernel)
     monkeypatch.setattr(training, "compile_for_stage", lambda model, *a, **k: model)
     # (the full model: the cached-prefix path trains a new `top` model, compiled anew)
     tk.fine_tune(model, ds, epochs=1, num_layers=12, patience=0, verbose=0,
-                 cache_prefix=False)
+                 feature_cache=None)
     assert np.array_equal(before, to_numpy(kernel))
 
 
@@ -245,7 +246,7 @@ def test_two_stage_augments_stage_two_and_keeps_stage_one_cached(monkeypatch):
     assert applied == [augment] and cached_calls == [1]  # stage 2 only; stage 1 cached
     applied.clear()
     tk.train_two_stage(_model(), ds, ds, head_epochs=1, fine_tune_epochs=1, patience=0,
-                       verbose=0, augment=augment, cache_features=False)
+                       verbose=0, augment=augment, feature_cache=None)
     assert applied == [augment, augment]
     with pytest.raises(TypeError, match="`augment`"):
         tk.fine_tune(_model(), ds, epochs=1, augment="flip", verbose=0)
@@ -553,7 +554,8 @@ def test_suggestion_rules_on_known_curves():
     never_rises = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2]
     rate, rule = lr_finder.suggest_steepest_rise(rates, never_rises)
     assert rate == pytest.approx(rates[-1] / 10) and "max_lr" in rule
-    assert lr_finder.suggest_steepest_rise(rates, [1.0, 0.8] + [float("nan")] * 7)[0] == pytest.approx(
+    assert lr_finder.suggest_steepest_rise(rates, [1.0,
+                                                   0.8] + [float("nan")] * 7)[0] == pytest.approx(
         rates[2] / 10)  # NaN (a diverged loss) counts as a rise
 
 

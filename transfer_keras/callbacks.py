@@ -32,7 +32,7 @@ import tensorflow as tf
 from keras import ops
 
 from transfer_keras._checks import check_fraction, check_positive_number, check_whole_number
-from transfer_keras.models import save_model
+from transfer_keras.saving import save_model
 
 # Fine-tuning starts with a linear warm-up: the rate climbs per step from
 # WARMUP_START_FRACTION of the target to the target over the first epoch, so

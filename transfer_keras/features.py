@@ -21,7 +21,7 @@ trainable one then run in `top`, still frozen.
 'block5c_add'
 """
 
-from typing import NamedTuple
+import dataclasses
 
 import keras
 import numpy as np
@@ -35,10 +35,11 @@ from transfer_keras.stages import check_label_range
 
 # Cached features up to this many bytes stay in memory; more go to disk (`feature_cache`).
 FEATURE_MEMORY_LIMIT = 2 * 2**30
-FEATURE_CACHES = ("auto", "memory", "disk")
+FEATURE_CACHES = ("auto", "memory", "disk", None)  # None: no cache, the backbone runs
 
 
-class FrozenPrefix(NamedTuple):
+@dataclasses.dataclass(frozen=True)
+class FrozenPrefix:
     """A classifier cut in two where its frozen bottom ends.
 
     Attributes:
@@ -176,7 +177,8 @@ def cached_datasets(model, train_ds, val_ds, feature_cache, *, memory_limit=None
     limit = {"memory": None, "disk": 0,
              "auto": FEATURE_MEMORY_LIMIT if memory_limit is None else memory_limit,
              }[feature_cache]
-    extracted = extract_outputs(model, {"train_ds": train_ds, "val_ds": val_ds}, memory_limit=limit, run=run)
+    extracted = extract_outputs(model, {"train_ds": train_ds, "val_ds": val_ds},
+                                memory_limit=limit, run=run)
     for name, (_, labels, _) in extracted.items():
         check_label_range(model, labels, name)
     features, labels, batch_size = extracted["train_ds"]

@@ -63,7 +63,8 @@ def unfreeze_backbone(model, *, num_layers=None, from_layer=None, fraction=None)
     >>> unfreeze_backbone(model, num_layers=20).get_layer("backbone").trainable
     True
     """
-    start = first_unfrozen_layer(model, num_layers=num_layers, from_layer=from_layer, fraction=fraction)
+    start = first_unfrozen_layer(model, num_layers=num_layers, from_layer=from_layer,
+                                 fraction=fraction)
     backbone = layout.backbone_of(model)
     backbone.trainable = True
     for index, layer in enumerate(backbone.layers):

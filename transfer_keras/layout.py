@@ -32,6 +32,7 @@ rates and gradual unfreezing work on.
 ['conv1 … conv_pw_6_relu', 'conv_dw_7 … conv_pw_13_relu', 'head']
 """
 
+import dataclasses
 from typing import NamedTuple
 
 import keras
@@ -54,7 +55,8 @@ class ClassifierParts(NamedTuple):
     head: list  # pooling -> [dropout] -> [hidden_i] -> predictions
 
 
-class LayerGroup(NamedTuple):
+@dataclasses.dataclass(frozen=True)
+class LayerGroup:
     """Whole blocks of a backbone (or the head), bottom to top."""
 
     name: str  # "first layer … last layer", or "head"
@@ -238,3 +240,14 @@ def layer_groups(model, n):
     groups = [_group([layer for block in blocks[start:end] for layer in block])
               for start, end in zip(cuts, cuts[1:] + [len(blocks)])]
     return groups + [LayerGroup("head", head_layers(model))]
+
+
+def num_classes_of(model):
+    """Classes the model predicts: its output units, or 2 for one sigmoid unit.
+
+    Example:
+    >>> num_classes_of(build_classifier("mobilenet", 3, input_shape=(32, 32, 3), weights=None))
+    3
+    """
+    units = int(model.output_shape[-1])
+    return 2 if units == 1 else units

@@ -153,7 +153,8 @@ def _stepped_model(model, train_ds, stage, num_layers, from_layer, fraction):
     if stage == "head":
         freeze_backbone(model)
         if not has_random_augmentation(model):
-            features, labels, batch_size = extract_outputs(model, {"train_ds": train_ds})["train_ds"]
+            features, labels, batch_size = extract_outputs(model,
+                                                           {"train_ds": train_ds})["train_ds"]
             batches = (tf.data.Dataset.from_tensor_slices((features, labels))
                        .shuffle(len(labels)).batch(batch_size))
             return build_head_model(model), batches

@@ -24,9 +24,6 @@ classic binary head; the library's training and evaluation handle both.
 """
 
 import contextlib
-import json
-import zipfile
-from pathlib import Path
 
 import keras
 
@@ -38,18 +35,14 @@ from transfer_keras._checks import (
     is_one_of,
     is_whole_number,
 )
-from transfer_keras import _keras_compat, layout
-from transfer_keras._files import atomic_path
+from transfer_keras import layout
 from transfer_keras.backbones import (
     BACKBONES,
     build_backbone,
     check_input_shape,
     get_backbone_spec,
 )
-from transfer_keras.evaluation import num_classes_of
-from transfer_keras.layout import head_layers  # noqa: F401  (its home before `layout`)
 
-AUGMENTATION_LAYER = layout.AUGMENTATION  # kept for code written against earlier versions
 POOLINGS = ("avg", "max")
 MODEL_METADATA_FILE = "transfer_keras.json"  # the library's member inside a .keras zip
 
@@ -99,34 +92,6 @@ def build_preprocessing(backbone):
     spec = get_backbone_spec(backbone)
     return keras.Sequential(PREPROCESSING_LAYERS[spec.preprocessing](),
                             name=layout.PREPROCESSING)
-
-
-@keras.saving.register_keras_serializable(package="transfer_keras")
-class BackbonePreprocessing(keras.layers.Layer):
-    """Applies a backbone's own `preprocess_input` to raw [0, 255] RGB pixels.
-
-    Kept so that models saved by earlier versions of this library still load
-    (with `transfer_keras` imported). New models use `build_preprocessing`,
-    made of Keras's built-in layers, whose files load with plain Keras.
-
-    Args:
-        backbone_name: a name from `BACKBONES`.
-    """
-
-    def __init__(self, backbone_name, **kwargs):
-        kwargs.setdefault("name", layout.PREPROCESSING)
-        super().__init__(**kwargs)
-        self.backbone_name = get_backbone_spec(backbone_name).name
-
-    def call(self, inputs):
-        inputs = keras.ops.cast(inputs, self.compute_dtype)
-        return get_backbone_spec(self.backbone_name).preprocess(inputs)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        return {**super().get_config(), "backbone_name": self.backbone_name}
 
 
 @contextlib.contextmanager
@@ -326,7 +291,8 @@ def _assemble(backbone, num_classes, input_shape, weights, hidden_units, dropout
             # training=False keeps BatchNorm in inference mode even after
             # unfreezing, so fine-tuning cannot wreck the pretrained statistics.
             features = backbone_model(x, training=False)
-        outputs = build_head(features, num_classes, hidden_units=hidden_units, dropout=dropout, pooling=pooling,
+        outputs = build_head(features, num_classes, hidden_units=hidden_units, dropout=dropout,
+                             pooling=pooling,
                              classifier_activation=classifier_activation)
         suffix = "scratch" if from_scratch else "classifier"
         return keras.Model(inputs, outputs, name=f"{spec.name}_{suffix}")
@@ -383,8 +349,6 @@ def backbone_name(model):
     `build_scratch_classifier` set to `"<backbone>_classifier"` or
     `"<backbone>_scratch"`: the name travels with the model into its `.keras`
     file, so this works for new models, loaded models and plain-Keras loads
-    alike. Models saved by earlier versions answer through their
-    `BackbonePreprocessing` layer.
 
     Args:
         model: a model from `build_classifier` or `build_scratch_classifier`
@@ -400,9 +364,6 @@ def backbone_name(model):
     >>> backbone_name(build_classifier("mobilenet", 3, (32, 32, 3), weights=None))
     'mobilenet'
     """
-    for layer in model.layers:
-        if isinstance(layer, BackbonePreprocessing):  # saved by an earlier version
-            return layer.backbone_name
     for name in sorted(BACKBONES, key=len, reverse=True):  # names may hold "_"
         if model.name.startswith(name + "_"):
             return name
@@ -412,247 +373,3 @@ def backbone_name(model):
         f"build_classifier() names it. Build it with build_classifier(), or give it "
         f"such a name."
     )
-
-
-def _check_class_names(class_names, num_classes):
-    """Returns `class_names` as a list of str, one per class, or raises ValueError."""
-    if isinstance(class_names, str) or not isinstance(class_names, (list, tuple)):
-        raise ValueError(
-            f"`class_names` must be a list of {num_classes} class names (str), in "
-            f"label order; received {class_names!r}. Example: "
-            f"{[f'class_{index}' for index in range(num_classes)]}."
-        )
-    not_text = [name for name in class_names if not isinstance(name, str)]
-    if not_text:
-        raise ValueError(
-            f"`class_names` must hold str only; received {not_text[0]!r} of type "
-            f"{type(not_text[0]).__name__} in {list(class_names)!r}. Convert them, "
-            f"e.g. [str(name) for name in class_names]."
-        )
-    if len(class_names) != num_classes:
-        raise ValueError(
-            f"`class_names` has {len(class_names)} name(s) but the model predicts "
-            f"{num_classes} classes; received {list(class_names)!r}. Give one name per "
-            f"class, in label order."
-        )
-    repeated = sorted({name for name in class_names if class_names.count(name) > 1})
-    if repeated:
-        raise ValueError(
-            f"`class_names` must be different from each other; received "
-            f"{list(class_names)!r}, where {', '.join(map(repr, repeated))} repeat(s)."
-        )
-    return [str(name) for name in class_names]
-
-
-def _metadata(model, class_names):
-    """The facts `save_model` stores in the `.keras` file beside Keras's own."""
-    from transfer_keras import __version__  # (late: the package imports this module)
-
-    try:
-        backbone = backbone_name(model)
-    except ValueError:
-        backbone = None  # any Keras model can be saved
-    shape = model.input_shape
-    image_size = None  # (height, width) of a model of images of one size
-    if isinstance(shape, tuple) and len(shape) == 4 and None not in shape[1:3]:
-        image_size = [int(side) for side in shape[1:3]]
-    return {"class_names": class_names, "backbone": backbone, "image_size": image_size,
-            "transfer_keras_version": __version__}
-
-
-def save_model(model, path, *, class_names=None):
-    """Saves a model and its class names as one `.keras` file, atomically.
-
-    The file is Keras's own format plus one small member, `transfer_keras.json`,
-    holding the class names, the backbone's name, the image size and this
-    library's version. Keras ignores that member, so the file loads with plain
-    `keras.saving.load_model` (safe mode, without this library); `load_model`
-    gives the class names back as `model.class_names`.
-
-    The model is written to a temporary file in the same folder and renamed
-    into place, so an interrupted save leaves the previous file (or none).
-
-    Args:
-        model: a Keras model.
-        path: destination ending in `.keras`.
-        class_names: the class names in label order, one per class (2 for a
-            single sigmoid unit). Defaults to `None` (the model's own
-            `class_names` attribute, e.g. from `load_model`, if it has one).
-
-    Returns:
-        The `Path` written.
-
-    Raises:
-        ValueError: `path` does not end in `.keras`; `class_names` is not a list
-            of distinct str with one name per class.
-
-    Example:
-    >>> save_model(model, "ants_bees.keras", class_names=["ants", "bees"])
-    PosixPath('ants_bees.keras')
-    """
-    path = Path(path).expanduser()
-    if path.suffix != ".keras":
-        raise ValueError(
-            f"`path` must end in '.keras' (Keras's safe, pickle-free format); "
-            f"received {str(path)!r}. Example: 'model.keras'."
-        )
-    if class_names is None:
-        class_names = getattr(model, "class_names", None)
-    if class_names is not None:
-        class_names = _check_class_names(class_names, num_classes_of(model))
-    metadata = _metadata(model, class_names)
-    _build_optimizer(model)
-    with atomic_path(path) as temporary, _plain_keras_compile_config(model):
-        model.save(temporary)
-        with zipfile.ZipFile(temporary, "a") as archive:
-            archive.writestr(MODEL_METADATA_FILE, json.dumps(metadata, indent=2) + "\n")
-    return path
-
-
-def plain_keras_optimizer(optimizer):
-    """A built-in Keras optimizer with `optimizer`'s settings, or None if it is one.
-
-    This library's per-layer rates (`LayerRatesAdam`, ...) become their Keras
-    class, and its schedules (`WarmupCosine`, `OneCycle`) the rate they give
-    now: what a file needs to load where `transfer_keras` is not installed.
-    The optimizer's variables (Adam's moments, ...) are the same either way.
-    """
-    config = optimizer.get_config()
-    schedule = config.get("learning_rate")
-    own_schedule = isinstance(schedule, dict) and not str(schedule.get("module", "")
-                                                          ).startswith("keras")
-    base = getattr(type(optimizer), "base_optimizer", None)
-    if base is None and not own_schedule:
-        return None
-    if own_schedule:
-        config["learning_rate"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
-    config.pop("lr_factors", None)
-    return (base or type(optimizer)).from_config(config)
-
-
-@contextlib.contextmanager
-def _plain_keras_compile_config(model):
-    """While saving, the file's compile settings name only Keras's own optimizer
-    classes (see `plain_keras_optimizer`), so plain Keras can load it."""
-    compile_config = getattr(model, "_compile_config", None)  # what Keras saves
-    optimizer = getattr(compile_config, "config", {}).get("optimizer")
-    plain = (plain_keras_optimizer(optimizer)
-             if isinstance(optimizer, keras.optimizers.Optimizer) else None)
-    if plain is None:
-        yield
-        return
-    compile_config.config["optimizer"] = plain
-    try:
-        yield
-    finally:
-        compile_config.config["optimizer"] = optimizer
-
-
-def _build_optimizer(model):
-    """Builds a compiled model's optimizer if no `fit` has built it yet (zero slots).
-
-    Keras saves an unbuilt optimizer without the variables that loading
-    builds, then warns "Skipping variable loading for optimizer". That is the
-    case of every stage-1 checkpoint: the full model is saved while only its
-    head trains, on its own optimizer.
-    """
-    optimizer = getattr(model, "optimizer", None)
-    if optimizer is not None and not optimizer.built:
-        with _keras_compat.distribute_strategy(model).scope():
-            optimizer.build(model.trainable_variables)
-
-
-def _check_model_file(path):
-    """Returns `path` as a `Path` of an existing zip file, or raises ValueError."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise ValueError(f"`path` {str(path)!r} does not exist; give a .keras file.")
-    if not zipfile.is_zipfile(path):
-        raise ValueError(
-            f"`path` {str(path)!r} is not a Keras model: a .keras file is a zip "
-            f"archive written by model.save('name.keras') or save_model()."
-        )
-    return path
-
-
-def _read_metadata(path):
-    """The `transfer_keras.json` member of a `.keras` file as a dict ({} if absent)."""
-    with zipfile.ZipFile(path) as archive:
-        if MODEL_METADATA_FILE not in archive.namelist():
-            return {}  # saved by plain Keras or by an earlier version
-        text = archive.read(MODEL_METADATA_FILE)
-    try:
-        metadata = json.loads(text)
-    except ValueError:
-        metadata = None
-    if not isinstance(metadata, dict):
-        raise ValueError(
-            f"`path` {str(path)!r} holds a damaged {MODEL_METADATA_FILE} (not a JSON "
-            f"object). Save the model again with save_model()."
-        )
-    return metadata
-
-
-def load_class_names(path):
-    """Returns the class names stored in a `.keras` file, without loading the model.
-
-    Args:
-        path: a `.keras` file.
-
-    Returns:
-        The class names (a list of str) in label order, or `None` when the file
-        holds none (saved without `class_names`, by plain Keras or by an earlier
-        version of this library).
-
-    Raises:
-        ValueError: the file is missing, is not a Keras model, or its
-            `transfer_keras.json` member is damaged.
-
-    Example:
-    >>> load_class_names("ants_bees.keras")
-    ['ants', 'bees']
-    """
-    names = _read_metadata(_check_model_file(path)).get("class_names")
-    return None if names is None else [str(name) for name in names]
-
-
-def load_model(path, *, compile=True):
-    """Loads a `.keras` model in Keras's safe mode (no pickle, no arbitrary code).
-
-    Models from `build_classifier` take raw pixels in [0, 255], so predicting
-    needs no extra preprocessing code. The class names stored by `save_model`
-    come back as `model.class_names`.
-
-    Args:
-        path: a `.keras` file written by `save_model` or `model.save`.
-        compile: restore the optimizer and loss too. Defaults to `True`.
-
-    Returns:
-        The `keras.Model`, with `model.class_names` set: a list of str in label
-        order, or `None` when the file holds no class names.
-
-    Raises:
-        ValueError: the file is missing or is not a Keras model, or its class
-            names do not fit the model.
-
-    Example:
-    >>> model = load_model("ants_bees.keras")
-    >>> model.class_names
-    ['ants', 'bees']
-    """
-    path = _check_model_file(path)
-    class_names = load_class_names(path)
-    try:
-        model = keras.saving.load_model(path, compile=compile, safe_mode=True)
-    except Exception as error:
-        raise ValueError(
-            f"`path` {str(path)!r} could not be loaded as a Keras model: {error}"
-        ) from None
-    if class_names is not None:
-        try:
-            class_names = _check_class_names(class_names, num_classes_of(model))
-        except ValueError as error:
-            raise ValueError(f"`path` {str(path)!r} holds class names that do not fit "
-                             f"its model: {error}") from None
-    model.class_names = class_names
-    return model

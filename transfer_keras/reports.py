@@ -14,7 +14,7 @@ import numpy as np
 
 from transfer_keras._files import atomic_path, write_text_atomically
 from transfer_keras.freezing import trainable_summary
-from transfer_keras.models import save_model
+from transfer_keras.saving import save_model
 from transfer_keras.stages import DEFAULT_FINE_TUNE_FRACTION
 
 MODEL_FILE = "model.keras"

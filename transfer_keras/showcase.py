@@ -27,6 +27,7 @@ the same seeds give the same numbers with any number of workers.
 """
 
 import concurrent.futures
+import dataclasses
 import itertools
 import multiprocessing
 import os
@@ -67,6 +68,7 @@ PATIENCE = 5  # early stopping, as in train_two_stage
 BATCH_SIZE = 32
 
 
+@dataclasses.dataclass(frozen=True)
 class ShowcaseResult:
     """What `run_showcase` measured: settings, one row per method, the curve, every run.
 
@@ -83,11 +85,14 @@ class ShowcaseResult:
             labels), its `TransferHistory` and its `EvaluationReport` on the test photos.
     """
 
-    def __init__(self, settings, results, curve, runs, seconds, model=None, history=None,
-                 evaluation=None):
-        self.settings, self.results, self.curve = settings, results, curve
-        self.runs, self.seconds = runs, seconds
-        self.model, self.history, self.evaluation = model, history, evaluation
+    settings: dict
+    results: list
+    curve: list
+    runs: list
+    seconds: float
+    model: object = None
+    history: object = None
+    evaluation: object = None
 
     def accuracy(self, method):
         """The mean test accuracy of one method, e.g. `result.accuracy("probe")`."""

@@ -140,7 +140,8 @@ def check_epochs(epochs, *, name="epochs", minimum=1, hint=""):
 
 def check_patience(patience):
     if patience is not None:
-        check_epochs(patience, name="patience", minimum=0, hint="Use 0 or None to turn early stopping off.")
+        check_epochs(patience, name="patience", minimum=0,
+                     hint="Use 0 or None to turn early stopping off.")
 
 
 def check_training_run(model, train_ds, val_ds, epochs, patience):

@@ -58,8 +58,13 @@ from transfer_keras.features import (
     where_cached,
 )
 from transfer_keras.freezing import first_unfrozen_layer, freeze_backbone, unfreeze_backbone
-from transfer_keras.layer_rates import DEFAULT_LAYER_GROUPS, check_lr_factors, group_rate_factors, with_layer_rates
-from transfer_keras.models import plain_keras_optimizer
+from transfer_keras.layer_rates import (
+    DEFAULT_LAYER_GROUPS,
+    check_lr_factors,
+    group_rate_factors,
+    with_layer_rates,
+)
+from transfer_keras.saving import plain_keras_optimizer
 from transfer_keras.stages import (
     DEFAULT_FINE_TUNE_EPOCHS,
     DEFAULT_FINE_TUNE_FRACTION,
@@ -77,8 +82,8 @@ HEAD_STEPS_PER_EXECUTION = 32
 
 
 def train_head(model, train_ds, val_ds=None, *, epochs=DEFAULT_HEAD_EPOCHS, learning_rate=None,
-               cache_features="auto", patience=5, checkpoint_path=None, callbacks=None,
-               verbose="auto", strategy=None, feature_cache="auto", feature_memory_limit=None):
+               feature_cache="auto", patience=5, checkpoint_path=None, callbacks=None,
+               verbose="auto", strategy=None, feature_memory_limit=None):
     """Stage 1: trains the new head on a frozen backbone.
 
     Args:
@@ -88,9 +93,12 @@ def train_head(model, train_ds, val_ds=None, *, epochs=DEFAULT_HEAD_EPOCHS, lear
         epochs: maximum epochs; early stopping usually ends it sooner. Defaults to `100`
             (epochs on cached features cost milliseconds).
         learning_rate: defaults to `None` (1e-3).
-        cache_features: `True` to train on cached backbone features (fast),
-            `False` to run the backbone every epoch, `"auto"` to cache unless the
-            model has a random augmentation layer. Defaults to `"auto"`.
+        feature_cache: whether and where to cache the backbone's features, so
+            that it runs once and the head trains on them (fast): `"auto"`
+            caches unless the model has a random augmentation layer, in memory
+            until they pass `feature_memory_limit`, then on disk; `"memory"` or
+            `"disk"` (an anonymous temporary file, read batch by batch) cache
+            there; `None` runs the backbone every epoch. Defaults to `"auto"`.
         patience: early-stopping patience in epochs on the validation loss (the
             best weights are restored); 0 or `None` to disable. Defaults to `5`
             (fine-tuning curves on small validation sets are noisy).
@@ -99,11 +107,6 @@ def train_head(model, train_ds, val_ds=None, *, epochs=DEFAULT_HEAD_EPOCHS, lear
         callbacks: extra Keras callbacks. Defaults to `None`.
         verbose: Keras verbosity; `"auto"` prints one line per epoch. Defaults to `"auto"`.
         strategy: a `tf.distribute` strategy. Defaults to `None`.
-        feature_cache: where cached features live: `"memory"`, `"disk"` (an
-            anonymous temporary file, read batch by batch: for sets whose
-            features do not fit in memory) or `"auto"` (memory until they pass
-            `feature_memory_limit`, then disk). Either way the backbone runs
-            once. Defaults to `"auto"`.
         feature_memory_limit: bytes of features `"auto"` keeps in memory.
             Defaults to `None` (`FEATURE_MEMORY_LIMIT`, 2 GiB).
 
@@ -113,8 +116,8 @@ def train_head(model, train_ds, val_ds=None, *, epochs=DEFAULT_HEAD_EPOCHS, lear
         `"memory"`, `"disk"`, or None (not cached: the backbone ran every epoch).
 
     Raises:
-        ValueError: `cache_features=True` on a model with random augmentation;
-            a bad `feature_cache`; a `checkpoint_path` that does not end in
+        ValueError: `feature_cache="memory"` or `"disk"` on a model with random
+            augmentation; a bad `feature_cache`; a `checkpoint_path` that does not end in
             `.keras` or cannot be a file (checked before training).
 
     Example:
@@ -122,22 +125,17 @@ def train_head(model, train_ds, val_ds=None, *, epochs=DEFAULT_HEAD_EPOCHS, lear
     """
     check_training_run(model, train_ds, val_ds, epochs, patience)
     check_checkpoint_path(checkpoint_path)
-    if cache_features not in (True, False, "auto"):
-        raise ValueError(
-            f"`cache_features` must be True, False or 'auto'; received {cache_features!r}."
-        )
     check_choice(feature_cache, "feature_cache", FEATURE_CACHES)
     augmented = has_random_augmentation(model)
-    if cache_features is True and augmented:
+    if feature_cache in ("memory", "disk") and augmented:
         raise ValueError(
-            "`cache_features=True` cannot be used with a model that has a random "
-            "augmentation layer: the cached features would freeze one random draw. "
-            "Use cache_features='auto' (trains the full model) or build the model "
-            "without augmentation."
-        )
+            f"`feature_cache={feature_cache!r}` cannot be used with a model that has a "
+            f"random augmentation layer: the cached features would freeze one random draw. "
+            f"Use feature_cache='auto' or None (trains the full model), or build the model "
+            f"without augmentation.")
     freeze_backbone(model)
     compile_for_stage(model, stage="head", learning_rate=learning_rate, strategy=strategy)
-    if augmented or cache_features is False:
+    if augmented or feature_cache is None:
         history = fit_model(model, train_ds, validation_data=val_ds, epochs=epochs,
                             callbacks=training_callbacks(val_ds, patience, checkpoint_path,
                                                          callbacks, None),
@@ -167,8 +165,8 @@ def train_head(model, train_ds, val_ds=None, *, epochs=DEFAULT_HEAD_EPOCHS, lear
 def fine_tune(model, train_ds, val_ds=None, *, epochs=DEFAULT_FINE_TUNE_EPOCHS, num_layers=None,
               from_layer=None, fraction=None, learning_rate=None, patience=5, checkpoint_path=None,
               callbacks=None, initial_epoch=0, verbose="auto", strategy=None,
-              augment=None, warmup_epochs=DEFAULT_WARMUP_EPOCHS, cache_prefix="auto",
-              feature_cache="auto", lr_factors=None, lr_decay=None,
+              augment=None, warmup_epochs=DEFAULT_WARMUP_EPOCHS, feature_cache="auto",
+              lr_factors=None, lr_decay=None,
               groups=DEFAULT_LAYER_GROUPS, gradual=False, schedule=None):
     """Stage 2: unfreezes the top of the backbone (BatchNorm stays frozen) and trains on.
 
@@ -200,15 +198,14 @@ def fine_tune(model, train_ds, val_ds=None, *, epochs=DEFAULT_FINE_TUNE_EPOCHS, 
             since a head trained on frozen features meets a backbone that now
             moves. 0 starts at the full rate. Defaults to `0` (see
             `DEFAULT_WARMUP_EPOCHS`); `1` is a good choice.
-        cache_prefix: when only the top of the backbone is unfrozen, run the
+        feature_cache: when only the top of the backbone is unfrozen, run the
             frozen bottom once over the data, cache its output, and train
             only the top on it (`features.frozen_prefix`): an epoch then costs
-            what the unfrozen part costs, with the same result. `"auto"` does
-            so unless the training images are augmented (augmentation acts on
-            pixels, so the full model runs, and a verbose run says so);
-            `False` never. Defaults to `"auto"`.
-        feature_cache: where the cached prefix outputs live: `"memory"`,
-            `"disk"` or `"auto"` (see `train_head`). Defaults to `"auto"`.
+            what the unfrozen part costs, with the same result. `"auto"`,
+            `"memory"` and `"disk"` do so (where: see `train_head`) unless the
+            training images are augmented (augmentation acts on pixels, so the
+            full model runs, and a verbose run says so); `None` never.
+            Defaults to `"auto"`.
         lr_factors: discriminative learning rates: one factor per group of
             `layer_groups(model, len(lr_factors))`, bottom of the backbone to
             the head, e.g. `(0.01, 0.1, 1.0)`; each group trains at
@@ -244,23 +241,22 @@ def fine_tune(model, train_ds, val_ds=None, *, epochs=DEFAULT_FINE_TUNE_EPOCHS, 
     ...                     schedule="cosine", learning_rate=1e-3, verbose=0)
     """
     check_training_run(model, train_ds, val_ds, epochs, patience)
-    warmup_epochs = check_epochs(warmup_epochs, name="warmup_epochs", minimum=0, hint="Use 0 for no warm-up.")
+    warmup_epochs = check_epochs(warmup_epochs, name="warmup_epochs", minimum=0,
+                                 hint="Use 0 for no warm-up.")
     check_checkpoint_path(checkpoint_path)
-    if cache_prefix not in (False, "auto"):
-        raise ValueError(f"`cache_prefix` must be 'auto' or False; received {cache_prefix!r}.")
     check_choice(feature_cache, "feature_cache", FEATURE_CACHES)
     settings = _check_recipe(model, train_ds, learning_rate, lr_factors, lr_decay, groups,
                              gradual, schedule)
     if num_layers is None and from_layer is None and fraction is None:
         fraction = DEFAULT_FINE_TUNE_FRACTION
-    region = first_unfrozen_layer(model, num_layers=num_layers, from_layer=from_layer, fraction=fraction)
+    region = first_unfrozen_layer(model, num_layers=num_layers, from_layer=from_layer,
+                                  fraction=fraction)
     augmented = augment is not None or has_random_augmentation(model)
     if augment is not None:
         train_ds = augment_dataset(train_ds, augment)
     run = dict(epochs=epochs, patience=patience, checkpoint_path=checkpoint_path,
                callbacks=callbacks, verbose=verbose, strategy=strategy, augmented=augmented,
-               warmup_epochs=warmup_epochs, cache_prefix=cache_prefix,
-               feature_cache=feature_cache, **settings)
+               warmup_epochs=warmup_epochs, feature_cache=feature_cache, **settings)
     if gradual:
         history = _gradual_unfreezing(model, train_ds, val_ds, region, initial_epoch, run)
     else:
@@ -268,8 +264,8 @@ def fine_tune(model, train_ds, val_ds=None, *, epochs=DEFAULT_FINE_TUNE_EPOCHS, 
     with strategy_scope(model, strategy):  # plain Keras from here on: see `plain_keras_optimizer`
         optimizer = plain_keras_optimizer(model.optimizer)
         if optimizer is not None:
-            compile_for_stage(model, stage="fine_tune", learning_rate=settings["learning_rate"], optimizer=optimizer,
-                              strategy=strategy)
+            compile_for_stage(model, stage="fine_tune", learning_rate=settings["learning_rate"],
+                              optimizer=optimizer, strategy=strategy)
             model.optimizer.build(model.trainable_variables)
     return history
 
@@ -318,7 +314,8 @@ def _stage_optimizer(model, learning_rate, factors, schedule, steps_per_epoch, e
     per-group factors as per-variable rates (`with_layer_rates`)."""
     rate = learning_rate
     if schedule is not None:
-        rate = build_schedule(schedule, learning_rate, steps_per_epoch, epochs, warmup_epochs=warmup_epochs)
+        rate = build_schedule(schedule, learning_rate, steps_per_epoch, epochs,
+                              warmup_epochs=warmup_epochs)
     optimizer = keras.optimizers.Adam(rate)
     if factors is not None:
         optimizer = with_layer_rates(optimizer, group_rate_factors(model, factors))
@@ -337,7 +334,7 @@ def _freeze_zero_groups(model, factors):
 
 def _fine_tune_step(model, train_ds, val_ds, start, initial_epoch, *, epochs, patience,
                     checkpoint_path, callbacks, verbose, strategy, augmented, warmup_epochs,
-                    cache_prefix, feature_cache, learning_rate, factors, groups, schedule,
+                    feature_cache, learning_rate, factors, groups, schedule,
                     steps_per_epoch):
     """Unfreezes `backbone.layers[start:]` (BatchNorm aside), compiles and trains."""
     backbone = layout.backbone_of(model)
@@ -349,9 +346,10 @@ def _fine_tune_step(model, train_ds, val_ds, start, initial_epoch, *, epochs, pa
             return _stage_optimizer(model, learning_rate, factors, schedule, steps_per_epoch,
                                     epochs, warmup_epochs)
 
-    compile_for_stage(model, stage="fine_tune", learning_rate=learning_rate, optimizer=optimizer(), strategy=strategy)
+    compile_for_stage(model, stage="fine_tune", learning_rate=learning_rate,
+                      optimizer=optimizer(), strategy=strategy)
     with strategy_scope(model, strategy):  # the halves belong to the model's strategy too
-        split = frozen_prefix(model) if cache_prefix == "auto" else None
+        split = frozen_prefix(model) if feature_cache is not None else None
     if split is not None and augmented:
         if keras_verbosity(verbose):
             print("fine_tune: the training images are augmented, so the frozen bottom of "
@@ -359,7 +357,8 @@ def _fine_tune_step(model, train_ds, val_ds, start, initial_epoch, *, epochs, pa
         split = None
     trained, cached = (model, []) if split is None else (split.top, None)
     if split is not None:
-        compile_for_stage(trained, stage="fine_tune", learning_rate=learning_rate, optimizer=optimizer(), strategy=strategy)
+        compile_for_stage(trained, stage="fine_tune", learning_rate=learning_rate,
+                          optimizer=optimizer(), strategy=strategy)
         pixels = (None,) + tuple(model.input_shape[1:])
         run = tf.function(lambda images: split.prefix(images, training=False),
                           input_signature=[tf.TensorSpec(pixels, tf.float32)])
@@ -391,7 +390,8 @@ def _gradual_unfreezing(model, train_ds, val_ds, region, initial_epoch, run):
     best validation loss so far. Returns one `StageHistory` of all steps."""
     backbone = layout.backbone_of(model)
     index = {id(layer): position for position, layer in enumerate(backbone.layers)}
-    starts = [index[id(group.layers[0])] for group in layout.layer_groups(model, run["groups"])[:-1]]
+    starts = [index[id(group.layers[0])] for group in layout.layer_groups(model,
+                                                                          run["groups"])[:-1]]
     ends = starts[1:] + [len(backbone.layers)]
     steps = [max(start, region) for start, end in zip(starts, ends) if end > region]
     merged, records, first = {}, [], None
@@ -422,10 +422,9 @@ def train_two_stage(model, train_ds, val_ds=None, *, head_epochs=DEFAULT_HEAD_EP
                     fine_tune_epochs=DEFAULT_FINE_TUNE_EPOCHS,
                     head_learning_rate=None, fine_tune_learning_rate=None,
                     num_layers=None, from_layer=None, fraction=None,
-                    cache_features="auto", patience=5, checkpoint_path=None,
+                    feature_cache="auto", patience=5, checkpoint_path=None,
                     verbose="auto", strategy=None, augment=None, after_head=None,
-                    feature_cache="auto", warmup_epochs=DEFAULT_WARMUP_EPOCHS,
-                    cache_prefix="auto", lr_factors=None, lr_decay=None,
+                    warmup_epochs=DEFAULT_WARMUP_EPOCHS, lr_factors=None, lr_decay=None,
                     groups=DEFAULT_LAYER_GROUPS, gradual=False, schedule=None):
     """The whole recipe: `train_head`, then `fine_tune`; returns one merged history.
 
@@ -438,22 +437,19 @@ def train_two_stage(model, train_ds, val_ds=None, *, head_epochs=DEFAULT_HEAD_EP
         fine_tune_learning_rate: defaults to `None`: the backbone's own rate
             (`default_learning_rate`: 9.25e-5 for EfficientNet-Lite0, else 3e-5).
         num_layers, from_layer, fraction: what to unfreeze (see `fine_tune`).
-        cache_features, patience, checkpoint_path, verbose, strategy: see `train_head`.
+        feature_cache: stage 1 caches the backbone's features and stage 2 the
+            output of its frozen bottom: `"auto"`, `"memory"`, `"disk"`, or
+            `None` for no cache (see `train_head` and `fine_tune`). Defaults to `"auto"`.
+        patience, checkpoint_path, verbose, strategy: see `train_head`.
         augment: a random augmentation for the training batches of stage 2, e.g.
             `build_augmentation()` (see `fine_tune`). Stage 1 still trains the head
             on cached features of the original images, so it stays fast; with
-            `cache_features=False`, stage 1 is augmented too. Defaults to `None`.
+            `feature_cache=None`, stage 1 is augmented too. Defaults to `None`.
         after_head: a function called with the model when stage 1 is done (its
             best head restored), before fine-tuning; e.g. to score or save the
             frozen-backbone model. Defaults to `None`.
-        feature_cache: where stage 1 caches features, and stage 2 its frozen
-            prefix: `"memory"`, `"disk"` or `"auto"` (see `train_head`).
-            Defaults to `"auto"`.
         warmup_epochs: the learning-rate warm-up at the start of fine-tuning
             (see `fine_tune`). Defaults to `0`.
-        cache_prefix: when stage 2 unfreezes only the top of the backbone, train
-            it on the cached output of the frozen bottom (see `fine_tune`).
-            Defaults to `"auto"`.
         lr_factors, lr_decay, groups, gradual, schedule: the stage-2 recipe:
             discriminative rates, gradual unfreezing and the rate schedule
             (see `fine_tune`). Defaults to `None`, `None`, `4`, `False`, `None`.
@@ -473,13 +469,13 @@ def train_two_stage(model, train_ds, val_ds=None, *, head_epochs=DEFAULT_HEAD_EP
     # Every option is checked before stage 1: a typo in a stage-2 option must
     # not cost a trained head.
     check_epochs(head_epochs, name="head_epochs")
-    check_epochs(fine_tune_epochs, name="fine_tune_epochs", minimum=0, hint="Use 0 to skip stage 2.")
+    check_epochs(fine_tune_epochs, name="fine_tune_epochs", minimum=0,
+                 hint="Use 0 to skip stage 2.")
     for rate, name in [(head_learning_rate, "head_learning_rate"),
                        (fine_tune_learning_rate, "fine_tune_learning_rate")]:
         if rate is not None:
             check_positive_number(rate, name)
-    if cache_prefix not in (False, "auto"):
-        raise ValueError(f"`cache_prefix` must be 'auto' or False; received {cache_prefix!r}.")
+    check_choice(feature_cache, "feature_cache", FEATURE_CACHES)
     if fine_tune_epochs:
         first_unfrozen_layer(model, num_layers=num_layers, from_layer=from_layer, fraction=fraction)
         check_epochs(warmup_epochs, name="warmup_epochs", minimum=0, hint="Use 0 for no warm-up.")
@@ -487,16 +483,16 @@ def train_two_stage(model, train_ds, val_ds=None, *, head_epochs=DEFAULT_HEAD_EP
                       gradual, schedule)
     start = time.perf_counter()
     head_train_ds = train_ds
-    if augment is not None and cache_features is False:
+    if augment is not None and feature_cache is None:
         head_train_ds = augment_dataset(train_ds, augment)
     # One checkpoint for both stages: it keeps the best score seen so far, so a
     # worse first fine-tuning epoch cannot overwrite stage 1's best model.
     checkpoint = (None if checkpoint_path is None else
                   [AtomicCheckpoint(checkpoint_path, monitor_for(val_ds), model)])
     head_history = train_head(model, head_train_ds, val_ds, epochs=head_epochs,
-                              learning_rate=head_learning_rate, cache_features=cache_features, patience=patience,
-                              callbacks=checkpoint, verbose=verbose, strategy=strategy,
-                              feature_cache=feature_cache)
+                              learning_rate=head_learning_rate, feature_cache=feature_cache,
+                              patience=patience, callbacks=checkpoint, verbose=verbose,
+                              strategy=strategy)
     seconds = {"head": time.perf_counter() - start}
     if after_head is not None:
         after_head(model)
@@ -506,10 +502,10 @@ def train_two_stage(model, train_ds, val_ds=None, *, head_epochs=DEFAULT_HEAD_EP
     head_best = best_val_loss(head_history)
     head_weights = model.get_weights() if head_best is not None else None
     fine_tune_history = fine_tune(
-        model, train_ds, val_ds, epochs=fine_tune_epochs, num_layers=num_layers, from_layer=from_layer, fraction=fraction,
-        learning_rate=fine_tune_learning_rate, patience=patience, callbacks=checkpoint,
-        initial_epoch=len(head_history.epoch), verbose=verbose, strategy=strategy,
-        augment=augment, warmup_epochs=warmup_epochs, cache_prefix=cache_prefix,
+        model, train_ds, val_ds, epochs=fine_tune_epochs, num_layers=num_layers,
+        from_layer=from_layer, fraction=fraction, learning_rate=fine_tune_learning_rate,
+        patience=patience, callbacks=checkpoint, initial_epoch=len(head_history.epoch),
+        verbose=verbose, strategy=strategy, augment=augment, warmup_epochs=warmup_epochs,
         feature_cache=feature_cache, lr_factors=lr_factors, lr_decay=lr_decay, groups=groups,
         gradual=gradual, schedule=schedule)
     kept_stage = None
