@@ -519,16 +519,16 @@ def test_the_debian_folder_comes_from_the_package_file_list_without_running_dpkg
     listing = tmp_path / "dataset-fashion-mnist.list"
     listing.write_text("/.\n/opt/data\n/opt/data/fashion\n"
                        "/opt/data/fashion/train-labels-idx1-ubyte.gz\n")
-    assert fashion_mnist._debian_fashion_mnist_dir(listing) == Path("/opt/data/fashion")
+    assert fashion_mnist.debian_fashion_mnist_dir(file_list=listing) == Path("/opt/data/fashion")
     # no list (the package is not installed): the package's usual folder
-    assert fashion_mnist._debian_fashion_mnist_dir(tmp_path / "missing.list") == DEBIAN
+    assert fashion_mnist.debian_fashion_mnist_dir(file_list=tmp_path / "missing.list") == DEBIAN
 
 
 @pytest.mark.fashion_mnist
 @pytest.mark.skipif(not DEBIAN.is_dir(), reason=f"needs Debian's dataset-fashion-mnist at "
                     f"{DEBIAN} (apt-get install dataset-fashion-mnist)")
 def test_real_fashion_mnist_from_debian(tmp_path):
-    assert data._debian_fashion_mnist_dir() == DEBIAN
+    assert data.debian_fashion_mnist_dir() == DEBIAN
     fashion = load_fashion_mnist(cache_dir=tmp_path, download=False)
     assert fashion.source == f"Debian's dataset-fashion-mnist: {DEBIAN}"
     assert fashion.train_images.shape == (60000, 28, 28)
@@ -824,8 +824,8 @@ def test_links_fifos_devices_and_huge_files_are_skipped_with_reasons(tmp_path, m
     (cats / "loop").symlink_to(cats, target_is_directory=True)
     _save(cats / "big.png", size=(40, 30), color=(9, 9, 9))
     (cats / "huge.jpg").write_bytes(b"\xff" * 2000)
-    monkeypatch.setattr(data.folders, "MAX_IMAGE_PIXELS", 1000)
-    monkeypatch.setattr(data.folders, "MAX_FILE_BYTES", 1500)
+    monkeypatch.setattr(data.images, "MAX_IMAGE_PIXELS", 1000)
+    monkeypatch.setattr(data.images, "MAX_FILE_BYTES", 1500)
     report = load_image_folder(root, 8).report
     assert [sorted(r.path.name for r in group) for group in report.duplicates] == [
         ["0.png", "linked.png"]]  # a link is a second copy, reported as such

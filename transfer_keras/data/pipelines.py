@@ -18,6 +18,7 @@ from transfer_keras._checks import (
     check_choice,
     check_image_size,
     check_seed,
+    check_labels,
     check_whole_number,
 )
 
@@ -37,14 +38,22 @@ class DataWarning(UserWarning):
 # prepare: arrays or a dataset -> batches for the model.
 
 
-def _check_arrays(data):
-    """Returns `(images, labels)` numpy arrays from a pair, or raises with the fix."""
+def check_arrays(data):
+    """Returns `(images, labels)` numpy arrays from a pair, or raises with the fix.
+
+    The labels go through `_checks.check_labels` (whole numbers from 0, one per
+    image) and come back as int64.
+
+    Example:
+    >>> images, labels = check_arrays((np.zeros((2, 8, 8)), [0, 1]))
+    """
     if not isinstance(data, (tuple, list)) or len(data) != 2:
         raise TypeError(
             f"`data` must be an unbatched tf.data.Dataset of (image, label) or a pair "
             f"(images, labels) of arrays; received {type(data).__name__}."
         )
-    images, labels = np.asarray(data[0]), np.asarray(data[1])
+    images = np.asarray(data[0])
+    labels = data[1]
     if images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[-1] not in (1, 3)):
         raise ValueError(
             f"`images` must have shape (n, height, width), (n, height, width, 1) or "
@@ -53,12 +62,7 @@ def _check_arrays(data):
     if not (np.issubdtype(images.dtype, np.integer) or np.issubdtype(images.dtype, np.floating)):
         raise TypeError(f"`images` must hold numbers (uint8 or float); received dtype "
                         f"{images.dtype}.")
-    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(
-            f"`labels` must be a 1-D array of integer class indices; received shape "
-            f"{labels.shape}, dtype {labels.dtype}. For one-hot labels pass "
-            f"labels.argmax(axis=1)."
-        )
+    labels = check_labels(labels)
     if len(images) != len(labels) or len(images) == 0:
         raise ValueError(f"`images` and `labels` must have the same, non-zero length; "
                          f"received {len(images)} images and {len(labels)} labels.")
@@ -89,7 +93,7 @@ def _check_dataset(dataset):
         )
 
 
-def prepare(data, image_size=None, channels=3, batch_size=32, shuffle=False, cache=True,
+def prepare(data, *, image_size=None, channels=3, batch_size=32, shuffle=False, cache=True,
             augment=None, seed=None):
     """Turns images and labels into batches a model can train on.
 
@@ -156,7 +160,7 @@ def prepare(data, image_size=None, channels=3, batch_size=32, shuffle=False, cac
         elif cache:
             dataset = dataset.cache(os.fspath(cache))
     else:
-        images, labels = _check_arrays(data)
+        images, labels = check_arrays(data)
         converted = _model_input_bytes(images, image_size, channels) <= CONVERT_UP_FRONT_BYTES
         if converted:
             # Small arrays: convert them all once, here. The batches are the same
@@ -182,7 +186,8 @@ def prepare(data, image_size=None, channels=3, batch_size=32, shuffle=False, cac
             dataset = dataset.map(_graph_code(lambda image, label: (_resize(image, image_size),
                                                                     label)),
                                   num_parallel_calls=AUTOTUNE)
-        dataset = _map_to_model_input(dataset.batch(batch_size), image_size, channels)
+        dataset = map_to_model_input(dataset.batch(batch_size), image_size=image_size,
+                                     channels=channels)
     if augment is not None:
         dataset = augment_dataset(dataset, augment)
     return dataset.prefetch(AUTOTUNE)
@@ -257,8 +262,16 @@ def _to_model_input(images, labels, image_size, channels):
     return images, tf.cast(labels, tf.int32)
 
 
-def _map_to_model_input(batches, image_size=None, channels=3):
-    """Maps every batch of `(images, labels)` through `_to_model_input`, in parallel."""
+def map_to_model_input(batches, *, image_size=None, channels=3):
+    """Maps every batch of `(images, labels)` to model input, in parallel.
+
+    Each batch is resized if `image_size` differs, given `channels` channels
+    and cast to float32 images and int32 labels (no AutoGraph).
+
+    Example:
+    >>> batches = map_to_model_input(tf.data.Dataset.from_tensor_slices(
+    ...     (np.zeros((4, 8, 8), np.uint8), np.arange(4))).batch(2), image_size=(16, 16))
+    """
     return batches.map(_graph_code(lambda images, labels: _to_model_input(
         images, labels, image_size, channels)), num_parallel_calls=AUTOTUNE)
 
@@ -325,7 +338,7 @@ class _Records:
         """All records as one new in-memory array (needs memory for all of them)."""
         return self.read(np.arange(self.count))
 
-    def dataset(self, indices, labels, batch_size, shuffle=False, seed=None):
+    def dataset(self, indices, labels, batch_size, *, shuffle=False, seed=None):
         """A `tf.data.Dataset` of `(records, labels)` batches of the records at `indices`.
 
         Only the record numbers go through `tf.data`: they are shuffled (a full
@@ -369,7 +382,7 @@ class RecordFile(_Records):
             system's temporary folder, `tempfile.gettempdir()`).
     """
 
-    def __init__(self, shape, dtype, folder=None):
+    def __init__(self, shape, dtype, *, folder=None):
         super().__init__(shape, dtype)
         self.record_bytes = int(np.prod(self.shape)) * self.dtype.itemsize
         self.folder = folder

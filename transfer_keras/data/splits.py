@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from transfer_keras._checks import check_seed, check_whole_number, is_whole_number
+from transfer_keras._checks import check_labels, check_seed, check_whole_number, is_whole_number
 
 
 class LabelledImages(NamedTuple):
@@ -48,7 +48,7 @@ def _class_ids(classes, argument, class_names, present):
     return ids
 
 
-def split_classes(images, labels, source_classes, target_classes, class_names=None):
+def split_classes(images, labels, source_classes, target_classes, *, class_names=None):
     """Splits a labelled set into two tasks with disjoint classes (source and target).
 
     Args:
@@ -73,6 +73,7 @@ def split_classes(images, labels, source_classes, target_classes, class_names=No
     ([1, 0, 1, 0], ['2', '0'])
     """
     images, labels = np.asarray(images), np.asarray(labels)
+    check_labels(labels)  # whole numbers from 0 (the arrays keep their dtype)
     if labels.ndim != 1 or len(images) != len(labels):
         raise ValueError(f"`labels` must be 1-D with one label per image; received "
                          f"{len(images)} images and labels of shape {labels.shape}.")
@@ -97,7 +98,7 @@ def split_classes(images, labels, source_classes, target_classes, class_names=No
     return tuple(tasks)
 
 
-def sample_per_class(images, labels, n, seed=0):
+def sample_per_class(images, labels, n, *, seed=0):
     """Picks `n` random images of every class: a balanced, few-label training set.
 
     The same seed picks nested subsets: the 5 per class chosen for `n=5` are
@@ -123,6 +124,7 @@ def sample_per_class(images, labels, n, seed=0):
     n = check_whole_number(n, "n")
     seed = check_seed(seed)
     images, labels = np.asarray(images), np.asarray(labels)
+    check_labels(labels)  # whole numbers from 0 (the arrays keep their dtype)
     if labels.ndim != 1 or len(images) != len(labels):
         raise ValueError(f"`labels` must be 1-D with one label per image; received "
                          f"{len(images)} images and labels of shape {labels.shape}.")
