@@ -14,6 +14,7 @@ from transfer_keras._checks import check_whole_number
 from transfer_keras._files import staged_folder
 from transfer_keras.data.folders import SPLIT_FOLDER_NAMES
 from transfer_keras.data.pipelines import check_arrays
+from transfer_keras.errors import ArgumentValueError
 
 IMAGE_FORMATS = {"png": "PNG", "jpeg": "JPEG", "jpg": "JPEG", "bmp": "BMP"}  # -> Pillow's name
 
@@ -58,13 +59,15 @@ def export_image_folder(images, labels, class_names, path, *, per_class=None, fo
     """
     images, labels = check_arrays((images, labels))
     if str(format).lower() not in IMAGE_FORMATS:
-        raise ValueError(f"`format` must be one of {', '.join(IMAGE_FORMATS)}; received "
-                         f"{format!r}.")
+        raise ArgumentValueError(
+            f"`format` must be one of {', '.join(IMAGE_FORMATS)}; received "
+            f"{format!r}.", argument="format")
     per_class = None if per_class is None else check_whole_number(per_class, "per_class")
     folder_names = _folder_names(class_names)
     if labels.max() >= len(class_names):
-        raise ValueError(f"`labels` must be in 0..{len(class_names) - 1} (one per class "
-                         f"name); received values from {labels.min()} to {labels.max()}.")
+        raise ArgumentValueError(
+            f"`labels` must be in 0..{len(class_names) - 1} (one per class "
+            f"name); received values from {labels.min()} to {labels.max()}.", argument="labels")
     target = Path(path).expanduser()
     if target.is_file() or (target.is_dir() and any(target.iterdir()) and not overwrite):
         raise FileExistsError(f"`path` {str(target)!r} already exists and is not an empty "
@@ -89,11 +92,13 @@ def _folder_names(class_names):
     """The folder name of each class, checked: distinct, and not a split's name."""
     folder_names = [_folder_name(name) or f"class_{i}" for i, name in enumerate(class_names)]
     if len(set(folder_names)) != len(folder_names):
-        raise ValueError(f"`class_names` {list(class_names)} give repeated folder names "
-                         f"{folder_names}; make them distinct.")
+        raise ArgumentValueError(
+            f"`class_names` {list(class_names)} give repeated folder names "
+            f"{folder_names}; make them distinct.", argument="class_names")
     split_like = [name for name in folder_names if name.lower() in SPLIT_FOLDER_NAMES]
     if split_like:
-        raise ValueError(f"`class_names` {split_like} would be read back as split folders "
-                         f"(train/, val/, ...), not classes, by load_image_folder. Rename "
-                         f"them (e.g. 'train_set').")
+        raise ArgumentValueError(
+            f"`class_names` {split_like} would be read back as split folders "
+            f"(train/, val/, ...), not classes, by load_image_folder. Rename "
+            f"them (e.g. 'train_set').", argument="class_names")
     return folder_names

@@ -39,7 +39,11 @@ from transfer_keras.data.report import (
     ImageRecord,
     find_duplicates,
 )
-from transfer_keras.errors import ResourceUnavailableError
+from transfer_keras.errors import (
+    ArgumentTypeError,
+    ArgumentValueError,
+    ResourceUnavailableError,
+)
 
 TRAIN_FOLDER = "train"
 HELD_OUT_FOLDERS = ("val", "valid", "validation", "test")  # in order of preference
@@ -426,11 +430,13 @@ def load_image_folder(path, image_size, *, batch_size=32, validation_split=None,
     """
     root = Path(path).expanduser()
     if not root.exists():
-        raise ValueError(f"`path` {str(path)!r} does not exist. Check the spelling and "
-                         f"the current folder ({os.getcwd()}).")
+        raise ArgumentValueError(
+            f"`path` {str(path)!r} does not exist. Check the spelling and "
+            f"the current folder ({os.getcwd()}).", argument="path")
     if not root.is_dir():
-        raise ValueError(f"`path` {str(path)!r} is a file; pass the folder that holds "
-                         f"one sub-folder per class.")
+        raise ArgumentValueError(
+            f"`path` {str(path)!r} is a file; pass the folder that holds "
+            f"one sub-folder per class.", argument="path")
     image_size = check_image_size(image_size)
     batch_size = check_whole_number(batch_size, "batch_size")
     if validation_split is not None:
@@ -439,11 +445,13 @@ def load_image_folder(path, image_size, *, batch_size=32, validation_split=None,
     mode = check_choice(mode, "mode", LOAD_MODES)
     seed = check_seed(seed)
     if not isinstance(shuffle, bool):
-        raise TypeError(f"`shuffle` must be True or False; received {shuffle!r}.")
+        raise ArgumentTypeError(
+            f"`shuffle` must be True or False; received {shuffle!r}.", argument="shuffle")
     cache_dir = None if cache_dir is None else Path(cache_dir).expanduser()
     if cache_dir is not None and not cache_dir.is_dir():
-        raise ValueError(f"`cache_dir` {str(cache_dir)!r} is not a folder; pass an existing "
-                         f"folder for the temporary file, or None.")
+        raise ArgumentValueError(
+            f"`cache_dir` {str(cache_dir)!r} is not a folder; pass an existing "
+            f"folder for the temporary file, or None.", argument="cache_dir")
 
     if not any(not entry.name.startswith(".") for entry in root.iterdir()):
         raise ValueError(
@@ -455,11 +463,10 @@ def load_image_folder(path, image_size, *, batch_size=32, validation_split=None,
     if layout != CLASS_FOLDERS_LAYOUT:
         _check_loose_files(root, _visible_entries(root, skipped)[1], image_size, skipped)
     if "val" in split_folders and validation_split is not None:
-        raise ValueError(
+        raise ArgumentValueError(
             f"`validation_split`={validation_split} cannot be used with {str(root)!r}: it "
             f"already has a held-out folder ({split_folders['val'].name}/). Pass "
-            f"validation_split=None."
-        )
+            f"validation_split=None.", argument="validation_split")
     listed = [class_folder for split, folder in split_folders.items()
               for class_folder in _list_classes(split, folder, image_size, skipped)]
     num_files = sum(len(class_folder.files) for class_folder in listed)

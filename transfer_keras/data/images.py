@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from transfer_keras._checks import check_image_size
+from transfer_keras.errors import ArgumentValueError
 
 # Safety limits of the folder scan: larger files and images are skipped with the reason.
 MAX_FILE_BYTES = 1 << 30  # 1 GiB: no photo is that big; a link to a device would never end
@@ -109,13 +110,16 @@ def load_image(path, image_size):
     """
     path = Path(path).expanduser()
     if not (path.exists() or path.is_symlink()):
-        raise ValueError(f"`path` {str(path)!r} does not exist; check the path.")
+        raise ArgumentValueError(
+            f"`path` {str(path)!r} does not exist; check the path.", argument="path")
     if path.is_dir():
-        raise ValueError(f"`path` {str(path)!r} is a folder, not a file; give an image file "
-                         f"(load_image_folder reads folders).")
+        raise ArgumentValueError(
+            f"`path` {str(path)!r} is a folder, not a file; give an image file "
+            f"(load_image_folder reads folders).", argument="path")
     _, pixels, reason = read_image(path, check_image_size(image_size))
     if reason:
-        raise ValueError(f"`path` {str(path)!r} cannot be used: {reason}.")
+        raise ArgumentValueError(
+            f"`path` {str(path)!r} cannot be used: {reason}.", argument="path")
     return pixels
 
 

@@ -21,6 +21,7 @@ from transfer_keras._checks import (
     check_labels,
     check_whole_number,
 )
+from transfer_keras.errors import ArgumentTypeError, ArgumentValueError
 
 AUTOTUNE = tf.data.AUTOTUNE
 SHUFFLE_BUFFER = 10_000  # largest shuffle buffer for datasets (arrays get a full shuffle)
@@ -48,24 +49,24 @@ def check_arrays(data):
     >>> images, labels = check_arrays((np.zeros((2, 8, 8)), [0, 1]))
     """
     if not isinstance(data, (tuple, list)) or len(data) != 2:
-        raise TypeError(
+        raise ArgumentTypeError(
             f"`data` must be an unbatched tf.data.Dataset of (image, label) or a pair "
-            f"(images, labels) of arrays; received {type(data).__name__}."
-        )
+            f"(images, labels) of arrays; received {type(data).__name__}.", argument="data")
     images = np.asarray(data[0])
     labels = data[1]
     if images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[-1] not in (1, 3)):
-        raise ValueError(
+        raise ArgumentValueError(
             f"`images` must have shape (n, height, width), (n, height, width, 1) or "
-            f"(n, height, width, 3); received shape {images.shape}."
-        )
+            f"(n, height, width, 3); received shape {images.shape}.", argument="images")
     if not (np.issubdtype(images.dtype, np.integer) or np.issubdtype(images.dtype, np.floating)):
-        raise TypeError(f"`images` must hold numbers (uint8 or float); received dtype "
-                        f"{images.dtype}.")
+        raise ArgumentTypeError(
+            f"`images` must hold numbers (uint8 or float); received dtype "
+            f"{images.dtype}.", argument="images")
     labels = check_labels(labels)
     if len(images) != len(labels) or len(images) == 0:
-        raise ValueError(f"`images` and `labels` must have the same, non-zero length; "
-                         f"received {len(images)} images and {len(labels)} labels.")
+        raise ArgumentValueError(
+            f"`images` and `labels` must have the same, non-zero length; "
+            f"received {len(images)} images and {len(labels)} labels.", argument="images")
     if np.issubdtype(images.dtype, np.floating) and images.max() <= 1.0:
         warnings.warn("`images` look scaled to [0, 1], but the models expect raw pixels "
                       "in [0, 255] (they preprocess themselves). Pass images * 255.",
@@ -77,20 +78,19 @@ def _check_dataset(dataset):
     """Checks that a dataset yields unbatched `(image, integer label)` pairs."""
     spec = dataset.element_spec
     if not isinstance(spec, tuple) or len(spec) != 2:
-        raise ValueError(f"`data` must yield (image, label) pairs; its elements are {spec}.")
+        raise ArgumentValueError(
+            f"`data` must yield (image, label) pairs; its elements are {spec}.", argument="data")
     image_spec, label_spec = spec
     if image_spec.shape.rank not in (2, 3) or (
             image_spec.shape.rank == 3 and image_spec.shape[-1] not in (1, 3)):
-        raise ValueError(
+        raise ArgumentValueError(
             f"`data` images must be (height, width), (height, width, 1) or (height, "
             f"width, 3); received {image_spec.shape}. If the dataset is batched, pass "
-            f"ds.unbatch(); when decoding files, set channels=3."
-        )
+            f"ds.unbatch(); when decoding files, set channels=3.", argument="data")
     if label_spec.shape.rank != 0 or not label_spec.dtype.is_integer:
-        raise ValueError(
+        raise ArgumentValueError(
             f"`data` labels must be integer class indices (one per image); received "
-            f"{label_spec}. For one-hot labels map them with tf.argmax(label)."
-        )
+            f"{label_spec}. For one-hot labels map them with tf.argmax(label).", argument="data")
 
 
 def prepare(data, *, image_size=None, channels=3, batch_size=32, shuffle=False, cache=True,
@@ -142,14 +142,17 @@ def prepare(data, *, image_size=None, channels=3, batch_size=32, shuffle=False, 
     channels = check_choice(channels, "channels", (1, 3))
     batch_size = check_whole_number(batch_size, "batch_size")
     if not isinstance(shuffle, bool):
-        raise TypeError(f"`shuffle` must be True or False; received {shuffle!r}.")
+        raise ArgumentTypeError(
+            f"`shuffle` must be True or False; received {shuffle!r}.", argument="shuffle")
     if augment is not None and not callable(augment):
-        raise TypeError(f"`augment` must be a callable such as a Keras layer, or None; "
-                        f"received {type(augment).__name__}.")
+        raise ArgumentTypeError(
+            f"`augment` must be a callable such as a Keras layer, or None; "
+            f"received {type(augment).__name__}.", argument="augment")
     seed = check_seed(seed, allow_none=True)
     if not isinstance(cache, (bool, str, os.PathLike)):
-        raise TypeError(f"`cache` must be True, False or a cache file path; received "
-                        f"{cache!r}.")
+        raise ArgumentTypeError(
+            f"`cache` must be True, False or a cache file path; received "
+            f"{cache!r}.", argument="cache")
 
     converted = False  # True: the arrays were converted to model input up front
     if isinstance(data, tf.data.Dataset):
@@ -215,11 +218,13 @@ def augment_dataset(ds, augment):
     >>> train_ds = augment_dataset(train_ds, build_augmentation(seed=0))
     """
     if not isinstance(ds, tf.data.Dataset):
-        raise TypeError(f"`ds` must be a tf.data.Dataset of (images, labels); received "
-                        f"{type(ds).__name__}.")
+        raise ArgumentTypeError(
+            f"`ds` must be a tf.data.Dataset of (images, labels); received "
+            f"{type(ds).__name__}.", argument="ds")
     if not callable(augment):
-        raise TypeError(f"`augment` must be a callable such as build_augmentation(); "
-                        f"received {type(augment).__name__}.")
+        raise ArgumentTypeError(
+            f"`augment` must be a callable such as build_augmentation(); "
+            f"received {type(augment).__name__}.", argument="augment")
     layer = isinstance(augment, keras.layers.Layer)
 
     def apply(images, labels):
@@ -295,14 +300,15 @@ def dataset_to_arrays(dataset):
     (5, 8, 8, 3)
     """
     if not isinstance(dataset, tf.data.Dataset):
-        raise TypeError(f"`dataset` must be a tf.data.Dataset; received "
-                        f"{type(dataset).__name__}.")
+        raise ArgumentTypeError(
+            f"`dataset` must be a tf.data.Dataset; received "
+            f"{type(dataset).__name__}.", argument="dataset")
     images, labels = [], []
     for image, label in dataset.as_numpy_iterator():
         images.append(image)
         labels.append(label)
     if not images:
-        raise ValueError("`dataset` is empty.")
+        raise ArgumentValueError("`dataset` is empty.", argument="dataset")
     join = np.stack if np.ndim(labels[0]) == 0 else np.concatenate
     return join(images), join(labels)
 

@@ -9,6 +9,7 @@ from typing import NamedTuple
 import numpy as np
 
 from transfer_keras._checks import check_labels, check_seed, check_whole_number, is_whole_number
+from transfer_keras.errors import ArgumentValueError
 
 
 class LabelledImages(NamedTuple):
@@ -75,19 +76,23 @@ def split_classes(images, labels, source_classes, target_classes, *, class_names
     images, labels = np.asarray(images), np.asarray(labels)
     check_labels(labels)  # whole numbers from 0 (the arrays keep their dtype)
     if labels.ndim != 1 or len(images) != len(labels):
-        raise ValueError(f"`labels` must be 1-D with one label per image; received "
-                         f"{len(images)} images and labels of shape {labels.shape}.")
+        raise ArgumentValueError(
+            f"`labels` must be 1-D with one label per image; received "
+            f"{len(images)} images and labels of shape {labels.shape}.", argument="labels")
     present = set(np.unique(labels).tolist())
     if class_names is not None and present and max(present) >= len(class_names):
-        raise ValueError(f"`class_names` must name every label (up to {max(present)}); "
-                         f"received {len(class_names)} name(s). Pass one name per class, in "
-                         f"label order, or None.")
+        raise ArgumentValueError(
+            f"`class_names` must name every label (up to {max(present)}); "
+            f"received {len(class_names)} name(s). Pass one name per class, in "
+            f"label order, or None.", argument="class_names")
     source_ids = _class_ids(source_classes, "source_classes", class_names, present)
     target_ids = _class_ids(target_classes, "target_classes", class_names, present)
     overlap = sorted(set(source_ids) & set(target_ids))
     if overlap:
-        raise ValueError(f"`source_classes` and `target_classes` must not overlap; both "
-                         f"hold {overlap}. A transfer experiment needs new target classes.")
+        raise ArgumentValueError(
+            f"`source_classes` and `target_classes` must not overlap; both "
+            f"hold {overlap}. A transfer experiment needs new target classes.",
+            argument="source_classes")
     tasks = []
     for ids in (source_ids, target_ids):
         mask = np.isin(labels, ids)
@@ -126,8 +131,9 @@ def sample_per_class(images, labels, n, *, seed=0):
     images, labels = np.asarray(images), np.asarray(labels)
     check_labels(labels)  # whole numbers from 0 (the arrays keep their dtype)
     if labels.ndim != 1 or len(images) != len(labels):
-        raise ValueError(f"`labels` must be 1-D with one label per image; received "
-                         f"{len(images)} images and labels of shape {labels.shape}.")
+        raise ArgumentValueError(
+            f"`labels` must be 1-D with one label per image; received "
+            f"{len(images)} images and labels of shape {labels.shape}.", argument="labels")
     rng = np.random.default_rng(seed)
     chosen = []
     for label in np.unique(labels):
