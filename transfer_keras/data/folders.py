@@ -106,12 +106,18 @@ def _list_files(folder, skipped, visited=None):
 def list_files(folder):
     """Lists the files under `folder` as `load_image_folder` reads them.
 
+    Args:
+        folder: the folder to list (recursively).
+
     Returns:
         `(files, skipped)`: the non-hidden files, sorted (links to folders
         followed, each real folder once), and `(path, reason)` pairs for what
         was not listed (hidden entries, unreadable folders, link loops).
         Broken links, FIFOs and devices are listed: `load_image` says why it
         cannot read them.
+
+    Example:
+    >>> files, skipped = list_files("photos/cats")
     """
     skipped = []
     files = _list_files(folder, skipped)
@@ -292,8 +298,21 @@ def _find_splits(root, skipped):
 
 
 def class_folders_named_like_splits(folder):
-    """Sub-folders named like a split (train, val, ...) that hold files directly:
-    meant as classes, but read as split folders. Sorted names; [] if unreadable."""
+    """Names the sub-folders that look like classes but will be read as splits.
+
+    A sub-folder named like a split (train, val, ...) that holds files directly
+    was meant as a class, but `load_image_folder` reads it as a split folder.
+
+    Args:
+        folder: the folder to look in.
+
+    Returns:
+        Their names, sorted; `[]` if there are none or `folder` cannot be read.
+
+    Example:
+    >>> class_folders_named_like_splits("photos")  # photos/test/1.jpg, photos/cats/...
+    ['test']
+    """
     try:
         return sorted(sub.name for sub in Path(folder).iterdir()
                       if sub.is_dir() and sub.name.lower() in SPLIT_FOLDER_NAMES
