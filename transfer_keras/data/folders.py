@@ -530,7 +530,7 @@ def load_image_folder(path, image_size, *, batch_size=32, validation_split=None,
                                       shuffle=shuffle and split == "train", seed=seed)
                 for split in ("train", "val", "test")}
     return ImageFolderData(datasets["train"], datasets["val"], class_names, report,
-                           datasets["test"])
+                           test_ds=datasets["test"])
 
 
 def _label_splits(scans, class_names):

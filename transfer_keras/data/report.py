@@ -31,7 +31,7 @@ class ImageRecord:
     class_name: str
 
 
-@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+@dataclasses.dataclass(frozen=True, eq=False, repr=False, kw_only=True)
 class DataReport:
     """What `load_image_folder` found: counts, skipped files, duplicates, warnings.
 
@@ -167,6 +167,7 @@ class ImageFolderData:
     val_ds: Any
     class_names: list
     report: DataReport
+    _: dataclasses.KW_ONLY
     test_ds: Any = None
 
     def __iter__(self):

@@ -9,7 +9,7 @@ from typing import NamedTuple
 import numpy as np
 
 from transfer_keras._checks import check_labels, check_seed, check_whole_number, is_whole_number
-from transfer_keras.errors import ArgumentValueError
+from transfer_keras.errors import ArgumentTypeError, ArgumentValueError
 
 
 class LabelledImages(NamedTuple):
@@ -33,19 +33,22 @@ def _class_ids(classes, argument, class_names, present):
         if isinstance(item, str):
             if class_names is None or item not in list(class_names):
                 known = [] if class_names is None else list(map(str, class_names))
-                raise ValueError(f"Unknown class {item!r} in `{argument}`. Known names: "
-                                 f"{', '.join(known) or 'none'} (pass `class_names` to use "
-                                 f"names).")
+                raise ArgumentValueError(
+                    f"Unknown class {item!r} in `{argument}`. Known names: "
+                    f"{', '.join(known) or 'none'} (pass `class_names` to use names).",
+                    argument=argument)
             item = list(class_names).index(item)
         if not is_whole_number(item):
-            raise TypeError(f"`{argument}` must list class ids or names; received {item!r}.")
+            raise ArgumentTypeError(f"`{argument}` must list class ids or names; received "
+                                    f"{item!r}.", argument=argument)
         if int(item) not in present:
-            raise ValueError(f"Class {item!r} in `{argument}` has no images; the labels "
-                             f"present are {sorted(present)}.")
+            raise ArgumentValueError(f"Class {item!r} in `{argument}` has no images; the "
+                                     f"labels present are {sorted(present)}.",
+                                     argument=argument)
         ids.append(int(item))
     if not ids or len(set(ids)) != len(ids):
-        raise ValueError(f"`{argument}` must list one or more distinct classes; received "
-                         f"{classes!r}.")
+        raise ArgumentValueError(f"`{argument}` must list one or more distinct classes; "
+                                 f"received {classes!r}.", argument=argument)
     return ids
 
 
