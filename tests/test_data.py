@@ -1,5 +1,6 @@
 """Tests for transfer_keras.data: image folders, Fashion-MNIST, class splits, prepare, export."""
 
+import dataclasses
 import gzip
 import itertools
 import json
@@ -519,16 +520,16 @@ def test_the_debian_folder_comes_from_the_package_file_list_without_running_dpkg
     listing = tmp_path / "dataset-fashion-mnist.list"
     listing.write_text("/.\n/opt/data\n/opt/data/fashion\n"
                        "/opt/data/fashion/train-labels-idx1-ubyte.gz\n")
-    assert fashion_mnist._debian_fashion_mnist_dir(listing) == Path("/opt/data/fashion")
+    assert fashion_mnist.debian_fashion_mnist_dir(file_list=listing) == Path("/opt/data/fashion")
     # no list (the package is not installed): the package's usual folder
-    assert fashion_mnist._debian_fashion_mnist_dir(tmp_path / "missing.list") == DEBIAN
+    assert fashion_mnist.debian_fashion_mnist_dir(file_list=tmp_path / "missing.list") == DEBIAN
 
 
 @pytest.mark.fashion_mnist
 @pytest.mark.skipif(not DEBIAN.is_dir(), reason=f"needs Debian's dataset-fashion-mnist at "
                     f"{DEBIAN} (apt-get install dataset-fashion-mnist)")
 def test_real_fashion_mnist_from_debian(tmp_path):
-    assert data._debian_fashion_mnist_dir() == DEBIAN
+    assert data.debian_fashion_mnist_dir() == DEBIAN
     fashion = load_fashion_mnist(cache_dir=tmp_path, download=False)
     assert fashion.source == f"Debian's dataset-fashion-mnist: {DEBIAN}"
     assert fashion.train_images.shape == (60000, 28, 28)
@@ -824,8 +825,8 @@ def test_links_fifos_devices_and_huge_files_are_skipped_with_reasons(tmp_path, m
     (cats / "loop").symlink_to(cats, target_is_directory=True)
     _save(cats / "big.png", size=(40, 30), color=(9, 9, 9))
     (cats / "huge.jpg").write_bytes(b"\xff" * 2000)
-    monkeypatch.setattr(data.folders, "MAX_IMAGE_PIXELS", 1000)
-    monkeypatch.setattr(data.folders, "MAX_FILE_BYTES", 1500)
+    monkeypatch.setattr(data.images, "MAX_IMAGE_PIXELS", 1000)
+    monkeypatch.setattr(data.images, "MAX_FILE_BYTES", 1500)
     report = load_image_folder(root, 8).report
     assert [sorted(r.path.name for r in group) for group in report.duplicates] == [
         ["0.png", "linked.png"]]  # a link is a second copy, reported as such
@@ -866,3 +867,92 @@ def test_unreadable_folders_are_reported_not_called_empty(tmp_path, monkeypatch)
                                          "read the folder \\(Permission denied\\)") as error:
         load_image_folder(root, 8)
     assert "empty" not in str(error.value)
+
+
+def test_export_that_fails_leaves_the_old_folder_and_no_partial_one(tmp_path, monkeypatch):
+    images, labels = np.zeros((4, 8, 8, 3), np.uint8), np.array([0, 1, 0, 1])
+    target = export_image_folder(images, labels, ["a", "b"], tmp_path / "deep" / "out")
+    before = _snapshot(target)
+
+    def failing_save(self, *args, **kwargs):
+        raise KeyboardInterrupt  # as Ctrl-C half-way
+
+    monkeypatch.setattr(Image.Image, "save", failing_save)
+    with pytest.raises(KeyboardInterrupt):
+        export_image_folder(images, labels, ["c", "d"], target, overwrite=True)
+    assert _snapshot(target) == before  # the old folder, untouched
+    with pytest.raises(KeyboardInterrupt):
+        export_image_folder(images, labels, ["c", "d"], tmp_path / "new" / "out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["deep"]  # no parent left behind
+    assert sorted(p.name for p in target.parent.iterdir()) == ["out"]  # no .out.partial-*
+
+
+# ----------------------------------------------------------------------------
+# The API: keyword-only options, frozen results, errors naming their argument.
+
+
+def test_options_are_keyword_only(tmp_path):
+    root = _two_class_folder(tmp_path / "photos")
+    pair = (np.zeros((4, 8, 8, 3), np.uint8), np.array([0, 1, 0, 1]))
+    for call in [lambda: load_image_folder(root, 8, 4),
+                 lambda: prepare(pair, 8),
+                 lambda: export_image_folder(*pair, ["a", "b"], tmp_path / "out", 1),
+                 lambda: sample_per_class(*pair, 1, 0),
+                 lambda: split_classes(*pair, [0], [1], ["a", "b"]),
+                 lambda: load_fashion_mnist(tmp_path)]:
+        with pytest.raises(TypeError, match="positional argument"):
+            call()
+    assert not (tmp_path / "out").exists()
+
+
+def test_results_are_frozen_and_unpack_as_before(tmp_path):
+    _two_class_folder(tmp_path / "train", per_class=2)
+    _two_class_folder(tmp_path / "test", per_class=1)
+    result = load_image_folder(tmp_path, 8, validation_split=0.5)
+    train_ds, val_ds, class_names, report = result
+    assert (train_ds, val_ds, class_names, report) == (
+        result.train_ds, result.val_ds, result.class_names, result.report)
+    assert result.test_ds is not None and report.test_labels.tolist() == [0, 1]
+    record = data.ImageRecord(Path("a.png"), "train", "cats")
+    for thing, name in [(result, "test_ds"), (report, "layout"), (report, "train_labels"),
+                        (record, "split")]:
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(thing, name, None)
+    assert isinstance(report, data.DataReport) and report.val_paths and not report.skipped
+    np.testing.assert_array_equal(result.arrays()[1], report.train_labels)
+
+
+def test_argument_errors_name_the_argument(tmp_path):
+    root = _two_class_folder(tmp_path / "photos")
+    pair = (np.zeros((4, 8, 8, 3), np.uint8), np.array([0, 1, 0, 1]))
+    cases = [
+        (lambda: load_image_folder(tmp_path / "missing", 8), ValueError, "path"),
+        (lambda: load_image_folder(root, 8, shuffle="yes"), TypeError, "shuffle"),
+        (lambda: load_image_folder(root, 8, cache_dir=tmp_path / "no"), ValueError,
+         "cache_dir"),
+        (lambda: load_image(root, 8), ValueError, "path"),
+        (lambda: prepare((pair[0], np.eye(4)), batch_size=2), ValueError, "labels"),
+        (lambda: prepare(pair, augment="flip"), TypeError, "augment"),
+        (lambda: export_image_folder(*pair, ["a", "b"], tmp_path / "o", format="gif"),
+         ValueError, "format"),
+        (lambda: export_image_folder(*pair, ["a", "a"], tmp_path / "o"), ValueError,
+         "class_names"),
+        (lambda: sample_per_class(pair[0], [0.5, 1, 0, 1], 1), ValueError, "labels"),
+    ]
+    for call, kind, argument in cases:
+        with pytest.raises(kind) as error:
+            call()
+        assert error.value.argument == argument, str(error.value)
+
+
+def test_the_cli_names_come_from_the_package():
+    from transfer_keras.data import (  # noqa: F401 (importable, as the CLI needs them)
+        SPLIT_FOLDER_NAMES,
+        TRAIN_TEST_LAYOUT,
+        class_folders_named_like_splits,
+        folder_layout,
+        list_files,
+        read_image,
+    )
+
+    assert "train" in SPLIT_FOLDER_NAMES and TRAIN_TEST_LAYOUT == "train and test folders"

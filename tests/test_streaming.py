@@ -8,8 +8,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from transfer_keras.data import dataset_to_arrays, folders, load_image_folder, prepare
-from transfer_keras.data.pipelines import RecordArray, RecordFile
+from transfer_keras.data import (
+    RecordArray,
+    RecordFile,
+    dataset_to_arrays,
+    folders,
+    load_image_folder,
+    prepare,
+)
 from transfer_keras.errors import ResourceUnavailableError
 
 pytestmark = pytest.mark.filterwarnings("ignore::transfer_keras.data.DataWarning")

@@ -79,16 +79,28 @@ def _read_fashion_mnist(folder):
     return arrays
 
 
-def _keras_fashion_mnist_dir():
-    """Returns Keras's cache folder for Fashion-MNIST; KERAS_HOME set now wins."""
+def keras_fashion_mnist_dir():
+    """Returns Keras's cache folder for Fashion-MNIST; KERAS_HOME set now wins.
+
+    Example:
+    >>> keras_fashion_mnist_dir().name
+    'fashion-mnist'
+    """
     return _keras_compat.keras_home() / "datasets" / "fashion-mnist"
 
 
-def _debian_fashion_mnist_dir(file_list=None):
+def debian_fashion_mnist_dir(*, file_list=None):
     """Returns where Debian's package put the files, else the usual folder.
 
     Read from the package's file list (what `dpkg -L` prints), without running
-    any program: `file_list` defaults to `DPKG_FILE_LIST`.
+    any program.
+
+    Args:
+        file_list: the package's file list. Defaults to `None` (`DPKG_FILE_LIST`).
+
+    Example:
+    >>> debian_fashion_mnist_dir()
+    PosixPath('/usr/share/datasets/fashion-mnist')
     """
     try:
         listing = Path(file_list or DPKG_FILE_LIST).read_text(errors="replace")
@@ -100,7 +112,7 @@ def _debian_fashion_mnist_dir(file_list=None):
     return FASHION_MNIST_DEBIAN_DIR
 
 
-def load_fashion_mnist(cache_dir=None, debian_dir=None, download=True):
+def load_fashion_mnist(*, cache_dir=None, debian_dir=None, download=True):
     """Loads the real Fashion-MNIST (70,000 grayscale 28x28 images, 10 classes).
 
     Looks, in order, in Keras's cache, in the folder of Debian's
@@ -130,8 +142,8 @@ def load_fashion_mnist(cache_dir=None, debian_dir=None, download=True):
     >>> fashion.train_images.shape, fashion.class_names[0]
     ((60000, 28, 28), 'T-shirt/top')
     """
-    keras_dir = Path(cache_dir) if cache_dir is not None else _keras_fashion_mnist_dir()
-    debian = Path(debian_dir) if debian_dir is not None else _debian_fashion_mnist_dir()
+    keras_dir = Path(cache_dir) if cache_dir is not None else keras_fashion_mnist_dir()
+    debian = Path(debian_dir) if debian_dir is not None else debian_fashion_mnist_dir()
     tried = []
     for label, folder in [("the Keras cache", keras_dir),
                           (f"Debian's {FASHION_MNIST_DEBIAN_PACKAGE}", debian)]:

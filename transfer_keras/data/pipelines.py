@@ -18,8 +18,10 @@ from transfer_keras._checks import (
     check_choice,
     check_image_size,
     check_seed,
+    check_labels,
     check_whole_number,
 )
+from transfer_keras.errors import ArgumentTypeError, ArgumentValueError
 
 AUTOTUNE = tf.data.AUTOTUNE
 SHUFFLE_BUFFER = 10_000  # largest shuffle buffer for datasets (arrays get a full shuffle)
@@ -37,31 +39,34 @@ class DataWarning(UserWarning):
 # prepare: arrays or a dataset -> batches for the model.
 
 
-def _check_arrays(data):
-    """Returns `(images, labels)` numpy arrays from a pair, or raises with the fix."""
+def check_arrays(data):
+    """Returns `(images, labels)` numpy arrays from a pair, or raises with the fix.
+
+    The labels go through `_checks.check_labels` (whole numbers from 0, one per
+    image) and come back as int64.
+
+    Example:
+    >>> images, labels = check_arrays((np.zeros((2, 8, 8)), [0, 1]))
+    """
     if not isinstance(data, (tuple, list)) or len(data) != 2:
-        raise TypeError(
+        raise ArgumentTypeError(
             f"`data` must be an unbatched tf.data.Dataset of (image, label) or a pair "
-            f"(images, labels) of arrays; received {type(data).__name__}."
-        )
-    images, labels = np.asarray(data[0]), np.asarray(data[1])
+            f"(images, labels) of arrays; received {type(data).__name__}.", argument="data")
+    images = np.asarray(data[0])
+    labels = data[1]
     if images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[-1] not in (1, 3)):
-        raise ValueError(
+        raise ArgumentValueError(
             f"`images` must have shape (n, height, width), (n, height, width, 1) or "
-            f"(n, height, width, 3); received shape {images.shape}."
-        )
+            f"(n, height, width, 3); received shape {images.shape}.", argument="images")
     if not (np.issubdtype(images.dtype, np.integer) or np.issubdtype(images.dtype, np.floating)):
-        raise TypeError(f"`images` must hold numbers (uint8 or float); received dtype "
-                        f"{images.dtype}.")
-    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(
-            f"`labels` must be a 1-D array of integer class indices; received shape "
-            f"{labels.shape}, dtype {labels.dtype}. For one-hot labels pass "
-            f"labels.argmax(axis=1)."
-        )
+        raise ArgumentTypeError(
+            f"`images` must hold numbers (uint8 or float); received dtype "
+            f"{images.dtype}.", argument="images")
+    labels = check_labels(labels)
     if len(images) != len(labels) or len(images) == 0:
-        raise ValueError(f"`images` and `labels` must have the same, non-zero length; "
-                         f"received {len(images)} images and {len(labels)} labels.")
+        raise ArgumentValueError(
+            f"`images` and `labels` must have the same, non-zero length; "
+            f"received {len(images)} images and {len(labels)} labels.", argument="images")
     if np.issubdtype(images.dtype, np.floating) and images.max() <= 1.0:
         warnings.warn("`images` look scaled to [0, 1], but the models expect raw pixels "
                       "in [0, 255] (they preprocess themselves). Pass images * 255.",
@@ -73,23 +78,22 @@ def _check_dataset(dataset):
     """Checks that a dataset yields unbatched `(image, integer label)` pairs."""
     spec = dataset.element_spec
     if not isinstance(spec, tuple) or len(spec) != 2:
-        raise ValueError(f"`data` must yield (image, label) pairs; its elements are {spec}.")
+        raise ArgumentValueError(
+            f"`data` must yield (image, label) pairs; its elements are {spec}.", argument="data")
     image_spec, label_spec = spec
     if image_spec.shape.rank not in (2, 3) or (
             image_spec.shape.rank == 3 and image_spec.shape[-1] not in (1, 3)):
-        raise ValueError(
+        raise ArgumentValueError(
             f"`data` images must be (height, width), (height, width, 1) or (height, "
             f"width, 3); received {image_spec.shape}. If the dataset is batched, pass "
-            f"ds.unbatch(); when decoding files, set channels=3."
-        )
+            f"ds.unbatch(); when decoding files, set channels=3.", argument="data")
     if label_spec.shape.rank != 0 or not label_spec.dtype.is_integer:
-        raise ValueError(
+        raise ArgumentValueError(
             f"`data` labels must be integer class indices (one per image); received "
-            f"{label_spec}. For one-hot labels map them with tf.argmax(label)."
-        )
+            f"{label_spec}. For one-hot labels map them with tf.argmax(label).", argument="data")
 
 
-def prepare(data, image_size=None, channels=3, batch_size=32, shuffle=False, cache=True,
+def prepare(data, *, image_size=None, channels=3, batch_size=32, shuffle=False, cache=True,
             augment=None, seed=None):
     """Turns images and labels into batches a model can train on.
 
@@ -138,14 +142,17 @@ def prepare(data, image_size=None, channels=3, batch_size=32, shuffle=False, cac
     channels = check_choice(channels, "channels", (1, 3))
     batch_size = check_whole_number(batch_size, "batch_size")
     if not isinstance(shuffle, bool):
-        raise TypeError(f"`shuffle` must be True or False; received {shuffle!r}.")
+        raise ArgumentTypeError(
+            f"`shuffle` must be True or False; received {shuffle!r}.", argument="shuffle")
     if augment is not None and not callable(augment):
-        raise TypeError(f"`augment` must be a callable such as a Keras layer, or None; "
-                        f"received {type(augment).__name__}.")
+        raise ArgumentTypeError(
+            f"`augment` must be a callable such as a Keras layer, or None; "
+            f"received {type(augment).__name__}.", argument="augment")
     seed = check_seed(seed, allow_none=True)
     if not isinstance(cache, (bool, str, os.PathLike)):
-        raise TypeError(f"`cache` must be True, False or a cache file path; received "
-                        f"{cache!r}.")
+        raise ArgumentTypeError(
+            f"`cache` must be True, False or a cache file path; received "
+            f"{cache!r}.", argument="cache")
 
     converted = False  # True: the arrays were converted to model input up front
     if isinstance(data, tf.data.Dataset):
@@ -156,7 +163,7 @@ def prepare(data, image_size=None, channels=3, batch_size=32, shuffle=False, cac
         elif cache:
             dataset = dataset.cache(os.fspath(cache))
     else:
-        images, labels = _check_arrays(data)
+        images, labels = check_arrays(data)
         converted = _model_input_bytes(images, image_size, channels) <= CONVERT_UP_FRONT_BYTES
         if converted:
             # Small arrays: convert them all once, here. The batches are the same
@@ -182,7 +189,8 @@ def prepare(data, image_size=None, channels=3, batch_size=32, shuffle=False, cac
             dataset = dataset.map(_graph_code(lambda image, label: (_resize(image, image_size),
                                                                     label)),
                                   num_parallel_calls=AUTOTUNE)
-        dataset = _map_to_model_input(dataset.batch(batch_size), image_size, channels)
+        dataset = map_to_model_input(dataset.batch(batch_size), image_size=image_size,
+                                     channels=channels)
     if augment is not None:
         dataset = augment_dataset(dataset, augment)
     return dataset.prefetch(AUTOTUNE)
@@ -210,11 +218,13 @@ def augment_dataset(ds, augment):
     >>> train_ds = augment_dataset(train_ds, build_augmentation(seed=0))
     """
     if not isinstance(ds, tf.data.Dataset):
-        raise TypeError(f"`ds` must be a tf.data.Dataset of (images, labels); received "
-                        f"{type(ds).__name__}.")
+        raise ArgumentTypeError(
+            f"`ds` must be a tf.data.Dataset of (images, labels); received "
+            f"{type(ds).__name__}.", argument="ds")
     if not callable(augment):
-        raise TypeError(f"`augment` must be a callable such as build_augmentation(); "
-                        f"received {type(augment).__name__}.")
+        raise ArgumentTypeError(
+            f"`augment` must be a callable such as build_augmentation(); "
+            f"received {type(augment).__name__}.", argument="augment")
     layer = isinstance(augment, keras.layers.Layer)
 
     def apply(images, labels):
@@ -257,8 +267,16 @@ def _to_model_input(images, labels, image_size, channels):
     return images, tf.cast(labels, tf.int32)
 
 
-def _map_to_model_input(batches, image_size=None, channels=3):
-    """Maps every batch of `(images, labels)` through `_to_model_input`, in parallel."""
+def map_to_model_input(batches, *, image_size=None, channels=3):
+    """Maps every batch of `(images, labels)` to model input, in parallel.
+
+    Each batch is resized if `image_size` differs, given `channels` channels
+    and cast to float32 images and int32 labels (no AutoGraph).
+
+    Example:
+    >>> batches = map_to_model_input(tf.data.Dataset.from_tensor_slices(
+    ...     (np.zeros((4, 8, 8), np.uint8), np.arange(4))).batch(2), image_size=(16, 16))
+    """
     return batches.map(_graph_code(lambda images, labels: _to_model_input(
         images, labels, image_size, channels)), num_parallel_calls=AUTOTUNE)
 
@@ -282,14 +300,15 @@ def dataset_to_arrays(dataset):
     (5, 8, 8, 3)
     """
     if not isinstance(dataset, tf.data.Dataset):
-        raise TypeError(f"`dataset` must be a tf.data.Dataset; received "
-                        f"{type(dataset).__name__}.")
+        raise ArgumentTypeError(
+            f"`dataset` must be a tf.data.Dataset; received "
+            f"{type(dataset).__name__}.", argument="dataset")
     images, labels = [], []
     for image, label in dataset.as_numpy_iterator():
         images.append(image)
         labels.append(label)
     if not images:
-        raise ValueError("`dataset` is empty.")
+        raise ArgumentValueError("`dataset` is empty.", argument="dataset")
     join = np.stack if np.ndim(labels[0]) == 0 else np.concatenate
     return join(images), join(labels)
 
@@ -325,7 +344,7 @@ class _Records:
         """All records as one new in-memory array (needs memory for all of them)."""
         return self.read(np.arange(self.count))
 
-    def dataset(self, indices, labels, batch_size, shuffle=False, seed=None):
+    def dataset(self, indices, labels, batch_size, *, shuffle=False, seed=None):
         """A `tf.data.Dataset` of `(records, labels)` batches of the records at `indices`.
 
         Only the record numbers go through `tf.data`: they are shuffled (a full
@@ -369,7 +388,7 @@ class RecordFile(_Records):
             system's temporary folder, `tempfile.gettempdir()`).
     """
 
-    def __init__(self, shape, dtype, folder=None):
+    def __init__(self, shape, dtype, *, folder=None):
         super().__init__(shape, dtype)
         self.record_bytes = int(np.prod(self.shape)) * self.dtype.itemsize
         self.folder = folder

@@ -8,7 +8,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from transfer_keras._checks import check_seed, check_whole_number, is_whole_number
+from transfer_keras._checks import check_labels, check_seed, check_whole_number, is_whole_number
+from transfer_keras.errors import ArgumentTypeError, ArgumentValueError
 
 
 class LabelledImages(NamedTuple):
@@ -32,23 +33,26 @@ def _class_ids(classes, argument, class_names, present):
         if isinstance(item, str):
             if class_names is None or item not in list(class_names):
                 known = [] if class_names is None else list(map(str, class_names))
-                raise ValueError(f"Unknown class {item!r} in `{argument}`. Known names: "
-                                 f"{', '.join(known) or 'none'} (pass `class_names` to use "
-                                 f"names).")
+                raise ArgumentValueError(
+                    f"Unknown class {item!r} in `{argument}`. Known names: "
+                    f"{', '.join(known) or 'none'} (pass `class_names` to use names).",
+                    argument=argument)
             item = list(class_names).index(item)
         if not is_whole_number(item):
-            raise TypeError(f"`{argument}` must list class ids or names; received {item!r}.")
+            raise ArgumentTypeError(f"`{argument}` must list class ids or names; received "
+                                    f"{item!r}.", argument=argument)
         if int(item) not in present:
-            raise ValueError(f"Class {item!r} in `{argument}` has no images; the labels "
-                             f"present are {sorted(present)}.")
+            raise ArgumentValueError(f"Class {item!r} in `{argument}` has no images; the "
+                                     f"labels present are {sorted(present)}.",
+                                     argument=argument)
         ids.append(int(item))
     if not ids or len(set(ids)) != len(ids):
-        raise ValueError(f"`{argument}` must list one or more distinct classes; received "
-                         f"{classes!r}.")
+        raise ArgumentValueError(f"`{argument}` must list one or more distinct classes; "
+                                 f"received {classes!r}.", argument=argument)
     return ids
 
 
-def split_classes(images, labels, source_classes, target_classes, class_names=None):
+def split_classes(images, labels, source_classes, target_classes, *, class_names=None):
     """Splits a labelled set into two tasks with disjoint classes (source and target).
 
     Args:
@@ -73,20 +77,25 @@ def split_classes(images, labels, source_classes, target_classes, class_names=No
     ([1, 0, 1, 0], ['2', '0'])
     """
     images, labels = np.asarray(images), np.asarray(labels)
+    check_labels(labels)  # whole numbers from 0 (the arrays keep their dtype)
     if labels.ndim != 1 or len(images) != len(labels):
-        raise ValueError(f"`labels` must be 1-D with one label per image; received "
-                         f"{len(images)} images and labels of shape {labels.shape}.")
+        raise ArgumentValueError(
+            f"`labels` must be 1-D with one label per image; received "
+            f"{len(images)} images and labels of shape {labels.shape}.", argument="labels")
     present = set(np.unique(labels).tolist())
     if class_names is not None and present and max(present) >= len(class_names):
-        raise ValueError(f"`class_names` must name every label (up to {max(present)}); "
-                         f"received {len(class_names)} name(s). Pass one name per class, in "
-                         f"label order, or None.")
+        raise ArgumentValueError(
+            f"`class_names` must name every label (up to {max(present)}); "
+            f"received {len(class_names)} name(s). Pass one name per class, in "
+            f"label order, or None.", argument="class_names")
     source_ids = _class_ids(source_classes, "source_classes", class_names, present)
     target_ids = _class_ids(target_classes, "target_classes", class_names, present)
     overlap = sorted(set(source_ids) & set(target_ids))
     if overlap:
-        raise ValueError(f"`source_classes` and `target_classes` must not overlap; both "
-                         f"hold {overlap}. A transfer experiment needs new target classes.")
+        raise ArgumentValueError(
+            f"`source_classes` and `target_classes` must not overlap; both "
+            f"hold {overlap}. A transfer experiment needs new target classes.",
+            argument="source_classes")
     tasks = []
     for ids in (source_ids, target_ids):
         mask = np.isin(labels, ids)
@@ -97,7 +106,7 @@ def split_classes(images, labels, source_classes, target_classes, class_names=No
     return tuple(tasks)
 
 
-def sample_per_class(images, labels, n, seed=0):
+def sample_per_class(images, labels, n, *, seed=0):
     """Picks `n` random images of every class: a balanced, few-label training set.
 
     The same seed picks nested subsets: the 5 per class chosen for `n=5` are
@@ -123,9 +132,11 @@ def sample_per_class(images, labels, n, seed=0):
     n = check_whole_number(n, "n")
     seed = check_seed(seed)
     images, labels = np.asarray(images), np.asarray(labels)
+    check_labels(labels)  # whole numbers from 0 (the arrays keep their dtype)
     if labels.ndim != 1 or len(images) != len(labels):
-        raise ValueError(f"`labels` must be 1-D with one label per image; received "
-                         f"{len(images)} images and labels of shape {labels.shape}.")
+        raise ArgumentValueError(
+            f"`labels` must be 1-D with one label per image; received "
+            f"{len(images)} images and labels of shape {labels.shape}.", argument="labels")
     rng = np.random.default_rng(seed)
     chosen = []
     for label in np.unique(labels):
