@@ -27,13 +27,13 @@ def fashion_task():
     src = tk.project_source_backbone()
     fmnist = tk.load_fashion_mnist()
     _, target = tk.split_classes(fmnist.train_images, fmnist.train_labels, range(5),
-                                 range(5, 10), fmnist.class_names)
+                                 range(5, 10), class_names=fmnist.class_names)
     images, labels = tk.sample_per_class(target.images, target.labels, 1200, seed=0)
     order = np.random.default_rng(0).permutation(len(labels))
     val_index, train_index = order[:1000], order[1000:]
-    train_ds = tk.prepare((images[train_index], labels[train_index]), 64, batch_size=32,
+    train_ds = tk.prepare((images[train_index], labels[train_index]), image_size=64, batch_size=32,
                           shuffle=True, seed=0)
-    val_ds = tk.prepare((images[val_index], labels[val_index]), 64, batch_size=128)
+    val_ds = tk.prepare((images[val_index], labels[val_index]), image_size=64, batch_size=128)
 
     def build():
         return tk.build_classifier(src.backbone, 5, input_shape=(64, 64, 3), weights=src.weights,

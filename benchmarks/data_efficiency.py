@@ -27,9 +27,9 @@ def fashion(args):
     src = tk.project_source_backbone()
     fmnist = tk.load_fashion_mnist()
     _, train = tk.split_classes(fmnist.train_images, fmnist.train_labels, range(5),
-                                range(5, 10), fmnist.class_names)
+                                range(5, 10), class_names=fmnist.class_names)
     _, test = tk.split_classes(fmnist.test_images, fmnist.test_labels, range(5),
-                               range(5, 10), fmnist.class_names)
+                               range(5, 10), class_names=fmnist.class_names)
     return experiments.data_efficiency(
         src.backbone, train.images, train.labels, test.images, test.labels, src.weights,
         labels_per_class=(5, 10, 20, 50, 100), seeds=tuple(args.seeds),

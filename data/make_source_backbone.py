@@ -40,18 +40,18 @@ def main(argv=None):
     fmnist = tk.load_fashion_mnist()
     target_classes = [c for c in range(10) if c not in SOURCE_CLASSES]
     train, _ = tk.split_classes(fmnist.train_images, fmnist.train_labels, SOURCE_CLASSES,
-                                target_classes, fmnist.class_names)
+                                target_classes, class_names=fmnist.class_names)
     test, _ = tk.split_classes(fmnist.test_images, fmnist.test_labels, SOURCE_CLASSES,
-                               target_classes, fmnist.class_names)
+                               target_classes, class_names=fmnist.class_names)
     # 5,000 of the 30,000 source training images validate (early stopping);
     # the 5,000 source test images are used once, for the final figure.
     order = np.random.default_rng(SEED).permutation(len(train.labels))
     val_index, train_index = order[:5000], order[5000:]
     train_ds = tk.prepare((train.images[train_index], train.labels[train_index]),
-                          IMAGE_SIZE, batch_size=128, shuffle=True, seed=SEED)
-    val_ds = tk.prepare((train.images[val_index], train.labels[val_index]), IMAGE_SIZE,
+                          image_size=IMAGE_SIZE, batch_size=128, shuffle=True, seed=SEED)
+    val_ds = tk.prepare((train.images[val_index], train.labels[val_index]), image_size=IMAGE_SIZE,
                         batch_size=256)
-    test_ds = tk.prepare((test.images, test.labels), IMAGE_SIZE, batch_size=256)
+    test_ds = tk.prepare((test.images, test.labels), image_size=IMAGE_SIZE, batch_size=256)
     model, history = tk.pretrain_source(
         "mobilenet", train_ds, val_ds, num_classes=len(SOURCE_CLASSES),
         epochs=args.epochs, save_path=args.out, alpha=0.25,

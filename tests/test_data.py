@@ -309,7 +309,7 @@ def test_duplicates_within_one_class_are_reported_without_warning(tmp_path):
 def test_example_kit_photos_load_with_their_test_split():
     folder = tk.kit.example_photos_folder()
     before = _snapshot(folder)
-    data = tk.kit.load_example_photos(32, batch_size=64)
+    data = tk.kit.load_example_photos(image_size=32, batch_size=64)
     train_ds, val_ds, class_names, report = data
     assert _snapshot(folder) == before
     assert class_names == tk.kit.EXAMPLE_CLASS_NAMES == ["ants", "bees"]

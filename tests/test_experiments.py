@@ -16,9 +16,9 @@ def target_task():
     except tk.FashionMNISTUnavailableError as error:
         pytest.skip(f"Fashion-MNIST not available offline: {error}")
     _, train = tk.split_classes(fmnist.train_images, fmnist.train_labels, range(5),
-                                range(5, 10), fmnist.class_names)
+                                range(5, 10), class_names=fmnist.class_names)
     _, test = tk.split_classes(fmnist.test_images, fmnist.test_labels, range(5),
-                               range(5, 10), fmnist.class_names)
+                               range(5, 10), class_names=fmnist.class_names)
     return train, test
 
 

@@ -47,7 +47,7 @@ def test_keras_home_without_the_variable_is_the_one_keras_chose(tmp_path, monkey
 def test_weights_and_datasets_use_the_same_keras_home(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     assert keras_cache_dir() == tmp_path / "models"
-    assert data._keras_fashion_mnist_dir() == tmp_path / "datasets" / "fashion-mnist"
+    assert data.keras_fashion_mnist_dir() == tmp_path / "datasets" / "fashion-mnist"
 
 
 # --------------------------------------------------------------------------- downloads

@@ -89,7 +89,7 @@ def _test_set(test_images, test_labels, num_classes, max_test, image_size):
     """A balanced test set of at most `max_test` images, as a dataset."""
     per_class = min(max_test // num_classes, int(np.bincount(test_labels).min()))
     images, labels = sample_per_class(test_images, test_labels, per_class, seed=0)
-    return prepare((images, labels), image_size, batch_size=256), len(labels)
+    return prepare((images, labels), image_size=image_size, batch_size=256), len(labels)
 
 
 def _record(runs, model, test_ds, start, verbose, **run):
@@ -158,7 +158,7 @@ def data_efficiency(backbone, train_images, train_labels, test_images, test_labe
     for n in labels_per_class:
         for seed in seeds:
             images, labels = sample_per_class(train_images, train_labels, n, seed=seed)
-            train_ds = prepare((images, labels), image_size, batch_size=BATCH_SIZE,
+            train_ds = prepare((images, labels), image_size=image_size, batch_size=BATCH_SIZE,
                                shuffle=True, seed=seed)
             head_epochs = _epochs_for(settings["head_steps"], len(labels))
             fine_epochs = _epochs_for(settings["fine_tune_steps"], len(labels))
@@ -271,7 +271,7 @@ def layer_transferability(backbone, train_images, train_labels, test_images,
     for seed in seeds:
         images, labels = sample_per_class(train_images, train_labels, labels_per_class,
                                           seed=seed)
-        train_ds = prepare((images, labels), image_size, batch_size=BATCH_SIZE,
+        train_ds = prepare((images, labels), image_size=image_size, batch_size=BATCH_SIZE,
                            shuffle=True, seed=seed)
         epochs = _epochs_for(settings["scratch_steps"], len(labels))
         for k in blocks:

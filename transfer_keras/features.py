@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from transfer_keras import layout
-from transfer_keras.data.pipelines import RecordFile
+from transfer_keras.data import RecordFile
 from transfer_keras.evaluation import _traced_inference
 from transfer_keras.layout import clean_cut
 from transfer_keras.stages import check_label_range

@@ -161,7 +161,7 @@ def check_training_data(model, data, name):
                     else type(data).__name__)
         raise TypeError(f"`{name}` must be a batched tf.data.Dataset of (images, labels); "
                         f"received {received}. Make one with prepare((images, labels), "
-                        f"image_size).")
+                        f"image_size=224).")
     spec = data.element_spec
     if not isinstance(spec, tuple) or len(spec) != 2:
         raise ValueError(f"`{name}` must yield (images, labels) batches; its elements are "
@@ -176,7 +176,7 @@ def check_training_data(model, data, name):
             raise ValueError(f"`{name}` must yield batches of images, shape (batch, "
                              f"{', '.join(map(str, expected))}); its images have shape "
                              f"{tuple(images.shape)}. Batch it ({name}.batch(32)), or use "
-                             f"prepare({name}, image_size).")
+                             f"prepare({name}, image_size=224).")
         if any(want is not None and have is not None and want != have
                for want, have in zip(expected, images.shape[1:])):
             raise ValueError(f"`{name}` images are {tuple(images.shape[1:])} but the model "

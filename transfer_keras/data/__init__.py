@@ -63,9 +63,6 @@ from transfer_keras.data.pipelines import (
     prepare,
 )
 from transfer_keras.data.report import DataReport, ImageFolderData, ImageRecord
-
-# The old private spelling, until tests/test_keras_compat.py calls keras_fashion_mnist_dir.
-_keras_fashion_mnist_dir = keras_fashion_mnist_dir
 from transfer_keras.data.splits import (
     LabelledImages,
     sample_per_class,
