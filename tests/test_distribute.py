@@ -90,7 +90,7 @@ WORKER = textwrap.dedent("""
     labels = (np.arange(32) % 2).astype("int32")
     images = (rng.uniform(0, 120, (32, 32, 32, 3)) + labels[:, None, None, None] * 120)
     ds = tf.data.Dataset.from_tensor_slices((images.astype("float32"), labels)).batch(8)
-    model = tk.build_classifier("mobilenet", 2, (32, 32, 3), weights=None, alpha=0.25,
+    model = tk.build_classifier("mobilenet", 2, input_shape=(32, 32, 3), weights=None, alpha=0.25,
                                 strategy=strategy)
     history = tk.train_two_stage(model, ds, ds, head_epochs=2, fine_tune_epochs=1,
                                  patience=0, strategy=strategy, verbose=0,

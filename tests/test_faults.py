@@ -10,7 +10,7 @@ one of three ways, and nothing is lost or mixed.
 Cases are numbered after the issues they come from ("15.6" is item 6 of the
 reliability issue, "16.2" item 2 of the output-safety issue). Most call
 `cli.main([...])` in this process; only the signal cases start a subprocess.
-Count them with `pytest tests/test_faults.py --collect-only -q` (README, Reliability).
+Count them with `pytest tests/test_faults.py --collect-only -q` (docs/reliability.md).
 """
 
 import errno

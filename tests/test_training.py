@@ -1,5 +1,6 @@
 """Training recipes: stages, feature caching, checkpoints, save/load, scale."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -349,7 +350,7 @@ MIRRORED = textwrap.dedent("""
     images = (rng.uniform(0, 120, (32, 32, 32, 3)) + labels[:, None, None, None] * 120)
     ds = tf.data.Dataset.from_tensor_slices((images.astype("float32"), labels)).batch(8)
     src = tk.project_source_backbone()  # real features (random MobileNet ones are ~0)
-    model = tk.build_classifier(src.backbone, 2, (32, 32, 3), weights=src.weights,
+    model = tk.build_classifier(src.backbone, 2, input_shape=(32, 32, 3), weights=src.weights,
                                 **src.kwargs, strategy=strategy)
     history = tk.train_two_stage(model, ds, ds, head_epochs=1, fine_tune_epochs=1,
                                  feature_cache="disk", strategy=strategy, verbose=0)
@@ -541,6 +542,34 @@ def test_find_learning_rate_stops_when_the_loss_diverges():
     last = result.smoothed_losses[-1]
     assert not np.isfinite(last) or last > 4.0 * min(result.smoothed_losses[:-1])
     assert result.rates[0] <= result.suggestion <= result.rates[-1]
+
+
+def test_the_range_test_is_a_callback_on_a_plain_fit():
+    """`LearningRateFinder` works on any compiled model and a normal `fit`: one batch per
+    epoch, the rate multiplied by the same factor each time, the fit stopped on divergence."""
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.SGD(1e-5), loss="sparse_categorical_crossentropy")
+    x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
+    ds = tf.data.Dataset.from_tensor_slices((x, (x[:, 0] > 0).astype("int32"))).batch(16)
+    finder = lr_finder.LearningRateFinder(1e-4, 1e2, 9, diverge_factor=1e9)
+    history = model.fit(ds.repeat(), epochs=9, steps_per_epoch=1, callbacks=[finder], verbose=0)
+    assert finder.losses == pytest.approx(history.history["loss"])  # each epoch's one batch
+    np.testing.assert_allclose(finder.rates, np.logspace(-4, 2, 9), rtol=1e-6)
+    diverging = lr_finder.LearningRateFinder(1e-2, 1e6, 30, diverge_factor=1.5)
+    model.fit(ds.repeat(), epochs=30, steps_per_epoch=1, callbacks=[diverging], verbose=0)
+    assert len(diverging.losses) < 30  # stopped once the loss passed 1.5x its lowest
+
+
+def test_stage_histories_are_ours_and_frozen():
+    history = tk.train_head(_model(), _dataset(), _dataset(), epochs=2, verbose=0)
+    assert isinstance(history, tk.StageHistory) and history.feature_cache == "memory"
+    assert set(history.history) >= {"loss", "val_loss"} and history.epoch == [0, 1]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        history.feature_cache = "disk"
+    merged = tk.TransferHistory.from_stages(history, history, seconds={"head": 1.0})
+    assert merged.fine_tune_epoch == 2 and len(merged.epoch) == 4
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        merged.kept_stage = "head"
 
 
 def test_suggestion_rules_on_known_curves():
