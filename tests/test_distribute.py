@@ -48,12 +48,12 @@ def test_a_tiny_limit_caches_stage_one_on_disk_and_the_history_says_so(monkeypat
     model, ds = _tiny_model(), _toy_dataset()
     backbone_runs = []
     real_extract = tk_features.extract_outputs
-    monkeypatch.setattr(tk_features, "extract_outputs", lambda *args: backbone_runs.append(
-        args[2:3]) or real_extract(*args))  # (the memory limit)
+    monkeypatch.setattr(tk_features, "extract_outputs", lambda *args, **kwargs: (
+        backbone_runs.append(kwargs["memory_limit"]) or real_extract(*args, **kwargs)))
     monkeypatch.setattr(tk_features, "FEATURE_MEMORY_LIMIT", 1)
     history = tk.train_two_stage(model, ds, ds, head_epochs=3, fine_tune_epochs=0,
                                  patience=0, verbose=0)
-    assert backbone_runs == [(1,)]  # the backbone ran once (limit 1 byte) for 3 epochs
+    assert backbone_runs == [1]  # the backbone ran once (limit 1 byte) for 3 epochs
     assert history.feature_cache == "disk" and history.to_dict()["feature_cache"] == "disk"
     assert len(history.epoch) == 3 and np.isfinite(history.history["val_loss"]).all()
     with pytest.raises(ValueError, match="`feature_cache` must be one of"):

@@ -240,7 +240,7 @@ def test_two_stage_augments_stage_two_and_keeps_stage_one_cached(monkeypatch):
     cached_calls = []
     real_extract = tk_features.extract_outputs
     monkeypatch.setattr(tk_features, "extract_outputs",
-                        lambda *a: cached_calls.append(1) or real_extract(*a))
+                        lambda *a, **k: cached_calls.append(1) or real_extract(*a, **k))
     ds = _dataset()
     tk.train_two_stage(_model(), ds, ds, head_epochs=1, fine_tune_epochs=1, patience=0,
                        verbose=0, augment=augment)

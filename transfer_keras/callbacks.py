@@ -335,8 +335,11 @@ class TransferHistory:
             (`None` without validation data).
 
     Example:
-    >>> merged = TransferHistory.from_stages(head_history, fine_tune_history)
-    >>> figure = plot_history(merged)  # stage 2 marked where it begins
+    >>> head = train_head(model, train_ds, val_ds, epochs=2, verbose=0)
+    >>> tuned = fine_tune(model, train_ds, val_ds, epochs=1, verbose=0)
+    >>> merged = TransferHistory.from_stages(head, tuned)
+    >>> merged.fine_tune_epoch == len(head.epoch)
+    True
     """
 
     history: dict

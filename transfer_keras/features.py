@@ -15,7 +15,7 @@ start of that block; the frozen layers between the cut and the first
 trainable one then run in `top`, still frozen.
 
 >>> import transfer_keras as tk
->>> model = tk.build_classifier("efficientnet_lite0", 2, (64, 64, 3), weights=None)
+>>> model = tk.build_classifier("efficientnet_lite0", 2, input_shape=(64, 64, 3), weights=None)
 >>> _ = tk.unfreeze_backbone(model, from_layer="block6a_expand_conv")
 >>> frozen_prefix(model).cut_layer
 'block5c_add'

@@ -13,7 +13,7 @@ plots find the parts through this module only, so a change to the layout is a
 change here.
 
 >>> import transfer_keras as tk
->>> model = tk.build_classifier("mobilenet", 3, (32, 32, 3), weights=None,
+>>> model = tk.build_classifier("mobilenet", 3, input_shape=(32, 32, 3), weights=None,
 ...                             alpha=0.25)
 >>> parts = classifier_parts(model)
 >>> parts.backbone.name, [layer.name for layer in parts.head]

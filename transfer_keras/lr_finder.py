@@ -7,7 +7,7 @@ back as it found it; its suggestion comes from a small named rule
 (`suggest_steepest_rise`), applied to the smoothed losses (`smoothed`).
 
 >>> result = find_learning_rate(model, train_ds, stage="fine_tune", steps=20)
->>> figure = plots.plot_learning_rate_finder(result)
+>>> figure = plot_learning_rate_finder(result)  # from transfer_keras.plots
 """
 
 import dataclasses

@@ -220,7 +220,7 @@ def build_classifier(backbone, num_classes, *, input_shape=None, weights="imagen
         WeightsUnavailableError: ImageNet weights unavailable offline.
 
     Example:
-    >>> model = build_classifier("mobilenet", 3, (32, 32, 3), weights=None, alpha=0.25)
+    >>> model = build_classifier("mobilenet", 3, input_shape=(32, 32, 3), weights=None, alpha=0.25)
     >>> model.get_layer("backbone").trainable
     False
     """
@@ -251,7 +251,7 @@ def build_scratch_classifier(backbone, num_classes, *, input_shape=None, hidden_
         A functional `keras.Model` taking raw pixels, all layers trainable.
 
     Example:
-    >>> model = build_scratch_classifier("mobilenet", 5, (32, 32, 3), alpha=0.25)
+    >>> model = build_scratch_classifier("mobilenet", 5, input_shape=(32, 32, 3), alpha=0.25)
     """
     return _assemble(backbone, num_classes, input_shape, None, hidden_units, dropout,
                      pooling, augmentation, classifier_activation, mixed_precision,
@@ -361,7 +361,7 @@ def backbone_name(model):
         ValueError: the model's name does not start with a backbone name.
 
     Example:
-    >>> backbone_name(build_classifier("mobilenet", 3, (32, 32, 3), weights=None))
+    >>> backbone_name(build_classifier("mobilenet", 3, input_shape=(32, 32, 3), weights=None))
     'mobilenet'
     """
     for name in sorted(BACKBONES, key=len, reverse=True):  # names may hold "_"

@@ -45,7 +45,7 @@ def default_learning_rate(model, *, stage="fine_tune"):
         The learning rate, a float.
 
     Example:
-    >>> default_learning_rate(model, "fine_tune")
+    >>> default_learning_rate(model, stage="fine_tune")
     3e-05
     """
     stage = check_stage(stage)
@@ -117,7 +117,7 @@ def compile_for_stage(model, *, stage="head", learning_rate=None, optimizer=None
         The model, freshly compiled.
 
     Example:
-    >>> model = compile_for_stage(model, "fine_tune")
+    >>> model = compile_for_stage(model, stage="fine_tune")
     """
     stage = check_stage(stage)
     if learning_rate is None:
