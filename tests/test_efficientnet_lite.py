@@ -94,8 +94,10 @@ def test_backbone_gives_the_same_features_as_plain_keras_from_the_saved_file(lit
                                                                              test_photos):
     """The library's backbone and a plain `keras.Model` loaded from the converted file agree."""
     monkeypatch.setenv("KERAS_HOME", str(lite_home))
-    backbone = tk.build_backbone("efficientnet_lite0", (96, 96, 3))
-    assert backbone.weights_requested == efficientnet_lite.WEIGHTS_FILES[False]
+    built = tk.backbones.build_backbone_with_weights("efficientnet_lite0", (96, 96, 3))
+    backbone = built.model
+    assert built.weights_requested == efficientnet_lite.WEIGHTS_FILES[False]
+    assert built.weights_file == str(lite_home / "models" / built.weights_requested)
     plain = efficientnet_lite.EfficientNetLite0(include_top=False, weights=None,
                                                 input_shape=(96, 96, 3))
     plain.load_weights(str(lite_home / "models" / efficientnet_lite.WEIGHTS_FILES[False]))

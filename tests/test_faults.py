@@ -34,6 +34,9 @@ from PIL import Image
 
 import transfer_keras as tk
 import transfer_keras.cli as cli
+import transfer_keras.cli.folders as cli_folders
+import transfer_keras.cli.parser as cli_parser
+import transfer_keras.cli.train as cli_train
 from transfer_keras import _files, _keras_compat
 from transfer_keras.callbacks import TransferHistory
 from transfer_keras.training import train_head, train_two_stage
@@ -114,7 +117,7 @@ def previous_run(colours, tiny, tmp_path_factory):
     """A finished `train` run: the earlier work a new run must not destroy."""
     out = tmp_path_factory.mktemp("previous") / "run"
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(cli, "train_two_stage", _pretend_training)  # its files are what count
+        patch.setattr(cli_train, "train_two_stage", _pretend_training)  # its files are what count
         assert call_main("train", colours, *tiny, "--out", out) == 0
     return out
 
@@ -130,7 +133,7 @@ def _pretend_training(model, train_ds, val_ds=None, **kwargs):
 def no_training(monkeypatch):
     """Skips the training itself (the slow part) in `train`: the tests that use it are
     about what happens around it (reading, checking, writing)."""
-    monkeypatch.setattr(cli, "train_two_stage", _pretend_training)
+    monkeypatch.setattr(cli_train, "train_two_stage", _pretend_training)
 
 
 @pytest.fixture
@@ -198,7 +201,7 @@ def messy_run(tmp_path_factory, tiny):
     unreadable.chmod(0o000)
     out = root / "out"
     with _unreadable_even_for_root(unreadable), pytest.MonkeyPatch.context() as patch:
-        patch.setattr(cli, "train_two_stage", _pretend_training)  # the reading matters here
+        patch.setattr(cli_train, "train_two_stage", _pretend_training)  # the reading matters here
         patch.setattr(os, "scandir", _locked_folder_scandir)
         code = call_main("train", data, *tiny, "--out", out)
     unreadable.chmod(0o644)
@@ -341,7 +344,7 @@ def test_16_1_16_3_out_refused_before_any_work(where, tmp_path, colours, tiny, c
     a_file.write_text("keep me\n")
     out = {"a file": a_file, "under a file": a_file / "run", "DATA_DIR": colours,
            "inside DATA_DIR": colours / "red" / "run"}[where]
-    monkeypatch.setattr(cli, "load_image_folder", _no_reading)
+    monkeypatch.setattr(cli_train, "load_image_folder", _no_reading)
     before = snapshot(colours)
     assert_clear_error(call_main("train", colours, *tiny, "--out", out), capsys, 2, "--out")
     assert snapshot(colours) == before and a_file.read_text() == "keep me\n"
@@ -357,8 +360,8 @@ def test_16_1_read_only_out_exits_1_before_any_work(tmp_path, colours, tiny, cap
     locked.mkdir()
     locked.chmod(0o555)
     if os.access(locked, os.W_OK):  # root ignores permissions: pretend it does not
-        monkeypatch.setattr(cli.os, "access", lambda path, mode: False)
-    monkeypatch.setattr(cli, "load_image_folder", _no_reading)
+        monkeypatch.setattr(cli_folders.os, "access", lambda path, mode: False)
+    monkeypatch.setattr(cli_train, "load_image_folder", _no_reading)
     code = call_main("train", colours, *tiny, "--out", locked / "run")
     assert_clear_error(code, capsys, 1, "Permission denied", str(locked))
     assert not (locked / "run").exists()
@@ -545,7 +548,7 @@ def test_15_3_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path
 def test_16_6_image_size_too_large_is_refused(colours, tmp_path, capsys):
     code = call_main("train", colours, "--backbone", "mobilenet", "--image-size", "22400",
                      "--out", tmp_path / "run")
-    assert_clear_error(code, capsys, 2, "--image-size", str(cli.MAX_IMAGE_SIZE))
+    assert_clear_error(code, capsys, 2, "--image-size", str(cli_parser.MAX_IMAGE_SIZE))
 
 
 def test_16_6_a_truncated_cached_weights_file_is_called_damaged(keras_home, tmp_path,
@@ -562,7 +565,7 @@ def test_16_6_a_truncated_cached_weights_file_is_called_damaged(keras_home, tmp_
                                      ["--epochs", "0", "--fine-tune-epochs", "0"]])
 def test_16_7_bad_numbers_are_refused_before_the_data_is_read(options, colours, tiny,
                                                               tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(cli, "load_image_folder", _no_reading)
+    monkeypatch.setattr(cli_train, "load_image_folder", _no_reading)
     code = call_main("train", colours, *tiny, *options, "--out", tmp_path / "run")
     assert_clear_error(code, capsys, 2, options[0])
 
@@ -589,7 +592,7 @@ def test_16_8_classes_named_like_splits_are_explained(classes, tmp_path, tiny, c
         make_images(data / name, colour, 4)
     code = call_main("train", data, *tiny, "--validation-split", "0.25",
                      "--out", tmp_path / "run")
-    reserved = sorted(name for name in classes if name in cli.SPLIT_FOLDER_NAMES)
+    reserved = sorted(name for name in classes if name in cli_train.SPLIT_FOLDER_NAMES)
     assert_clear_error(code, capsys, 2, "cannot be class names", "Rename",
                        f"{reserved[0]}_class")
 

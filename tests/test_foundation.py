@@ -1,5 +1,6 @@
 """Backbone table, build_classifier, freezing and weights resolution."""
 
+import dataclasses
 import shutil
 import time
 import urllib.error
@@ -11,6 +12,7 @@ import pytest
 
 import transfer_keras as tk
 from transfer_keras import _keras_compat
+from transfer_keras.backbones import build_backbone_with_weights
 
 
 
@@ -279,10 +281,10 @@ def test_genuine_imagenet_weights_load_from_the_keras_cache(keras_home, monkeypa
     assert tk.cached_weights("mobilenet") == [keras_home / genuine.name]
     model = tk.build_classifier("mobilenet", 2, input_shape=(224, 224, 3), weights="imagenet",
                                 alpha=0.25)
-    backbone = model.get_layer("backbone")
-    _assert_kernels_match(backbone, genuine)
-    assert backbone.weights_file == str(keras_home / genuine.name)
-    assert backbone.weights_requested == genuine.name
+    _assert_kernels_match(model.get_layer("backbone"), genuine)
+    built = build_backbone_with_weights("mobilenet", (224, 224, 3), alpha=0.25)
+    assert built.weights_file == str(keras_home / genuine.name)
+    assert built.weights_requested == genuine.name
     assert tk.list_backbones()[0]["weights cached"] == "alpha 0.25 at 224 px"
 
 
@@ -291,23 +293,24 @@ def test_imagenet_at_another_size_uses_the_cached_file_of_any_size(keras_home, m
     shutil.copy(genuine, keras_home / genuine.name)
     _no_network(monkeypatch)
     for size in (128, 96, 160):  # Keras asks for mobilenet_2_5_128_tf_no_top.h5 at 128
-        backbone = tk.build_backbone("mobilenet", (size, size, 3), weights="imagenet",
-                                     alpha=0.25)
-        _assert_kernels_match(backbone, genuine)
-        assert backbone.weights_file == str(keras_home / genuine.name)
+        built = build_backbone_with_weights("mobilenet", (size, size, 3),
+                                            weights="imagenet", alpha=0.25)
+        _assert_kernels_match(built.model, genuine)
+        assert built.weights_file == str(keras_home / genuine.name)
         asked = size if size != 96 else 224  # Keras has no 96 px file for MobileNet v1
-        assert backbone.weights_requested == f"mobilenet_2_5_{asked}_tf_no_top.h5"
+        assert built.weights_requested == f"mobilenet_2_5_{asked}_tf_no_top.h5"
 
 
 def test_imagenet_offline_falls_back_to_the_example_kit(keras_home, monkeypatch):
     _no_network(monkeypatch)  # and an empty Keras cache
     for size in (224, 128):
-        backbone = tk.build_backbone("mobilenet", (size, size, 3), weights="imagenet",
-                                     alpha=0.25)
-        _assert_kernels_match(backbone, tk.kit.example_weights())
-        assert backbone.weights_file == str(tk.kit.example_weights())
-        assert backbone.weights_requested == f"mobilenet_2_5_{size}_tf_no_top.h5"
-    spelled = tk.build_backbone("mobilenet", (128, 128, 3), weights="ImageNet", alpha=0.25)
+        built = build_backbone_with_weights("mobilenet", (size, size, 3),
+                                            weights="imagenet", alpha=0.25)
+        _assert_kernels_match(built.model, tk.kit.example_weights())
+        assert built.weights_file == str(tk.kit.example_weights())
+        assert built.weights_requested == f"mobilenet_2_5_{size}_tf_no_top.h5"
+    spelled = build_backbone_with_weights("mobilenet", (128, 128, 3), weights="ImageNet",
+                                          alpha=0.25)
     assert spelled.weights_requested == "mobilenet_2_5_128_tf_no_top.h5"  # any case works
     with pytest.raises(tk.WeightsUnavailableError, match="mobilenet_5_0_128_tf_no_top"):
         tk.build_backbone("mobilenet", (128, 128, 3), weights="imagenet", alpha=0.5)
@@ -324,8 +327,11 @@ def test_example_weights_are_checked_by_sha256(tmp_path, monkeypatch):
 
 
 def test_random_weights_name_no_file():
-    backbone = tk.build_backbone("mobilenet", (32, 32, 3), weights=None, alpha=0.25)
-    assert backbone.weights_file is None and backbone.weights_requested is None
+    built = build_backbone_with_weights("mobilenet", (32, 32, 3), weights=None, alpha=0.25)
+    assert built.weights_file is None and built.weights_requested is None
+    assert not hasattr(built.model, "weights_file")  # nothing is set on Keras's object
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.weights_file = "x"
 
 
 def test_weights_path_round_trip(tmp_path):

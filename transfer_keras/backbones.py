@@ -29,7 +29,16 @@ import keras
 from transfer_keras import _keras_compat, efficientnet_lite, layout
 from transfer_keras._checks import is_number, is_whole_number
 from transfer_keras._table import Table
-from transfer_keras.errors import WeightsUnavailableError
+from transfer_keras._weights_files import (
+    first_line,
+    imagenet_file_for_another_size,
+    saved_with,
+)
+from transfer_keras.errors import (
+    ArgumentTypeError,
+    ArgumentValueError,
+    WeightsUnavailableError,
+)
 
 apps = keras.applications
 
@@ -148,13 +157,15 @@ def get_backbone_spec(name):
     224
     """
     if not isinstance(name, str):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"`backbone` must be a backbone name (str); received {name!r} of type "
-            f"{type(name).__name__}. Choose one of: {', '.join(BACKBONES)}."
+            f"{type(name).__name__}. Choose one of: {', '.join(BACKBONES)}.",
+            argument="backbone",
         )
     if _key(name) not in _BY_KEY:
-        raise ValueError(
-            f"Unknown backbone {name!r}. Choose one of: {', '.join(BACKBONES)}."
+        raise ArgumentValueError(
+            f"Unknown backbone {name!r}. Choose one of: {', '.join(BACKBONES)}.",
+            argument="backbone",
         )
     return _BY_KEY[_key(name)]
 
@@ -281,25 +292,26 @@ def check_input_shape(spec, input_shape):
         return (spec.default_size, spec.default_size, 3)
     shape = tuple(input_shape)
     if len(shape) != 3 or not all(is_whole_number(d) for d in shape):
-        raise ValueError(
+        raise ArgumentValueError(
             f"`input_shape` must be (height, width, channels) with whole numbers; "
             f"received {input_shape!r}. Example: ({spec.default_size}, "
-            f"{spec.default_size}, 3)."
-        )
+            f"{spec.default_size}, 3).", argument="input_shape")
     shape = tuple(int(d) for d in shape)
     height, width, channels = shape
     if channels != 3:
-        raise ValueError(
+        raise ArgumentValueError(
             f"`input_shape` must have 3 channels (RGB) for {spec.name!r}; received "
             f"{channels} in {shape}. Convert grayscale images to RGB, e.g. with "
-            f"`prepare(ds, image_size, channels=3)`, and pass (height, width, 3)."
+            f"`prepare(ds, image_size, channels=3)`, and pass (height, width, 3).",
+            argument="input_shape",
         )
     if min(height, width) < spec.min_size:
-        raise ValueError(
+        raise ArgumentValueError(
             f"`input_shape` {shape} is too small for {spec.name!r}: height and width "
             f"must be at least {spec.min_size} (its ImageNet size is "
             f"{spec.default_size}). Resize the images, e.g. `image_size="
-            f"({max(spec.min_size, 32)}, {max(spec.min_size, 32)})` or larger."
+            f"({max(spec.min_size, 32)}, {max(spec.min_size, 32)})` or larger.",
+            argument="input_shape",
         )
     return shape
 
@@ -312,16 +324,16 @@ def _check_weights(weights):
     if isinstance(weights, (str, os.PathLike)):
         path = Path(weights).expanduser()
         if not path.is_file():
-            raise ValueError(
+            raise ArgumentValueError(
                 f"`weights` must be 'imagenet', None or the path of an existing weights "
                 f"file; received {str(weights)!r}, which does not exist. Check the path, "
-                f"or use weights='imagenet' (download) or weights=None (from scratch)."
+                f"or use weights='imagenet' (download) or weights=None (from scratch).",
+                argument="weights",
             )
         return path
-    raise TypeError(
+    raise ArgumentTypeError(
         f"`weights` must be 'imagenet', None or a file path; received {weights!r} of "
-        f"type {type(weights).__name__}."
-    )
+        f"type {type(weights).__name__}.", argument="weights")
 
 
 @contextlib.contextmanager
@@ -363,10 +375,27 @@ def _explain_download_failure(spec, input_shape, arguments):
                 )
                 unavailable.damaged = False
             unavailable.file_name = fname
+            unavailable.argument = "weights"  # the argument that avoids it (None: random)
             raise unavailable from None
 
 
-def build_backbone(name, input_shape=None, weights="imagenet", **kwargs):
+@dataclasses.dataclass(frozen=True)
+class BuiltBackbone:
+    """A backbone and the file its weights came from (`build_backbone_with_weights`).
+
+    Attributes:
+        model: the headless `keras.Model`, as `build_backbone` returns it.
+        weights_file: the file its weights came from (`str`); `None` for random weights.
+        weights_requested: with `weights="imagenet"`, the file name Keras asked for (it
+            differs from `weights_file` when, offline, another size's file stood in).
+    """
+
+    model: object
+    weights_file: str = None
+    weights_requested: str = None
+
+
+def build_backbone(name, input_shape=None, *, weights="imagenet", **kwargs):
     """Builds a headless `keras.applications` backbone named `"backbone"`.
 
     Args:
@@ -383,15 +412,13 @@ def build_backbone(name, input_shape=None, weights="imagenet", **kwargs):
             for MobileNet). Defaults to the row's `kwargs`.
 
     Returns:
-        A `keras.Model` mapping preprocessed images to a 4-D feature map. Its
-        attribute `weights_file` names the file the weights came from (None for
-        random weights); with `weights="imagenet"`, `weights_requested` names the
-        file Keras asked for (the two differ when, offline, a file for another
-        input size stood in), else it is None.
+        A `keras.Model` mapping preprocessed images to a 4-D feature map. To
+        know which file its weights came from, call `build_backbone_with_weights`.
 
     Raises:
         ValueError: unknown backbone, bad input shape, unknown extra argument,
-            missing weights file, or a weights file that does not fit.
+            missing weights file, or a weights file that does not fit
+            (`ArgumentValueError`, naming the argument).
         WeightsUnavailableError: ImageNet weights neither cached nor downloadable.
 
     Example:
@@ -399,9 +426,51 @@ def build_backbone(name, input_shape=None, weights="imagenet", **kwargs):
     >>> backbone.output_shape
     (None, 3, 3, 256)
     """
+    return build_backbone_with_weights(name, input_shape, weights=weights, **kwargs).model
+
+
+def build_backbone_with_weights(name, input_shape=None, *, weights="imagenet", **kwargs):
+    """Builds a backbone as `build_backbone` does (same arguments, same errors), and
+    says which file its weights came from.
+
+    Returns:
+        A `BuiltBackbone` (`model`, `weights_file`, `weights_requested`).
+
+    Example:
+    >>> built = build_backbone_with_weights("mobilenet", (96, 96, 3), weights=None, alpha=0.25)
+    >>> built.weights_file is None and built.model.output_shape == (None, 3, 3, 256)
+    True
+    """
     spec = get_backbone_spec(name)
     input_shape = check_input_shape(spec, input_shape)
     weights = _check_weights(weights)
+    arguments = _check_backbone_kwargs(spec, kwargs)
+    common = dict(include_top=False, input_shape=input_shape)
+    requested = None  # the ImageNet file Keras asks for
+    if weights == "imagenet" and spec.imagenet_file is not None:  # the project's own
+        weights = spec.imagenet_file()
+        requested = weights.name
+    if weights == "imagenet":
+        try:
+            return _build_from_keras_imagenet(spec, common, arguments)
+        except WeightsUnavailableError as error:
+            if error.damaged:  # say so: another file would hide it
+                raise
+            requested = error.file_name
+            weights = imagenet_file_for_another_size(error.file_name)
+            if weights is None:
+                raise
+    if weights is not None:
+        _check_weights_file(weights)
+    backbone = spec.constructor(weights=None, **common, **arguments)
+    backbone.name = layout.BACKBONE
+    if weights is not None:
+        _load_backbone_weights(backbone, weights, spec, arguments)
+    return BuiltBackbone(backbone, None if weights is None else str(weights), requested)
+
+
+def _check_backbone_kwargs(spec, kwargs):
+    """The constructor arguments: the row's defaults updated by `kwargs`, checked."""
     unknown = sorted(set(kwargs) - set(spec.kwargs))
     if unknown:
         allowed = ", ".join(spec.kwargs) or "none"
@@ -410,121 +479,61 @@ def build_backbone(name, input_shape=None, weights="imagenet", **kwargs):
             f"Its extra arguments are: {allowed}."
         )
     if "alpha" in kwargs and not (is_number(kwargs["alpha"]) and kwargs["alpha"] > 0):
-        raise ValueError(f"`alpha` (the width multiplier) must be a number above 0, e.g. "
-                         f"0.25, 0.5, 0.75 or 1.0; received {kwargs['alpha']!r}.")
-    arguments = {**spec.kwargs, **kwargs}
-    common = dict(include_top=False, input_shape=input_shape)
-    requested = None  # the ImageNet file Keras asks for
-    if weights == "imagenet" and spec.imagenet_file is not None:  # the project's own
-        weights = spec.imagenet_file()
-        requested = weights.name
-    if weights == "imagenet":
+        raise ArgumentValueError(f"`alpha` (the width multiplier) must be a number above 0, "
+                                 f"e.g. 0.25, 0.5, 0.75 or 1.0; received {kwargs['alpha']!r}.",
+                                 argument="alpha")
+    return {**spec.kwargs, **kwargs}
+
+
+def _build_from_keras_imagenet(spec, common, arguments):
+    """A `keras.applications` backbone with ImageNet weights from the cache or a download."""
+    input_shape = common["input_shape"]
+    with _explain_download_failure(spec, input_shape, arguments) as requests:
         try:
-            with _explain_download_failure(spec, input_shape, arguments) as requests:
-                try:
-                    backbone = spec.constructor(weights="imagenet", **common, **arguments)
-                except ValueError as error:  # e.g. an alpha Keras has no ImageNet file for
-                    reason = _first_line(error).rstrip(". ")
-                    raise ValueError(
-                        f"No ImageNet weights for backbone {spec.name!r} with {arguments}: "
-                        f"{reason}. Or pass weights=None to train from random weights."
-                    ) from None
-            backbone.weights_file = str(requests[-1].folder / requests[-1].fname)
-            backbone.weights_requested = requests[-1].fname
-            backbone.name = layout.BACKBONE  # (some constructors use `name` for their config)
-            return backbone
-        except WeightsUnavailableError as error:
-            if error.damaged:  # say so: another file would hide it
-                raise
-            requested = error.file_name
-            weights = _imagenet_file_for_another_size(error.file_name)
-            if weights is None:
-                raise
-    if weights is not None:
-        _check_weights_file(weights)
-    backbone = spec.constructor(weights=None, **common, **arguments)
-    backbone.name = layout.BACKBONE
-    backbone.weights_file = None if weights is None else str(weights)
-    backbone.weights_requested = requested
-    if weights is not None:
-        try:
-            with warnings.catch_warnings():
-                # Keras 3 notes every weightless container it walks past; the
-                # weights themselves are all loaded (tests compare every tensor).
-                warnings.filterwarnings("ignore", message="Skipping nested container")
-                backbone.load_weights(str(weights))
-        except Exception as error:
-            raise ValueError(
-                f"`weights` file {str(weights)!r} does not fit backbone {spec.name!r} "
-                f"with arguments {arguments}{_saved_with(weights)} ({_first_line(error)}). "
-                f"Use the backbone name and arguments (e.g. alpha) the file was saved with."
+            backbone = spec.constructor(weights="imagenet", **common, **arguments)
+        except ValueError as error:  # e.g. an alpha Keras has no ImageNet file for
+            reason = first_line(error).rstrip(". ")
+            raise ArgumentValueError(
+                f"No ImageNet weights for backbone {spec.name!r} with {arguments}: "
+                f"{reason}. Or pass weights=None to train from random weights.",
+                argument="alpha",  # (the other arguments have ImageNet files)
             ) from None
-    return backbone
+    backbone.name = layout.BACKBONE  # (some constructors use `name` for their config)
+    return BuiltBackbone(backbone, str(requests[-1].folder / requests[-1].fname),
+                         requests[-1].fname)
+
+
+def _load_backbone_weights(backbone, weights, spec, arguments):
+    """Loads a weights file into `backbone`, or says why the file does not fit."""
+    try:
+        with warnings.catch_warnings():
+            # Keras 3 notes every weightless container it walks past; the
+            # weights themselves are all loaded (tests compare every tensor).
+            warnings.filterwarnings("ignore", message="Skipping nested container")
+            backbone.load_weights(str(weights))
+    except Exception as error:
+        raise ArgumentValueError(
+            f"`weights` file {str(weights)!r} does not fit backbone {spec.name!r} "
+            f"with arguments {arguments}{saved_with(weights)} ({first_line(error)}). "
+            f"Use the backbone name and arguments (e.g. alpha) the file was saved with.",
+            argument="weights",
+        ) from None
 
 
 def _check_weights_file(path):
     """Refuses, with the fix, a `weights` file that is not backbone weights at all."""
     name = Path(path).name.lower()
     if name.endswith(".keras"):
-        raise ValueError(
+        raise ArgumentValueError(
             f"`weights` file {str(path)!r} is a whole Keras model (.keras), not backbone "
             f"weights. Load it with tk.load_model({str(path)!r}); or save its backbone's "
             f"weights with tk.layout.backbone_of(model).save_weights('backbone.weights.h5') "
-            f"and pass that file.")
+            f"and pass that file.", argument="weights")
     if not name.endswith((".h5", ".hdf5")):
-        raise ValueError(
+        raise ArgumentValueError(
             f"`weights` file {str(path)!r} is not a weights file (.weights.h5 as "
             f"`backbone.save_weights` writes, or an older .h5). Pass such a file, "
-            f"'imagenet' or None.")
-
-
-def _saved_with(weights):
-    """The clause "; name.json beside it says it was saved with ..." from the
-    record that `pretrain_source` writes beside its weights (`name.json` for
-    `name.weights.h5`), else ''."""
-    if not str(weights).endswith(".weights.h5"):
-        return ""
-    record = Path(str(weights)[:-len(".weights.h5")] + ".json")
-    try:
-        info = json.loads(record.read_text())
-        return f"; {record.name} beside it says it was saved with {info['backbone']!r}, " \
-               f"{info['backbone_kwargs']}"
-    except (OSError, ValueError, KeyError, TypeError):
-        return ""
-
-
-def _first_line(error, limit=300):
-    """The gist of an error, at most `limit` characters: Keras's shape errors go on
-    to print every value of the tensor (kilobytes), after "Target variable"."""
-    text = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
-    text = text.split(" Target variable:")[0] or type(error).__name__
-    return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
-# The input sizes Keras publishes ImageNet files for (MobileNet, MobileNetV2).
-IMAGENET_FILE_SIZES = (224, 192, 160, 128, 96)
-
-
-def _imagenet_file_for_another_size(file_name):
-    """An ImageNet file of the same backbone and width for another input size.
-
-    MobileNet and MobileNetV2 have one file per input size (`..._128_...`,
-    `..._224_...`), but their convolution weights do not depend on the size, so
-    any of them fits. Looks in the Keras cache, then in the example kit; returns
-    the exact file first when the kit has it. `None` when nothing fits.
-    """
-    from transfer_keras.kit import kit_folder  # (the kit imports the data module)
-
-    size = next((s for s in IMAGENET_FILE_SIZES if f"_{s}_" in file_name), None)
-    names = [file_name] + [file_name.replace(f"_{size}_", f"_{other}_")
-                           for other in IMAGENET_FILE_SIZES if size and other != size]
-    for name in names:
-        for folder in (keras_cache_dir(), kit_folder() / "imagenet"):
-            if (folder / name).is_file():
-                return folder / name
-    return None
-
-
+            f"'imagenet' or None.", argument="weights")
 
 
 class SourceBackbone(NamedTuple):
@@ -545,7 +554,7 @@ class SourceBackbone(NamedTuple):
     info: dict
 
 
-def project_source_backbone(folder=None):
+def project_source_backbone(*, folder=None):
     """Returns the project's own source backbone: MobileNet (alpha 0.25) trained on
     Fashion-MNIST classes 0-4, shipped in the repository's `data/` folder.
 

@@ -40,6 +40,7 @@ from transfer_keras import baselines, efficientnet_lite, kit, layout
 from transfer_keras._checks import check_whole_number, is_number, is_whole_number
 from transfer_keras._table import Table
 from transfer_keras.data import prepare, sample_per_class
+from transfer_keras.errors import ArgumentValueError
 from transfer_keras.evaluation import evaluate_classifier
 from transfer_keras.models import build_classifier
 from transfer_keras.scratch import train_from_scratch
@@ -284,13 +285,14 @@ def _check_showcase_args(image_size, seeds, labels_per_class, learning_rates, wo
     image_size = check_whole_number(image_size, "image_size", 32)
     seeds = tuple(seeds)
     if not seeds or len(set(seeds)) != len(seeds) or not all(map(is_whole_number, seeds)):
-        raise ValueError(f"`seeds` must be distinct whole numbers, at least one (3 or more "
-                         f"to show a spread); received {seeds!r}.")
+        raise ArgumentValueError(f"`seeds` must be distinct whole numbers, at least one (3 "
+                                 f"or more to show a spread); received {seeds!r}.",
+                                 argument="seeds")
     smallest = 30  # per class in val/ and train/ of the kit
     if not all(is_whole_number(n) and 1 <= n < smallest for n in labels_per_class):
-        raise ValueError(f"`labels_per_class` must be whole numbers from 1 to {smallest - 1} "
-                         f"(the curve's smaller training sets); received "
-                         f"{labels_per_class!r}.")
+        raise ArgumentValueError(f"`labels_per_class` must be whole numbers from 1 to "
+                                 f"{smallest - 1} (the curve's smaller training sets); "
+                                 f"received {labels_per_class!r}.", argument="labels_per_class")
     if not learning_rates or not all(is_number(r) and r > 0 for r in learning_rates):
         raise ValueError(f"`scratch_learning_rates` must be positive numbers; received "
                          f"{learning_rates!r}.")
