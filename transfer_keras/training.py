@@ -51,9 +51,10 @@ from transfer_keras.backbones import get_backbone_spec
 from transfer_keras.data import augment_dataset
 from transfer_keras.data.pipelines import RecordFile
 from transfer_keras.callbacks import build_schedule
-from transfer_keras.evaluation import _traced_inference, num_classes_of
 from transfer_keras.features import frozen_prefix
 from transfer_keras.freezing import first_unfrozen_layer, freeze_backbone, unfreeze_backbone
+from transfer_keras.inference import loss_for, num_classes_of
+from transfer_keras.inference import traced_inference as _traced_inference
 from transfer_keras.models import (
     backbone_name,
     build_scratch_classifier,
@@ -129,19 +130,6 @@ def _check_stage(stage):
             f"{stage!r}."
         )
     return aliases[stage]
-
-
-def loss_for(model):
-    """Returns the right loss for a model's `predictions` layer.
-
-    One unit -> binary cross-entropy; several -> sparse categorical
-    cross-entropy (integer labels); `from_logits` when the layer has no activation.
-    """
-    layer = layout.predictions_of(model)
-    from_logits = layer.activation.__name__ == "linear"
-    if layer.units == 1:
-        return keras.losses.BinaryCrossentropy(from_logits=from_logits)
-    return keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
 
 
 def _accuracy_metric(model):
