@@ -442,8 +442,9 @@ def test_compare_errors(fixed_predictions):
         compare({"run": {"acc": 0.9}})
     with pytest.raises(TypeError, match=r"results\['run'\]"):
         compare({"run": 0.9})
-    for bad in (float("nan"), 90, "0.9", -0.1):  # NaN used to be named the best run
-        with pytest.raises(ValueError, match=r"\['accuracy'\]` must be a number from 0 to 1"):
+    for bad, error in [(float("nan"), ValueError), (90, ValueError), (-0.1, ValueError),
+                       ("0.9", TypeError)]:  # NaN used to be named the best run
+        with pytest.raises(error, match=r"\['accuracy'\]` must be a number from 0 to 1"):
             compare({"run": {"accuracy": bad}, "other": {"accuracy": 0.5}})
     with pytest.raises(ValueError, match=r"\['train_seconds'\]` must be a number >= 0"):
         compare({"run": {"accuracy": 0.5, "train_seconds": -1}})

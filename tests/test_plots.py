@@ -117,6 +117,8 @@ def test_plot_history_from_keras_fit():
 def test_plot_history_errors():
     with pytest.raises(ValueError, match="at least 'loss'"):
         plot_history({"accuracy": [0.5]})
+    with pytest.raises(TypeError, match="at least 'loss'; received list"):
+        plot_history([1.0, 0.5])
     with pytest.raises(ValueError, match="`fine_tune_epoch` must be"):
         plot_history({"loss": [1.0, 0.5]}, fine_tune_epoch=5)
 
@@ -289,7 +291,7 @@ def test_plot_learning_rate_finder_log_rates_and_the_suggestion_marked():
     np.testing.assert_allclose(lines[f"suggestion {rates[7]:.1e}"].get_xdata(), [rates[7]] * 2)
     assert ax.get_ylim()[1] < 40.0  # the diverged tail does not squash the curve
     assert "head" in ax.get_title()
-    with pytest.raises(ValueError, match="no rates"):
+    with pytest.raises(TypeError, match="no rates"):
         plots.plot_learning_rate_finder({"losses": []})
 
 

@@ -24,7 +24,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from transfer_keras import efficientnet_lite, layout
-from transfer_keras._checks import check_labels, check_whole_number
+from transfer_keras._checks import check_labels, check_whole_number, is_whole_number
 from transfer_keras.inference import in_batches, traced_inference
 
 LOGISTIC_C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0)
@@ -210,6 +210,7 @@ def imagenet_head(test, imagenet_classes, *, batch_size=64):
 
     Raises:
         ValueError: a class index outside 0..999, or fewer indices than classes.
+        TypeError: a class index that is not a whole number.
 
     Example:
     >>> imagenet_head((x_test, y_test), [310, 309]).accuracy > 0.5  # doctest: +SKIP
@@ -217,10 +218,11 @@ def imagenet_head(test, imagenet_classes, *, batch_size=64):
     """
     images, labels = _checked_part("test", test, "images")
     indices = list(imagenet_classes)
-    if not indices or not all(isinstance(i, (int, np.integer)) and 0 <= i < 1000
-                              for i in indices):
-        raise ValueError(f"`imagenet_classes` must be ImageNet-1k class indices (0 to 999), "
-                         f"one per target class; received {imagenet_classes!r}.")
+    if not indices or not all(is_whole_number(i) and 0 <= i < 1000 for i in indices):
+        error = ValueError if all(map(is_whole_number, indices)) else TypeError
+        raise error(f"`imagenet_classes` must be ImageNet-1k class indices (0 to 999), one "
+                    f"per target class; received {imagenet_classes!r}. Ants and bees are "
+                    f"e.g. [310, 309].")
     if labels.max() >= len(indices):
         raise ValueError(f"`imagenet_classes` names {len(indices)} classes but the labels go "
                          f"up to {labels.max()}; give one ImageNet index per target class.")

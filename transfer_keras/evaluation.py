@@ -456,14 +456,16 @@ def _comparison_row(name, result):
     for key in ("accuracy", "macro_f1"):  # scores between 0 and 1, or None (not measured)
         value = values.get(key)
         if value is not None and not (is_number(value) and 0 <= value <= 1):
-            raise ValueError(
+            error = ValueError if is_number(value) else TypeError
+            raise error(
                 f"`results[{name!r}]['{key}']` must be a number from 0 to 1 (or None); "
                 f"received {value!r}. Pass a fraction (0.9, not 90), as a number.")
     for key in ("trainable_params", "train_seconds"):
         value = values.get(key)
         if value is not None and not (is_number(value) and value >= 0):
-            raise ValueError(f"`results[{name!r}]['{key}']` must be a number >= 0 (or "
-                             f"None); received {value!r}.")
+            error = ValueError if is_number(value) else TypeError
+            raise error(f"`results[{name!r}]['{key}']` must be a number >= 0 (or "
+                        f"None); received {value!r}. Pass the measured number, e.g. 12.5.")
     return {
         "run": str(name),
         "accuracy": values.get("accuracy"),
@@ -487,8 +489,10 @@ def compare(results):
         training time s`; a note names the run with the best accuracy.
 
     Raises:
-        ValueError: `results` is empty or a dict has unknown keys.
-        TypeError: `results` is not a dict, or a result has an unsupported type.
+        ValueError: `results` is empty, a dict has unknown keys, or a score is
+            out of range.
+        TypeError: `results` is not a dict, a result has an unsupported type,
+            or a score is not a number.
 
     Example:
     >>> table = compare({"frozen": frozen_report,

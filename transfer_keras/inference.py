@@ -37,8 +37,8 @@ def outputs_logits(model):
     has no activation: a Dense layer with `activation=None` gives logits.
 
     Example:
-    >>> outputs_logits(build_classifier("mobilenet", 3, classifier_activation=None))
-    True
+    >>> outputs_logits(model)  # a softmax head
+    False
     """
     layer = layout.find_predictions(model)
     if layer is None and getattr(model, "layers", None):
@@ -55,8 +55,8 @@ def loss_for(model):
     no activation (`outputs_logits`).
 
     Example:
-    >>> loss_for(build_classifier("mobilenet", 2))  # doctest: +ELLIPSIS
-    <...SparseCategoricalCrossentropy...>
+    >>> type(loss_for(model)).__name__  # two softmax units
+    'SparseCategoricalCrossentropy'
     """
     from_logits = outputs_logits(model)
     if model.output_shape[-1] == 1:
@@ -113,7 +113,7 @@ def num_classes_of(model):
     """Classes the model predicts: its output units, or 2 for one sigmoid unit.
 
     Example:
-    >>> num_classes_of(build_classifier("mobilenet", 2, classifier_activation="sigmoid"))
+    >>> num_classes_of(model)
     2
     """
     units = int(model.output_shape[-1])
@@ -190,8 +190,8 @@ def in_batches(function, images, batch_size):
     `batch_size` at a time, and returns one numpy array.
 
     Example:
-    >>> in_batches(traced_inference(model), images, 32).shape  # a 2-class model
-    (100, 2)
+    >>> in_batches(traced_inference(model), images[:10], 4).shape  # a 2-class model
+    (10, 2)
     """
     return np.concatenate([function(tf.cast(images[start:start + batch_size], tf.float32)).numpy()
                            for start in range(0, len(images), batch_size)])

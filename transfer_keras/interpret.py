@@ -75,7 +75,7 @@ def compute_grad_cam(model, image, *, class_index=None):
 
     Example:
     >>> cam = compute_grad_cam(model, images[0])
-    >>> cam.heatmap.shape, cam.class_index == cam.probabilities.argmax()
+    >>> cam.heatmap.shape, cam.class_index == int(cam.probabilities.argmax())
     ((128, 128), True)
     """
     try:

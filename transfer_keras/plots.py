@@ -211,6 +211,8 @@ def plot_history(history, *, fine_tune_epoch=None):
 
     Raises:
         ValueError: no `loss` in the history, or `fine_tune_epoch` out of range.
+        TypeError: `history` is neither a History nor a dict, or
+            `fine_tune_epoch` is not a whole number.
 
     Example:
     >>> figure = plot_history(history)  # history = model.fit(...) or the two-stage result
@@ -220,7 +222,7 @@ def plot_history(history, *, fine_tune_epoch=None):
     logs = getattr(history, "history", history)
     if not isinstance(logs, dict) or "loss" not in logs:
         found = sorted(logs) if isinstance(logs, dict) else type(logs).__name__
-        raise ValueError(
+        raise (ValueError if isinstance(logs, dict) else TypeError)(
             f"`history` must be a Keras History or a dict of per-epoch lists with at "
             f"least 'loss'; received {found}."
         )
@@ -463,7 +465,8 @@ def plot_learning_rate_finder(result):
         suggested rate; the rate axis is logarithmic.
 
     Raises:
-        ValueError: `result` has no recorded steps or misses an attribute.
+        ValueError: `result` has no recorded steps.
+        TypeError: `result` is not a learning-rate finder result (it misses an attribute).
 
     Example:
     >>> figure = plot_learning_rate_finder(find_learning_rate(model, train_ds, steps=20))
@@ -471,8 +474,8 @@ def plot_learning_rate_finder(result):
     missing = [name for name in ("rates", "losses", "smoothed_losses", "suggestion")
                if not hasattr(result, name)]
     if missing:
-        raise ValueError(f"`result` must be what find_learning_rate returned; it has no "
-                         f"{', '.join(missing)} (received {type(result).__name__}).")
+        raise TypeError(f"`result` must be what find_learning_rate returned; it has no "
+                        f"{', '.join(missing)} (received {type(result).__name__}).")
     if not len(result.rates):
         raise ValueError("`result` holds no steps: there is nothing to plot.")
     figure = Figure(figsize=(6, 3.8), layout="constrained")
@@ -509,13 +512,20 @@ def plot_learning_rate_schedules(schedules, steps, *, group_factors=None):
     Returns:
         A `matplotlib.figure.Figure` with one axes, the rate on a linear scale.
 
+    Raises:
+        TypeError: `schedules` is not a dict, or `steps` not a whole number.
+        ValueError: `schedules` is empty, or `steps` < 1.
+
     Example:
     >>> figure = plot_learning_rate_schedules(
     ...     {"warm-up + cosine": tk.WarmupCosine(1e-3, 60, 6)}, 60)
     """
-    if not isinstance(schedules, dict) or not schedules:
-        raise ValueError(f"`schedules` must be a dict of label -> schedule; received "
-                         f"{type(schedules).__name__}.")
+    if not isinstance(schedules, dict):
+        raise TypeError(f"`schedules` must be a dict of label -> schedule; received "
+                        f"{type(schedules).__name__}. Pass e.g. {{'one-cycle': schedule}}.")
+    if not schedules:
+        raise ValueError("`schedules` must be a dict of label -> schedule; received an "
+                         "empty dict. Pass at least one schedule.")
     steps = check_whole_number(steps, "steps", 1, what="a whole number of steps")
     figure = Figure(figsize=(6, 3.4), layout="constrained")
     ax = figure.add_subplot()
