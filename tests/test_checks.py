@@ -90,8 +90,12 @@ def test_fraction_positive_number_and_choice():
                        ("avg", TypeError)]:
         with pytest.raises(error, match=r"`channels` must be one of 1, 3; received"):
             check_choice(bad, "channels", (1, 3))
-    with pytest.raises(ValueError, match="`pooling` must be one of 'avg', 'max', None"):
+    with pytest.raises(ValueError, match="`pooling` must be one of 'avg', 'max', None; "
+                                         "received 'mean'. Use e.g. pooling='avg'.$"):
         check_choice("mean", "pooling", ("avg", "max", None))
+    with pytest.raises(TypeError, match=r"received '1e-3'\. Pass a number, not a string: "
+                                        r"learning_rate=0\.001\.$"):
+        check_positive_number("1e-3", "learning_rate")
 
 
 def test_seed_is_a_whole_number_numpy_can_use():

@@ -548,5 +548,3 @@ def test_evaluation_holds_scores_only():
     for moved in ("top_losses", "TopLoss", "predict_probabilities", "num_classes_of"):
         assert moved not in evaluation.__all__
     assert "top_losses" not in vars(evaluation) and "TopLoss" not in vars(evaluation)
-    # Still importable from here until transfer_keras/__init__ imports them from interpret.
-    assert evaluation.top_losses is top_losses

@@ -116,10 +116,19 @@ def check_epochs(epochs, name="epochs", minimum=1, hint=""):
                               hint=hint or f"Use e.g. {name}={max(minimum, 5)}.")
 
 
+def _as_number(value, name):
+    """The fix for a number given as a string (`"1e-3"`), or ""."""
+    try:
+        number = float(value) if isinstance(value, str) else None
+    except ValueError:
+        return ""
+    return "" if number is None else f"Pass a number, not a string: {name}={number!r}."
+
+
 def _check_real(value, name, what, hint):
     if not is_number(value):
         raise ArgumentTypeError(f"`{name}` must be {what}; received {value!r}."
-                                f"{_ending(hint)}", argument=name)
+                                f"{_ending(_as_number(value, name) or hint)}", argument=name)
 
 
 def check_positive_number(value, name, hint=""):
@@ -186,6 +195,7 @@ def check_choice(value, name, choices, hint=""):
     if not is_one_of(value, choices):
         error = (ArgumentValueError if _kind(value) in {_kind(c) for c in choices}
                  else ArgumentTypeError)
+        hint = hint or f"Use e.g. {name}={next(iter(choices))!r}."
         raise error(f"`{name}` must be one of {', '.join(map(repr, choices))}; "
                     f"received {value!r}.{_ending(hint)}", argument=name)
     return value
