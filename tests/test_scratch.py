@@ -18,7 +18,7 @@ def _tiny_ds(num_images=16, batch_size=8, seed=0):
 
 
 def _model():
-    return tk.build_scratch_classifier("mobilenet", 2, (32, 32, 3), alpha=0.25)
+    return tk.build_scratch_classifier("mobilenet", 2, input_shape=(32, 32, 3), alpha=0.25)
 
 
 def test_fit_from_scratch_trains_one_stage_and_times_it():

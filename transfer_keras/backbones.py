@@ -395,7 +395,7 @@ class BuiltBackbone:
     weights_requested: str = None
 
 
-def build_backbone(name, input_shape=None, *, weights="imagenet", **kwargs):
+def build_backbone(name, *, input_shape=None, weights="imagenet", **kwargs):
     """Builds a headless `keras.applications` backbone named `"backbone"`.
 
     Args:
@@ -426,10 +426,11 @@ def build_backbone(name, input_shape=None, *, weights="imagenet", **kwargs):
     >>> backbone.output_shape
     (None, 3, 3, 256)
     """
-    return build_backbone_with_weights(name, input_shape, weights=weights, **kwargs).model
+    return build_backbone_with_weights(name, input_shape=input_shape, weights=weights,
+                                       **kwargs).model
 
 
-def build_backbone_with_weights(name, input_shape=None, *, weights="imagenet", **kwargs):
+def build_backbone_with_weights(name, *, input_shape=None, weights="imagenet", **kwargs):
     """Builds a backbone as `build_backbone` does (same arguments, same errors), and
     says which file its weights came from.
 

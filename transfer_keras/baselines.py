@@ -14,7 +14,7 @@ regularisation strength `C` on the validation set, never on the test set.
 Each returns a `BaselineScore` with the test accuracy and what was chosen.
 """
 
-from typing import NamedTuple
+import dataclasses
 
 import keras
 import numpy as np
@@ -24,15 +24,23 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from transfer_keras import efficientnet_lite, layout
-from transfer_keras._checks import check_labels, check_whole_number
-from transfer_keras.evaluation import _in_batches, _traced_inference
+from transfer_keras._checks import check_labels, check_whole_number, is_whole_number
+from transfer_keras.inference import in_batches, traced_inference
 
 LOGISTIC_C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0)
 PIXELS_SIDE = 32
 
 
-class BaselineScore(NamedTuple):
-    """A baseline's test accuracy and what was chosen on the validation set."""
+@dataclasses.dataclass(frozen=True)
+class BaselineScore:
+    """A baseline's test accuracy and what was chosen on the validation set.
+
+    Attributes:
+        accuracy: the test accuracy.
+        val_accuracy: the validation accuracy of what was chosen (NaN when
+            nothing is chosen on validation data).
+        chosen: what was chosen, e.g. `{"C": 0.1}`.
+    """
 
     accuracy: float
     val_accuracy: float
@@ -155,7 +163,7 @@ def pooled_features(model, *image_sets, batch_size=64):
     sizes = np.cumsum(counts)[:-1]
     images = np.concatenate([np.asarray(images, np.float32) for images in image_sets])
     # The same trace as extract_features.
-    features = _in_batches(_traced_inference(model, features=True), images, batch_size)
+    features = in_batches(traced_inference(model, features=True), images, batch_size)
     parts = np.split(features, sizes)
     return parts[0] if len(parts) == 1 else parts
 
@@ -165,7 +173,7 @@ def _downsized(images, side):
     return resized.numpy().reshape(len(images), -1)
 
 
-def pixels_logistic(train, val, test, side=PIXELS_SIDE):
+def pixels_logistic(train, val, test, *, side=PIXELS_SIDE):
     """Logistic regression on raw pixels, downsized to `side` x `side`.
 
     Args:
@@ -183,7 +191,7 @@ def pixels_logistic(train, val, test, side=PIXELS_SIDE):
     return logistic_regression(*[(_downsized(images, side), labels) for images, labels in parts])
 
 
-def imagenet_head(test, imagenet_classes, batch_size=64):
+def imagenet_head(test, imagenet_classes, *, batch_size=64):
     """Test accuracy of EfficientNet-Lite0's ImageNet head, with no training on the task.
 
     For each image the 1000-class head's probabilities of the given ImageNet
@@ -202,6 +210,7 @@ def imagenet_head(test, imagenet_classes, batch_size=64):
 
     Raises:
         ValueError: a class index outside 0..999, or fewer indices than classes.
+        TypeError: a class index that is not a whole number.
 
     Example:
     >>> imagenet_head((x_test, y_test), [310, 309]).accuracy > 0.5  # doctest: +SKIP
@@ -209,10 +218,11 @@ def imagenet_head(test, imagenet_classes, batch_size=64):
     """
     images, labels = _checked_part("test", test, "images")
     indices = list(imagenet_classes)
-    if not indices or not all(isinstance(i, (int, np.integer)) and 0 <= i < 1000
-                              for i in indices):
-        raise ValueError(f"`imagenet_classes` must be ImageNet-1k class indices (0 to 999), "
-                         f"one per target class; received {imagenet_classes!r}.")
+    if not indices or not all(is_whole_number(i) and 0 <= i < 1000 for i in indices):
+        error = ValueError if all(map(is_whole_number, indices)) else TypeError
+        raise error(f"`imagenet_classes` must be ImageNet-1k class indices (0 to 999), one "
+                    f"per target class; received {imagenet_classes!r}. Ants and bees are "
+                    f"e.g. [310, 309].")
     if labels.max() >= len(indices):
         raise ValueError(f"`imagenet_classes` names {len(indices)} classes but the labels go "
                          f"up to {labels.max()}; give one ImageNet index per target class.")
@@ -225,7 +235,7 @@ def imagenet_head(test, imagenet_classes, batch_size=64):
                          {"imagenet_classes": indices})
 
 
-def linear_probe(model, train, val, test, batch_size=64):
+def linear_probe(model, train, val, test, *, batch_size=64):
     """Logistic regression on a classifier's frozen, pooled backbone features.
 
     Args:
@@ -247,7 +257,7 @@ def linear_probe(model, train, val, test, batch_size=64):
     return logistic_regression(*[(f, labels) for f, (_, labels) in zip(features, parts)])
 
 
-def build_small_cnn(num_classes, input_shape, filters=(16, 32, 64), dropout=0.5,
+def build_small_cnn(num_classes, input_shape, *, filters=(16, 32, 64), dropout=0.5,
                     augmentation=None, working_size=64):
     """Builds a compact CNN to train from scratch on raw [0, 255] pixels.
 

@@ -261,7 +261,7 @@ def layer_transferability(backbone, train_images, train_labels, test_images,
     test_ds, num_test = _test_set(test_images, test_labels, num_classes,
                                   settings["max_test"], image_size)
     input_shape = tuple(test_ds.element_spec[0].shape[1:])
-    source = build_backbone(backbone, input_shape, weights=weights, **backbone_kwargs)
+    source = build_backbone(backbone, input_shape=input_shape, weights=weights, **backbone_kwargs)
     block_of, num_blocks = backbone_blocks(source, backbone)
     bad = [k for k in blocks if not (is_whole_number(k) and 0 <= k <= num_blocks)]
     if bad:

@@ -29,7 +29,7 @@ import tensorflow as tf
 
 from transfer_keras import layout
 from transfer_keras.data import RecordFile
-from transfer_keras.evaluation import _traced_inference
+from transfer_keras.inference import traced_inference
 from transfer_keras.layout import clean_cut
 from transfer_keras.stages import check_label_range
 
@@ -124,7 +124,7 @@ def extract_outputs(model, datasets, *, memory_limit=None, run=None):
     `memory_limit` bytes, a `RecordFile` on disk (the batches so far are moved
     there and the rest are written there as they come).
     """
-    run = run or _traced_inference(model, features=True)
+    run = run or traced_inference(model, features=True)
     results, in_memory = {}, 0
     for name, ds in datasets.items():
         if ds is None:

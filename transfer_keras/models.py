@@ -274,7 +274,7 @@ def _assemble(backbone, num_classes, input_shape, weights, hidden_units, dropout
         )
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     with scope, precision_policy(mixed_precision):
-        backbone_model = build_backbone(spec.name, input_shape, weights=weights,
+        backbone_model = build_backbone(spec.name, input_shape=input_shape, weights=weights,
                                         **backbone_kwargs)
         backbone_model.trainable = from_scratch
         if from_scratch:

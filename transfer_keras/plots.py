@@ -1,5 +1,8 @@
 """Every figure of the library: sample grids, learning curves, confusion matrix, Grad-CAM.
 
+The numbers behind the figures come from elsewhere: Grad-CAM and the top losses
+from `interpret`, the report from `evaluation`.
+
 Figures are built as `matplotlib.figure.Figure` objects, never through
 `pyplot`: nothing opens a window or blocks a script, and a notebook shows each
 figure exactly once (the value of the cell). Save one with
@@ -12,29 +15,27 @@ rest of the library works without matplotlib's display machinery.
 import math
 import sys
 
-import keras
 import numpy as np
 import tensorflow as tf
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from transfer_keras._checks import (
+    check_class_names,
     check_fraction,
     check_labels,
     check_whole_number,
-    is_whole_number,
 )
-from transfer_keras.backbones import BACKBONES
-from transfer_keras.evaluation import EvaluationReport, _outputs_logits, _to_probabilities
-from transfer_keras import layout
+from transfer_keras.evaluation import EvaluationReport
+from transfer_keras.interpret import compute_grad_cam
 
 __all__ = [
-    "grad_cam_heatmap",
     "plot_confusion_matrix",
     "plot_data_efficiency",
     "plot_grad_cam",
     "plot_history",
     "plot_learning_rate_finder",
+    "plot_learning_rate_schedules",
     "plot_top_losses",
     "show_batch",
 ]
@@ -138,7 +139,7 @@ def _take(data, n):
 # --------------------------------------------------------------------------- samples
 
 
-def show_batch(data, class_names=None, n=16, predictions=None):
+def show_batch(data, *, class_names=None, n=16, predictions=None):
     """Shows a grid of images titled with their class (and prediction, if given).
 
     Args:
@@ -155,11 +156,14 @@ def show_batch(data, class_names=None, n=16, predictions=None):
     Raises:
         ValueError: `n` < 1, the data is empty, images and labels (or
             predictions) of different lengths, or too few `class_names`.
+        TypeError: `n` is not a whole number or `class_names` not a list of str.
 
     Example:
     >>> figure = show_batch(train_ds, class_names=["ant", "bee"], n=9)
     """
     n = check_whole_number(n, "n")
+    if class_names is not None:
+        class_names = check_class_names(class_names)
     images, labels = _take(data, n)
     if len(images) == 0:
         raise ValueError("`data` is empty: there are no images to show.")
@@ -191,7 +195,7 @@ def show_batch(data, class_names=None, n=16, predictions=None):
 # --------------------------------------------------------------------------- training curves
 
 
-def plot_history(history, fine_tune_epoch=None):
+def plot_history(history, *, fine_tune_epoch=None):
     """Plots loss and accuracy per epoch (train and validation), marking where fine-tuning starts.
 
     Args:
@@ -207,6 +211,8 @@ def plot_history(history, fine_tune_epoch=None):
 
     Raises:
         ValueError: no `loss` in the history, or `fine_tune_epoch` out of range.
+        TypeError: `history` is neither a History nor a dict, or
+            `fine_tune_epoch` is not a whole number.
 
     Example:
     >>> figure = plot_history(history)  # history = model.fit(...) or the two-stage result
@@ -216,7 +222,7 @@ def plot_history(history, fine_tune_epoch=None):
     logs = getattr(history, "history", history)
     if not isinstance(logs, dict) or "loss" not in logs:
         found = sorted(logs) if isinstance(logs, dict) else type(logs).__name__
-        raise ValueError(
+        raise (ValueError if isinstance(logs, dict) else TypeError)(
             f"`history` must be a Keras History or a dict of per-epoch lists with at "
             f"least 'loss'; received {found}."
         )
@@ -248,7 +254,7 @@ def plot_history(history, fine_tune_epoch=None):
 # --------------------------------------------------------------------------- confusion matrix
 
 
-def plot_confusion_matrix(report_or_matrix, class_names=None, normalize=False):
+def plot_confusion_matrix(report_or_matrix, *, class_names=None, normalize=False):
     """Plots a confusion matrix (rows: true class, columns: predicted class).
 
     Args:
@@ -263,6 +269,7 @@ def plot_confusion_matrix(report_or_matrix, class_names=None, normalize=False):
 
     Raises:
         ValueError: the matrix is not square or `class_names` has the wrong length.
+        TypeError: `class_names` is not a list of str.
 
     Example:
     >>> figure = plot_confusion_matrix(report, normalize=True)
@@ -281,7 +288,8 @@ def plot_confusion_matrix(report_or_matrix, class_names=None, normalize=False):
             f"`report_or_matrix` must hold counts: at least one class, no NaN and nothing "
             f"negative; received {matrix.tolist()}.")
     k = len(matrix)
-    class_names = [str(i) for i in range(k)] if class_names is None else list(class_names)
+    class_names = ([str(i) for i in range(k)] if class_names is None
+                   else check_class_names(class_names))
     if len(class_names) != k:
         raise ValueError(
             f"`class_names` must have {k} names for a {k}x{k} matrix; received "
@@ -311,8 +319,8 @@ def plot_confusion_matrix(report_or_matrix, class_names=None, normalize=False):
 # --------------------------------------------------------------------------- top losses
 
 
-def plot_top_losses(top_losses, class_names=None):
-    """Shows the most confidently wrong examples from `evaluation.top_losses`.
+def plot_top_losses(top_losses, *, class_names=None):
+    """Shows the most confidently wrong examples from `interpret.top_losses`.
 
     Each title reads `pred / true` and `prob / loss`: the predicted and true
     classes, the probability given to the (wrong) prediction and the loss.
@@ -326,8 +334,10 @@ def plot_top_losses(top_losses, class_names=None):
         axes when the list is empty).
 
     Example:
-    >>> figure = plot_top_losses(top_losses(model, test_ds, k=9), class_names)
+    >>> figure = plot_top_losses(top_losses(model, test_ds, k=9), class_names=class_names)
     """
+    if class_names is not None:
+        class_names = check_class_names(class_names)
     if not top_losses:
         figure = Figure(figsize=(4, 1.5))
         ax = figure.add_subplot()
@@ -349,107 +359,8 @@ def plot_top_losses(top_losses, class_names=None):
 # --------------------------------------------------------------------------- Grad-CAM
 
 
-def _unsupported(model, why):
-    return ValueError(
-        f"Grad-CAM needs a convolutional backbone: a layer named 'backbone' whose "
-        f"output is a 4-D feature map (batch, height, width, channels). {why} Build "
-        f"the model with build_classifier(); supported backbones: "
-        f"{', '.join(BACKBONES)}."
-    )
-
-
-def _grad_cam(model, image, class_index=None):
-    """Returns `(heatmap at image size, class_index, probabilities)`."""
-    try:
-        _, backbone, head = layout.classifier_parts(model)
-    except ValueError:
-        raise _unsupported(model, f"Model {model.name!r} has no 'backbone' layer.") from None
-    if len(backbone.output.shape) != 4:
-        raise _unsupported(
-            model, f"Its backbone's output has shape {tuple(backbone.output.shape)}."
-        )
-    image = np.asarray(image, dtype="float32")
-    if image.ndim == 4 and image.shape[0] == 1:
-        image = image[0]
-    expected = tuple(model.input_shape[1:3])
-    if image.ndim != 3 or (None not in expected and image.shape[:2] != expected):
-        raise ValueError(
-            f"`image` must be one image of shape {expected + (3,)} (height, width, "
-            f"channels) like the model's input; received shape {image.shape}. Resize "
-            f"it first, e.g. with keras.ops.image.resize."
-        )
-    # Pixels -> preprocessing -> feature map (augmentation is skipped: inference).
-    x = image[None]
-    for layer in layout.inference_inputs(model):
-        x = layer(x, training=False)
-    features = backbone(x, training=False)
-    *hidden, output_layer = head
-    with tf.GradientTape() as tape:
-        tape.watch(features)
-        x = features
-        for layer in hidden:
-            x = layer(x, training=False)
-        if isinstance(output_layer, keras.layers.Dense):  # the score before softmax
-            x = tf.cast(x, output_layer.kernel.dtype)
-            scores = tf.matmul(x, output_layer.kernel)
-            if output_layer.use_bias:
-                scores = scores + output_layer.bias
-            outputs = output_layer.activation(scores)
-        else:
-            scores = outputs = output_layer(x, training=False)
-        probabilities = _to_probabilities(outputs.numpy(), _outputs_logits(model))[0]
-        if class_index is None:
-            class_index = int(probabilities.argmax())
-        if not (is_whole_number(class_index) and 0 <= class_index < len(probabilities)):
-            raise ValueError(
-                f"`class_index` must be from 0 to {len(probabilities) - 1}; received "
-                f"{class_index!r}."
-            )
-        if scores.shape[-1] == 1:  # one sigmoid unit: its logit is the score of class 1
-            score = scores[0, 0] if class_index == 1 else -scores[0, 0]
-        else:
-            score = scores[0, class_index]
-    gradients = tape.gradient(score, features)
-    weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)  # one per channel
-    cam = tf.nn.relu(tf.reduce_sum(weights * tf.cast(features, weights.dtype), axis=-1))[0]
-    peak = float(tf.reduce_max(cam))
-    cam = cam / peak if peak > 0 else tf.zeros_like(cam)
-    heatmap = tf.image.resize(cam[..., None], image.shape[:2], method="bilinear")[..., 0]
-    return np.clip(heatmap.numpy(), 0.0, 1.0), class_index, probabilities
-
-
-def grad_cam_heatmap(model, image, class_index=None):
-    """Returns the Grad-CAM heatmap of one image: where the backbone looked for a class.
-
-    Grad-CAM (Selvaraju et al., 2017) weights each channel of the backbone's
-    last feature map by the mean gradient of the class score (the logit,
-    before softmax) with respect to it, sums the channels, keeps the positive
-    part and scales it to [0, 1]. Supported: models from `build_classifier`
-    whose backbone outputs a 4-D feature map, i.e. every backbone in
-    `BACKBONES` (all convolutional).
-
-    Args:
-        model: a classifier from `build_classifier`.
-        image: one image `(height, width, 3)`, raw pixels in [0, 255], at the
-            model's input size.
-        class_index: the class to explain. Defaults to `None` (the predicted class).
-
-    Returns:
-        A float numpy array `(height, width)` in [0, 1], at the image's size.
-
-    Raises:
-        ValueError: the model has no 'backbone' layer or its output is not 4-D,
-            the image has the wrong shape, or `class_index` is out of range.
-
-    Example:
-    >>> grad_cam_heatmap(model, images[0]).shape  # a 128 x 128 photo
-    (128, 128)
-    """
-    return _grad_cam(model, image, class_index)[0]
-
-
-def plot_grad_cam(model, image, class_index=None, alpha=0.4, class_names=None):
-    """Shows an image next to its Grad-CAM heatmap overlay (see `grad_cam_heatmap`).
+def plot_grad_cam(model, image, *, class_index=None, alpha=0.4, class_names=None):
+    """Shows an image next to its Grad-CAM heatmap overlay (see `interpret.grad_cam_heatmap`).
 
     Args:
         model: a classifier from `build_classifier` (convolutional backbone).
@@ -468,7 +379,10 @@ def plot_grad_cam(model, image, class_index=None, alpha=0.4, class_names=None):
     >>> figure = plot_grad_cam(model, images[0], class_names=["ant", "bee"])
     """
     alpha = check_fraction(alpha, "alpha", "[0, 1]")
-    heatmap, class_index, probabilities = _grad_cam(model, image, class_index)
+    if class_names is not None:
+        class_names = check_class_names(class_names)
+    cam = compute_grad_cam(model, image, class_index=class_index)
+    heatmap, class_index, probabilities = cam.heatmap, cam.class_index, cam.probabilities
     predicted = int(probabilities.argmax())
     figure = Figure(figsize=(7, 3.8), layout="constrained")
     image_ax, overlay_ax = figure.subplots(1, 2)
@@ -551,7 +465,8 @@ def plot_learning_rate_finder(result):
         suggested rate; the rate axis is logarithmic.
 
     Raises:
-        ValueError: `result` has no recorded steps or misses an attribute.
+        ValueError: `result` has no recorded steps.
+        TypeError: `result` is not a learning-rate finder result (it misses an attribute).
 
     Example:
     >>> figure = plot_learning_rate_finder(find_learning_rate(model, train_ds, steps=20))
@@ -559,8 +474,8 @@ def plot_learning_rate_finder(result):
     missing = [name for name in ("rates", "losses", "smoothed_losses", "suggestion")
                if not hasattr(result, name)]
     if missing:
-        raise ValueError(f"`result` must be what find_learning_rate returned; it has no "
-                         f"{', '.join(missing)} (received {type(result).__name__}).")
+        raise TypeError(f"`result` must be what find_learning_rate returned; it has no "
+                        f"{', '.join(missing)} (received {type(result).__name__}).")
     if not len(result.rates):
         raise ValueError("`result` holds no steps: there is nothing to plot.")
     figure = Figure(figsize=(6, 3.8), layout="constrained")
@@ -584,7 +499,7 @@ def plot_learning_rate_finder(result):
     return _shown_in_notebooks(figure)
 
 
-def plot_learning_rate_schedules(schedules, steps, group_factors=None):
+def plot_learning_rate_schedules(schedules, steps, *, group_factors=None):
     """Plots learning-rate schedules step by step, e.g. `WarmupCosine` against `OneCycle`.
 
     Args:
@@ -597,13 +512,20 @@ def plot_learning_rate_schedules(schedules, steps, group_factors=None):
     Returns:
         A `matplotlib.figure.Figure` with one axes, the rate on a linear scale.
 
+    Raises:
+        TypeError: `schedules` is not a dict, or `steps` not a whole number.
+        ValueError: `schedules` is empty, or `steps` < 1.
+
     Example:
     >>> figure = plot_learning_rate_schedules(
     ...     {"warm-up + cosine": tk.WarmupCosine(1e-3, 60, 6)}, 60)
     """
-    if not isinstance(schedules, dict) or not schedules:
-        raise ValueError(f"`schedules` must be a dict of label -> schedule; received "
-                         f"{type(schedules).__name__}.")
+    if not isinstance(schedules, dict):
+        raise TypeError(f"`schedules` must be a dict of label -> schedule; received "
+                        f"{type(schedules).__name__}. Pass e.g. {{'one-cycle': schedule}}.")
+    if not schedules:
+        raise ValueError("`schedules` must be a dict of label -> schedule; received an "
+                         "empty dict. Pass at least one schedule.")
     steps = check_whole_number(steps, "steps", 1, what="a whole number of steps")
     figure = Figure(figsize=(6, 3.4), layout="constrained")
     ax = figure.add_subplot()

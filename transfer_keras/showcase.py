@@ -378,7 +378,7 @@ def run_showcase(*, image_size=SHOWCASE_IMAGE_SIZE, seeds=(0, 1, 2),
     kept = next(outcome for outcome in outcomes if "weights" in outcome)
     model = _classifier(image_size)
     model.set_weights(kept["weights"])
-    evaluation = evaluate_classifier(model, photos["test_ds"], photos["class_names"])
+    evaluation = evaluate_classifier(model, photos["test_ds"], class_names=photos["class_names"])
     per_class_all = int(round(len(photos["train"][1]) / len(photos["class_names"])))
     results, curve = _summaries(runs, points, seeds, per_class_all)
     settings = {

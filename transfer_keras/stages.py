@@ -10,9 +10,14 @@ import keras
 import tensorflow as tf
 
 from transfer_keras import _keras_compat, layout
-from transfer_keras._checks import check_positive_number, check_seed, check_whole_number, is_one_of
+from transfer_keras._checks import (
+    check_epochs,
+    check_positive_number,
+    check_seed,
+    is_one_of,
+)
 from transfer_keras.backbones import get_backbone_spec
-from transfer_keras.evaluation import num_classes_of
+from transfer_keras.inference import loss_for, num_classes_of
 from transfer_keras.models import backbone_name
 
 # The defaults are the recipe measured best on a few hundred photos: a long
@@ -70,19 +75,6 @@ def check_stage(stage):
     return aliases[stage]
 
 
-def loss_for(model):
-    """Returns the right loss for a model's `predictions` layer.
-
-    One unit -> binary cross-entropy; several -> sparse categorical
-    cross-entropy (integer labels); `from_logits` when the layer has no activation.
-    """
-    layer = layout.predictions_of(model)
-    from_logits = layer.activation.__name__ == "linear"
-    if layer.units == 1:
-        return keras.losses.BinaryCrossentropy(from_logits=from_logits)
-    return keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
-
-
 def accuracy_metric(model):
     layer = layout.predictions_of(model)
     if layer.units == 1:
@@ -131,11 +123,6 @@ def compile_for_stage(model, *, stage="head", learning_rate=None, optimizer=None
             steps_per_execution=steps_per_execution,
         )
     return model
-
-
-def check_epochs(epochs, *, name="epochs", minimum=1, hint=""):
-    return check_whole_number(epochs, name, minimum, what="a whole number of epochs",
-                              hint=hint)
 
 
 def check_patience(patience):

@@ -34,7 +34,12 @@ import keras
 import tensorflow as tf
 
 from transfer_keras import _keras_compat, layout
-from transfer_keras._checks import check_choice, check_positive_number, check_whole_number
+from transfer_keras._checks import (
+    check_choice,
+    check_epochs,
+    check_positive_number,
+    check_whole_number,
+)
 from transfer_keras.callbacks import (
     DEFAULT_WARMUP_EPOCHS,
     AtomicCheckpoint,
@@ -69,7 +74,6 @@ from transfer_keras.stages import (
     DEFAULT_FINE_TUNE_EPOCHS,
     DEFAULT_FINE_TUNE_FRACTION,
     DEFAULT_HEAD_EPOCHS,
-    check_epochs,
     check_training_run,
     compile_for_stage,
     default_learning_rate,

@@ -9,7 +9,8 @@ from transfer_keras.cli.model_files import class_names_for, input_size, load_mod
 from transfer_keras.cli.output import EXIT_OK, note, say
 from transfer_keras.data import load_image_folder
 from transfer_keras.errors import UsageError
-from transfer_keras.evaluation import evaluate_classifier, num_classes_of
+from transfer_keras.evaluation import evaluate_classifier
+from transfer_keras.inference import num_classes_of
 from transfer_keras.reports import evaluate_report, write_outputs
 
 
@@ -65,7 +66,8 @@ def run(args):
     part, images, labels = _scored_part(data.report)
     model_names, to_model_label = _folder_to_model_labels(
         folder, data.class_names, model_names, names_from, args.model)
-    evaluation = evaluate_classifier(model, (images, to_model_label[labels]), model_names,
+    evaluation = evaluate_classifier(model, (images, to_model_label[labels]),
+                                     class_names=model_names,
                                      batch_size=args.batch_size)
     print(evaluation)
     if out is not None:

@@ -10,7 +10,7 @@ from transfer_keras.cli.model_files import class_names_for, input_size, load_mod
 from transfer_keras.cli.output import EXIT_OK, note
 from transfer_keras.data import list_files, read_image
 from transfer_keras.errors import UsageError
-from transfer_keras.evaluation import num_classes_of, predict_probabilities
+from transfer_keras.inference import num_classes_of, predict_probabilities
 
 
 def _image_files(path):

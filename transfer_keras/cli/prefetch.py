@@ -21,7 +21,7 @@ from transfer_keras.errors import WeightsUnavailableError
 def _prefetch_backbone(name, image_size, alpha):
     spec = get_backbone_spec(name)
     size = image_size or spec.default_size
-    built = build_backbone_with_weights(spec.name, (size, size, 3), weights="imagenet",
+    built = build_backbone_with_weights(spec.name, input_shape=(size, size, 3), weights="imagenet",
                                         **backbone_kwargs(spec.name, alpha))
     wanted = keras_cache_dir() / built.weights_requested
     if Path(built.weights_file) != wanted or not wanted.is_file():

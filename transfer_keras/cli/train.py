@@ -87,7 +87,8 @@ def _train_settings(args):
     weights = weights_argument(args.weights)
     folder = existing_folder(args.data_dir, "DATA_DIR")
     validation_split = _layout(folder, args.validation_split)
-    built = build_backbone_with_weights(spec.name, input_shape, weights=weights, **kwargs)
+    built = build_backbone_with_weights(spec.name, input_shape=input_shape, weights=weights,
+                                        **kwargs)
     _check_fine_tune_layers(built.model, args.fine_tune_layers)
     return {"data_dir": str(folder), "backbone": spec.name, "backbone_kwargs": kwargs,
             "weights": weights, "from_scratch": weights is None, "image_size": image_size,
@@ -186,13 +187,13 @@ def _stage_note(finished):
 
 def _score(model, data):
     """Evaluates on the validation part and, if there is one, the test/ folder."""
-    evaluation = evaluate_classifier(model, data.val_ds, data.class_names)
+    evaluation = evaluate_classifier(model, data.val_ds, class_names=data.class_names)
     say()
     say("On the validation part (early stopping watched it: slightly optimistic):")
     say(str(evaluation))
     test = None
     if data.test_ds is not None:  # a test/ folder: scored once, no choice looked at it
-        test = evaluate_classifier(model, data.test_ds, data.class_names)
+        test = evaluate_classifier(model, data.test_ds, class_names=data.class_names)
         say()
         say("On the test/ folder (held out from every choice):")
         say(str(test))
