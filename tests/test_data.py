@@ -393,9 +393,11 @@ def test_a_class_folder_name_that_is_not_utf8_is_refused(tmp_path):
         load_image_folder(tmp_path, 8)
 
 
-@pytest.mark.parametrize("split", [0, 1, 1.5, -0.1, "0.2", True])
-def test_bad_validation_split(tmp_path, split):
-    with pytest.raises(ValueError, match="`validation_split` must be a fraction"):
+@pytest.mark.parametrize("split, error", [(0, ValueError), (1, ValueError), (1.5, ValueError),
+                                          (-0.1, ValueError), ("0.2", TypeError),
+                                          (True, TypeError)])
+def test_bad_validation_split(tmp_path, split, error):
+    with pytest.raises(error, match="`validation_split` must be a fraction"):
         load_image_folder(_two_class_folder(tmp_path), 8, validation_split=split)
 
 
@@ -420,9 +422,11 @@ def test_validation_split_errors_for_small_classes_and_split_layouts(tmp_path):
         load_image_folder(split_root, 8, validation_split=0.2)
 
 
-@pytest.mark.parametrize("size", [0, -3, (8,), (8, 0), "8", 8.0, (True, 8)])
-def test_bad_image_size(tmp_path, size):
-    with pytest.raises(ValueError, match="`image_size` must be"):
+@pytest.mark.parametrize("size, error", [(0, ValueError), (-3, ValueError), ((8,), ValueError),
+                                         ((8, 0), ValueError), ("8", TypeError),
+                                         (8.0, TypeError), ((True, 8), TypeError)])
+def test_bad_image_size(tmp_path, size, error):
+    with pytest.raises(error, match="`image_size` must be"):
         load_image_folder(_two_class_folder(tmp_path), size)
 
 
@@ -593,11 +597,12 @@ def test_sample_per_class_is_balanced_reproducible_and_nested():
     assert set(few_images[:, 0]) <= set(more_images[:, 0])
 
 
-@pytest.mark.parametrize("n, match", [(0, ">= 1"), (2.5, ">= 1"), (True, ">= 1"),
-                                      (6, "Class 2 has only 3 image.*n=6")])
-def test_sample_per_class_errors(n, match):
+@pytest.mark.parametrize("n, error, match", [(0, ValueError, ">= 1"), (2.5, TypeError, ">= 1"),
+                                             (True, TypeError, ">= 1"),
+                                             (6, ValueError, "Class 2 has only 3 image.*n=6")])
+def test_sample_per_class_errors(n, error, match):
     labels = np.array([0] * 8 + [1] * 8 + [2] * 3)
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(error, match=match):
         sample_per_class(np.zeros((19, 2, 2)), labels, n)
 
 

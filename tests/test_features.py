@@ -128,5 +128,5 @@ def test_feature_cache_takes_a_place_or_none():
     model = _lite()
     with pytest.raises(ValueError, match="`feature_cache`.*received 'yes'"):
         tk.fine_tune(model, _one_batch(), epochs=1, feature_cache="yes")
-    with pytest.raises(ValueError, match="`feature_cache`"):
+    with pytest.raises(TypeError, match="`feature_cache`"):  # True: not a place
         tk.train_two_stage(model, _one_batch(), feature_cache=True)

@@ -288,7 +288,7 @@ def test_the_schedule_plot_draws_each_schedule_and_each_group():
     lines = figure.axes[0].get_lines()
     assert len(lines) == 4
     np.testing.assert_allclose(lines[2].get_ydata(), 0.09 * lines[0].get_ydata(), rtol=1e-6)
-    with pytest.raises(ValueError, match="`schedules` must be a dict"):
+    with pytest.raises(TypeError, match="`schedules` must be a dict"):
         plots.plot_learning_rate_schedules(tk.OneCycle(1e-3, 40), 40)
 
 

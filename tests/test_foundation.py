@@ -81,12 +81,12 @@ def test_build_head_alone_builds_the_pooling_asked_for():
     "kwargs, match",
     [
         (dict(pooling="avgg"), r"`pooling` must be one of 'avg', 'max'; received 'avgg'"),
-        (dict(pooling=None), r"`pooling`"),
+        (dict(pooling=None), r"`pooling`"),  # a TypeError (not a str): see below
         (dict(dropout=1.0), r"`dropout` must be a rate in \[0, 1\)"),
         (dict(hidden_units=(8, 0)), r"`hidden_units` must be positive whole numbers"),
         (dict(hidden_units=(8.0,)), r"`hidden_units`"),
         (dict(num_classes=0), r"`num_classes` must be a whole number >= 1"),
-        (dict(num_classes=True), r"`num_classes`"),
+        (dict(num_classes=True), r"`num_classes`"),  # a TypeError
         (dict(classifier_activation="relu"), r"`classifier_activation`"),
         (dict(features=keras.Input((8,))), r"`features` must be a 4-D feature map"),
     ],
@@ -94,7 +94,8 @@ def test_build_head_alone_builds_the_pooling_asked_for():
 def test_build_head_checks_its_arguments(kwargs, match):
     arguments = dict(features=keras.Input((4, 4, 8)), num_classes=3)
     arguments.update(kwargs)
-    with pytest.raises(ValueError, match=match):
+    wrong_type = kwargs in (dict(pooling=None), dict(num_classes=True))
+    with pytest.raises(TypeError if wrong_type else ValueError, match=match):
         tk.build_head(**arguments)
 
 

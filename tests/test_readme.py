@@ -93,6 +93,8 @@ def test_module_map_names_every_module():
     names |= {f"{path.parent.name}/" for path in package.glob("*/__init__.py")} - {"data/"}
     for name in sorted(names):
         assert name in mapped or name.replace(".py", "/") in mapped, name
+    stale = [row for row in mapped if row not in names]  # a row for a module that is gone
+    assert stale == [], stale
 
 
 # --- Recipes call the library as it is -------------------------------------------------

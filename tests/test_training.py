@@ -614,7 +614,8 @@ def test_two_stage_checks_every_option_before_stage_one_trains(options, match, m
     fits = []
     monkeypatch.setattr(training, "fit_model", lambda *a, **k: fits.append(1))
     arguments = dict(head_epochs=3, fine_tune_epochs=1, verbose=0) | options
-    with pytest.raises(ValueError, match=match):
+    wrong_type = options == dict(head_epochs=1.5)  # a TypeError, not a ValueError
+    with pytest.raises(TypeError if wrong_type else ValueError, match=match):
         tk.train_two_stage(_model(), _dataset(), _dataset(), **arguments)
     assert fits == []  # nothing trained
 
@@ -626,7 +627,8 @@ def test_two_stage_checks_every_option_before_stage_one_trains(options, match, m
     (dict(patience=-2), "`patience`"),
 ])
 def test_stage_functions_refuse_bad_epochs_and_patience(function, options, match):
-    with pytest.raises(ValueError, match=match):
+    wrong_type = options == dict(epochs=1.5)  # a TypeError, not a ValueError
+    with pytest.raises(TypeError if wrong_type else ValueError, match=match):
         getattr(tk, function)(_model(), _dataset(), verbose=0, **options)
 
 

@@ -422,7 +422,7 @@ def build_backbone(name, *, input_shape=None, weights="imagenet", **kwargs):
         WeightsUnavailableError: ImageNet weights neither cached nor downloadable.
 
     Example:
-    >>> backbone = build_backbone("mobilenet", (96, 96, 3), weights=None, alpha=0.25)
+    >>> backbone = build_backbone("mobilenet", input_shape=(96, 96, 3), weights=None, alpha=0.25)
     >>> backbone.output_shape
     (None, 3, 3, 256)
     """
@@ -438,7 +438,8 @@ def build_backbone_with_weights(name, *, input_shape=None, weights="imagenet", *
         A `BuiltBackbone` (`model`, `weights_file`, `weights_requested`).
 
     Example:
-    >>> built = build_backbone_with_weights("mobilenet", (96, 96, 3), weights=None, alpha=0.25)
+    >>> built = build_backbone_with_weights("mobilenet", input_shape=(96, 96, 3), weights=None,
+    ...                                     alpha=0.25)
     >>> built.weights_file is None and built.model.output_shape == (None, 3, 3, 256)
     True
     """

@@ -247,7 +247,8 @@ def linear_probe(model, train, val, test, *, batch_size=64):
         A `BaselineScore` (`chosen`: `C`, picked on `val`).
 
     Example:
-    >>> model = build_classifier("mobilenet", 2, (128, 128, 3), weights=path, alpha=0.25)
+    >>> model = build_classifier("mobilenet", 2, input_shape=(128, 128, 3), weights=path,
+    ...                          alpha=0.25)
     >>> probe = linear_probe(model, (x_train, y_train), (x_val, y_val), (x_test, y_test))
     >>> 0.5 < probe.accuracy <= 1
     True

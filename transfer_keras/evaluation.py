@@ -346,7 +346,7 @@ def cross_validate(build_fn, images, labels, *, k=5, epochs=5, batch_size=32, se
             not what they should be (e.g. strings as labels).
 
     Example:
-    >>> build = lambda: build_classifier("mobilenet", 2, (128, 128, 3), weights=path,
+    >>> build = lambda: build_classifier("mobilenet", 2, input_shape=(128, 128, 3), weights=path,
     ...                                  alpha=0.25)
     >>> result = cross_validate(build, images, labels, k=3, epochs=1)
     >>> print(result.summary)  # doctest: +ELLIPSIS

@@ -60,7 +60,9 @@ def loss_for(model):
     'SparseCategoricalCrossentropy'
     """
     from_logits = outputs_logits(model)
-    if model.output_shape[-1] == 1:
+    layer = layout.find_predictions(model)  # a subclassed model has no output_shape
+    units = layer.units if layer is not None else model.output_shape[-1]
+    if units == 1:
         return keras.losses.BinaryCrossentropy(from_logits=from_logits)
     return keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
 

@@ -101,7 +101,7 @@ def load_example_photos(*, image_size=128, batch_size=32, seed=0, shuffle=True):
         test part is `.test_ds` (and `report.test_images`, `report.test_labels`).
 
     Example:
-    >>> data = load_example_photos(64)
+    >>> data = load_example_photos(image_size=64)
     >>> data.class_names, data.report.counts["test"]
     (['ants', 'bees'], {'ants': 70, 'bees': 83})
     """

@@ -184,7 +184,7 @@ def fit_from_scratch(model, train_ds, val_ds=None, *, num_images, epochs, batch_
 
     Example (16 images in batches of 8 give 2 steps: it trains on 8 batches of 2):
     >>> small_ds = tf.data.Dataset.from_tensor_slices((x_train[:16], y_train[:16])).batch(8)
-    >>> model = build_scratch_classifier("mobilenet", 2, x_train.shape[1:], alpha=0.25)
+    >>> model = build_scratch_classifier("mobilenet", 2, input_shape=x_train.shape[1:], alpha=0.25)
     >>> history = fit_from_scratch(model, small_ds, num_images=16, epochs=1, batch_size=8,
     ...                            verbose=0)
     >>> list(history.seconds)

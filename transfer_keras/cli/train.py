@@ -119,7 +119,7 @@ def _build_model(settings, num_classes, weights_file):
         f"{settings['weights'] or 'random (none): training from scratch'}")
     build = build_scratch_classifier if settings["from_scratch"] else build_classifier
     weights = {} if settings["from_scratch"] else {"weights": settings["weights"]}
-    model = build(settings["backbone"], num_classes, (size, size, 3), **weights,
+    model = build(settings["backbone"], num_classes, input_shape=(size, size, 3), **weights,
                   **settings["backbone_kwargs"])
     settings["weights_file"] = weights_file  # resolved by `_train_settings`, the same file
     if settings["weights_file"]:

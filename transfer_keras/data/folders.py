@@ -309,8 +309,11 @@ def class_folders_named_like_splits(folder):
     Returns:
         Their names, sorted; `[]` if there are none or `folder` cannot be read.
 
-    Example:
-    >>> class_folders_named_like_splits("photos")  # photos/test/1.jpg, photos/cats/...
+    Example (a class named "test" beside a class "cats"):
+    >>> for name in ("photos/test/1.jpg", "photos/cats/1.jpg"):
+    ...     Path(name).parent.mkdir(parents=True, exist_ok=True)
+    ...     Path(name).touch()
+    >>> class_folders_named_like_splits("photos")
     ['test']
     """
     try:

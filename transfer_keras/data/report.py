@@ -61,7 +61,13 @@ class DataReport:
 
     Example:
     >>> report = load_image_folder("hymenoptera_data", 160).report
-    >>> print(report)  # one row per class, then what was skipped and why
+    >>> print(report)  # doctest: +NORMALIZE_WHITESPACE
+    hymenoptera_data (split folders): 397 images, 2 classes, resized to 160x160
+    class  train  val  test  total
+    -----  -----  ---  ----  -----
+    ants   92     31   70    193
+    bees   91     30   83    204
+    Mode: memory (the decoded images are held in memory)
     """
 
     root: Path
