@@ -598,7 +598,7 @@ def test_train_with_the_default_backbone_offline(tmp_path):
     assert report["settings"]["weights"] == "imagenet"
     assert "Downloading" not in result.stdout + result.stderr
     assert report["test_accuracy"] > 0.8  # ImageNet features: far above the 0.54 majority
-    assert tk.load_model(out / "model.keras").class_names == ["ants", "bees"]
+    assert tk.load_class_names(out / "model.keras") == ["ants", "bees"]
 
 
 @pytest.mark.slow

@@ -3,17 +3,19 @@
 from pathlib import Path
 
 from transfer_keras.errors import UsageError
-from transfer_keras.saving import load_model
+from transfer_keras.saving import load_class_names, load_model
 
 
 def class_names_for(model, model_path, num_classes):
     """Returns `(class names, where they came from)` for a model loaded from a file.
 
-    Takes the names stored in the model file (`model.class_names`, set by
-    `load_model`); else the class indices "0", "1", ... with `None` as their source.
+    Takes the names stored in the model file (`load_class_names`; `load_model`
+    checked them against the model); else the class indices "0", "1", ... with
+    `None` as their source.
     """
-    if getattr(model, "class_names", None) is not None:
-        return list(model.class_names), str(model_path)
+    names = load_class_names(model_path)
+    if names is not None:
+        return names, str(model_path)
     return [str(index) for index in range(num_classes)], None
 
 
