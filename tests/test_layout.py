@@ -19,7 +19,8 @@ def _classifier(**kwargs):
 
 def test_parts_of_a_classifier_with_augmentation_and_hidden_layers():
     model = _classifier(augmentation=tk.build_augmentation(), hidden_units=(8,))
-    inputs, backbone, head = layout.classifier_parts(model)
+    parts = layout.classifier_parts(model)
+    inputs, backbone, head = parts.inputs, parts.backbone, parts.head
     assert [layer.name for layer in inputs] == ["augmentation", "preprocessing"]
     assert backbone is model.get_layer("backbone")
     assert [layer.name for layer in head] == ["pooling", "dropout_1", "hidden_1",

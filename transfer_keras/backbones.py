@@ -22,7 +22,6 @@ import os
 import re
 import warnings
 from pathlib import Path
-from typing import NamedTuple
 
 import keras
 
@@ -538,7 +537,8 @@ def _check_weights_file(path):
             f"'imagenet' or None.", argument="weights")
 
 
-class SourceBackbone(NamedTuple):
+@dataclasses.dataclass(frozen=True)
+class SourceBackbone:
     """The project's own source backbone (see `data/README.md`).
 
     Attributes:

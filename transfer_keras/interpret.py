@@ -79,7 +79,8 @@ def compute_grad_cam(model, image, *, class_index=None):
     ((128, 128), True)
     """
     try:
-        _, backbone, head = layout.classifier_parts(model)
+        parts = layout.classifier_parts(model)
+        backbone, head = parts.backbone, parts.head
     except ValueError:
         raise _unsupported(f"Model {model.name!r} has no 'backbone' layer.") from None
     if len(backbone.output.shape) != 4:

@@ -33,7 +33,6 @@ rates and gradual unfreezing work on.
 """
 
 import dataclasses
-from typing import NamedTuple
 
 import keras
 
@@ -47,7 +46,8 @@ PREDICTIONS = "predictions"
 HEAD_LAYERS = (POOLING, DROPOUT, PREDICTIONS)  # plus dropout_i, hidden_i before dropout
 
 
-class ClassifierParts(NamedTuple):
+@dataclasses.dataclass(frozen=True)
+class ClassifierParts:
     """The parts of a classifier, in the order the data flows through them."""
 
     inputs: list  # augmentation (if any) and preprocessing: raw pixels -> backbone input

@@ -4,9 +4,9 @@
 `dataset-fashion-mnist` package, or a Keras download, in that order.
 """
 
+import dataclasses
 import gzip
 from pathlib import Path
-from typing import NamedTuple
 
 import keras
 import numpy as np
@@ -29,7 +29,8 @@ class FashionMNISTUnavailableError(FileNotFoundError, ResourceUnavailableError):
     """Raised when Fashion-MNIST is in no local folder and cannot be downloaded."""
 
 
-class FashionMNIST(NamedTuple):
+@dataclasses.dataclass(frozen=True, eq=False)  # holds numpy arrays
+class FashionMNIST:
     """Fashion-MNIST as uint8 `(n, 28, 28)` images, int32 labels, names and source."""
 
     train_images: np.ndarray

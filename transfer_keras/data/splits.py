@@ -4,7 +4,7 @@
 - `sample_per_class`: `n` random images of every class, nested across `n`.
 """
 
-from typing import NamedTuple
+import dataclasses
 
 import numpy as np
 
@@ -12,7 +12,8 @@ from transfer_keras._checks import check_labels, check_seed, check_whole_number,
 from transfer_keras.errors import ArgumentTypeError, ArgumentValueError
 
 
-class LabelledImages(NamedTuple):
+@dataclasses.dataclass(frozen=True, eq=False)  # holds numpy arrays
+class LabelledImages:
     """Images with integer labels `0..k-1` and the `k` class names they stand for."""
 
     images: np.ndarray
