@@ -142,8 +142,7 @@ def test_errors_without_a_known_argument_are_shown_as_they_are():
     assert output.error_message(ArgumentValueError("bad", argument="learning_rate")) == "bad"
     assert output.error_message(UsageError("--top-k must be 1 or more")) == \
         "--top-k must be 1 or more"
-    unavailable = WeightsUnavailableError("no weights here")
-    unavailable.argument = "weights"  # as backbones.py raises it
+    unavailable = WeightsUnavailableError("no weights here", argument="weights")  # as backbones
     assert output.error_message(unavailable) == "--weights: no weights here"
 
 

@@ -358,8 +358,7 @@ def _explain_download_failure(spec, input_shape, arguments):
                     f"again with internet access to download it anew, or copy a good copy "
                     f"there (on a machine with internet: `{prefetch}`, then copy its Keras "
                     f"cache). Or pass weights=None (random start) or "
-                    f"weights='path/to/weights.h5'."
-                )
+                    f"weights='path/to/weights.h5'.", argument="weights")
                 unavailable.damaged = True
             else:
                 unavailable = WeightsUnavailableError(
@@ -370,11 +369,10 @@ def _explain_download_failure(spec, input_shape, arguments):
                     f"{origin}\nand copy it into that folder (or run `{prefetch}` there "
                     f"and copy its Keras cache), then run again. To use another cache "
                     f"folder, set KERAS_HOME to the folder that holds `models/`. Or pass "
-                    f"weights=None (random start) or weights='path/to/weights.h5'."
-                )
+                    f"weights=None (random start) or weights='path/to/weights.h5'.",
+                    argument="weights")
                 unavailable.damaged = False
             unavailable.file_name = fname
-            unavailable.argument = "weights"  # the argument that avoids it (None: random)
             raise unavailable from None
 
 

@@ -39,6 +39,10 @@ class ResourceUnavailableError(TransferKerasError):
 class WeightsUnavailableError(FileNotFoundError, ResourceUnavailableError):
     """Raised when a backbone's ImageNet weights are neither cached nor obtainable here."""
 
+    def __init__(self, message, *, argument=None):
+        super().__init__(message)
+        self.argument = argument  # the argument that avoids it, as in `ArgumentError`
+
 
 class UsageError(TransferKerasError, ValueError):
     """A mistake on the command line; `transfer-keras` prints it and exits with code 2."""

@@ -140,21 +140,10 @@ def grad_cam_heatmap(model, image, *, class_index=None):
     before softmax) with respect to it, sums the channels, keeps the positive
     part and scales it to [0, 1]. Supported: models from `build_classifier`
     whose backbone outputs a 4-D feature map, i.e. every backbone in
-    `BACKBONES` (all convolutional).
-
-    Args:
-        model: a classifier from `build_classifier`.
-        image: one image `(height, width, 3)`, raw pixels in [0, 255], at the
-            model's input size.
-        class_index: the class to explain. Defaults to `None` (the predicted class).
+    `BACKBONES` (all convolutional). Arguments and errors: see `compute_grad_cam`.
 
     Returns:
         A float numpy array `(height, width)` in [0, 1], at the image's size.
-
-    Raises:
-        ValueError: the model has no 'backbone' layer or its output is not 4-D,
-            the image has the wrong shape, or `class_index` is out of range.
-        TypeError: `class_index` is not a whole number.
 
     Example:
     >>> grad_cam_heatmap(model, images[0]).shape  # a 128 x 128 photo

@@ -129,6 +129,7 @@ class LearningRateFinder(keras.callbacks.Callback):
         self.factor = (max_lr / min_lr) ** (1 / (steps - 1))
         self.smoothing, self.diverge_factor = smoothing, diverge_factor
         self.rates, self.losses = [], []
+        self._average, self._lowest = 0.0, np.inf  # the moving average, as `smoothed` makes it
 
     def on_epoch_begin(self, epoch, logs=None):
         rate = self.min_lr * self.factor ** len(self.rates)
@@ -137,9 +138,11 @@ class LearningRateFinder(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.losses.append(float(logs["loss"]))
-        trace = smoothed(self.losses, self.smoothing)
-        if not np.isfinite(trace[-1]) or trace[-1] > self.diverge_factor * min(trace):
+        self._average = self.smoothing * self._average + (1 - self.smoothing) * self.losses[-1]
+        current = self._average / (1 - self.smoothing ** len(self.losses))
+        if not np.isfinite(current) or current > self.diverge_factor * self._lowest:
             self.model.stop_training = True
+        self._lowest = min(self._lowest, current)
 
 
 def _stepped_model(model, train_ds, stage, num_layers, from_layer, fraction):

@@ -59,7 +59,7 @@ def run(args):
                                                   model_path=args.model)
     model = load_model_file(args.model)
     size = input_size(model)
-    model_names, names_from = class_names_for(model, args.model, num_classes_of(model))
+    model_names, names_from = class_names_for(args.model, num_classes_of(model))
     data = load_image_folder(folder, size, batch_size=args.batch_size, shuffle=False)
     say(str(data.report))
     say()

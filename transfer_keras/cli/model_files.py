@@ -6,7 +6,7 @@ from transfer_keras.errors import UsageError
 from transfer_keras.saving import load_class_names, load_model
 
 
-def class_names_for(model, model_path, num_classes):
+def class_names_for(model_path, num_classes):
     """Returns `(class names, where they came from)` for a model loaded from a file.
 
     Takes the names stored in the model file (`load_class_names`; `load_model`

@@ -73,7 +73,7 @@ def run(args):
     model = load_model_file(args.model)
     size = input_size(model)
     num_classes = num_classes_of(model)
-    class_names, names_from = class_names_for(model, args.model, num_classes)
+    class_names, names_from = class_names_for(args.model, num_classes)
     if names_from is None:
         note(f"no class names in {args.model}: showing class indices "
              f"0..{num_classes - 1} instead of names.")
