@@ -236,6 +236,30 @@ def test_bad_arguments_raise_value_errors(kwargs, match):
         tk.build_classifier(**arguments)
 
 
+def test_build_augmentation_crops_at_random_in_training_and_leaves_inference_alone():
+    ramp = np.tile(np.arange(32, dtype="float32") * 8, (32, 1))  # brighter to the right
+    images = np.repeat(np.stack([ramp] * 3, axis=-1)[None], 8, axis=0)
+    augment = tk.build_augmentation(flip=False, rotation=0, zoom=0, contrast=0, crop=0.5, seed=0)
+    np.testing.assert_array_equal(np.asarray(augment(images, training=False)), images)
+    cropped = np.asarray(augment(images, training=True))
+    assert cropped.shape == images.shape
+    # A window of 50-100% of each side, scaled back up to 32 pixels: the ramp
+    # (8 grey levels per pixel) gets flatter, never steeper (no zooming out).
+    slope = np.abs(np.diff(cropped[:, :, 12:20, 0], axis=2)).mean(axis=(1, 2))
+    assert np.all(slope < 8 + 0.01) and np.all(slope > 4 - 0.01) and slope.min() < 7
+    # ... and the windows sit at different places.
+    assert np.ptp(cropped[:, 16, 16, 0]) > 8
+    assert [type(layer).__name__ for layer in tk.build_augmentation(seed=0).layers] == [
+        "RandomFlip", "RandomRotation", "RandomZoom", "RandomContrast"]  # crop=0: none
+
+
+@pytest.mark.parametrize("crop, error", [(1.0, ValueError), (-0.1, ValueError),
+                                         ("0.2", TypeError), (None, TypeError)])
+def test_build_augmentation_checks_crop(crop, error):
+    with pytest.raises(error, match="`crop` must be a fraction of each side in \\[0, 1\\)"):
+        tk.build_augmentation(crop=crop)
+
+
 def test_imagenet_offline_gives_a_helpful_error_fast(keras_home, monkeypatch):
     def no_network(url, *args, **kwargs):
         raise urllib.error.URLError("no network in this test")

@@ -314,7 +314,8 @@ def _settle_batchnorm_faster(backbone_model):
             layer.momentum = SCRATCH_BATCHNORM_MOMENTUM
 
 
-def build_augmentation(*, flip=True, rotation=0.05, zoom=0.1, contrast=0.1, seed=None):
+def build_augmentation(*, flip=True, rotation=0.05, zoom=0.1, contrast=0.1, crop=0.0,
+                       seed=None):
     """Builds a small random augmentation block for raw [0, 255] images.
 
     Active only during training (Keras preprocessing layers are no-ops at
@@ -325,12 +326,30 @@ def build_augmentation(*, flip=True, rotation=0.05, zoom=0.1, contrast=0.1, seed
         rotation: max rotation as a fraction of a full turn, 0 for none. Defaults to `0.05`.
         zoom: max zoom fraction, 0 for none. Defaults to `0.1`.
         contrast: max contrast change, 0 for none. Defaults to `0.1`.
+        crop: random crops: the largest fraction of each side that may be cut, 0
+            for none (must be below 1). A window of `1 - crop` to 1 of each side
+            (aspect kept) is placed at random and scaled back to the input size:
+            `RandomTranslation` by up to `crop / 2` of each side, then
+            `RandomZoom` in by up to `crop`. Where the shift is larger than half
+            the cut, a strip at the edge is mirrored (`fill_mode="reflect"`).
+            Output size unchanged. Defaults to `0.0`.
         seed: seed for reproducible augmentation. Defaults to `None`.
 
     Returns:
         A `keras.Sequential` named `"augmentation"`.
+
+    Raises:
+        ValueError: `crop` outside [0, 1).
+        TypeError: `crop` is not a number.
+
+    Example:
+    >>> augment = build_augmentation(crop=0.2, seed=0)
+    >>> [layer.__class__.__name__ for layer in augment.layers][-2:]
+    ['RandomTranslation', 'RandomZoom']
     """
     seed = check_seed(seed, allow_none=True)
+    crop = check_fraction(crop, "crop", "[0, 1)", what="a fraction of each side",
+                          hint="Use e.g. crop=0.2 to cut up to a fifth of each side, 0 for no crops.")
     layers = []
     if flip:
         layers.append(keras.layers.RandomFlip("horizontal", seed=seed))
@@ -340,6 +359,11 @@ def build_augmentation(*, flip=True, rotation=0.05, zoom=0.1, contrast=0.1, seed
         layers.append(keras.layers.RandomZoom(zoom, seed=seed))
     if contrast:
         layers.append(keras.layers.RandomContrast(contrast, value_range=(0, 255), seed=seed))
+    if crop:
+        # Shift first, then zoom in about the centre: the window then shows the
+        # photo's own pixels wherever the shift is at most half the cut.
+        layers.append(keras.layers.RandomTranslation(crop / 2, crop / 2, seed=seed))
+        layers.append(keras.layers.RandomZoom((-crop, 0.0), seed=seed))
     return keras.Sequential(layers, name=layout.AUGMENTATION)
 
 
