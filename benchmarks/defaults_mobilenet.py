@@ -1,7 +1,7 @@
 """Does EfficientNet-Lite0's fine-tuning rate suit MobileNet-0.25 too? 5 seeds, both rates.
 
 `fine_tuning.py` chose the stage-2 rate 9.25e-5 on EfficientNet-Lite0.
-Notebooks 04, 06 and 08 train MobileNet alpha 0.25 at 128 px with
+Notebooks 04, 06 and 07 train MobileNet alpha 0.25 at 128 px with
 `train_two_stage`'s defaults, whose rate was 3e-5, so this measures both rates
 there, on the kit's photos (183 train, 61 val for every choice, 153 test,
 scored once per run):
