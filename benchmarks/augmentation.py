@@ -21,7 +21,7 @@ ImageNet features), `probe_random` (the same on random weights, one draw per
 seed) and `imagenet_head` (EfficientNet-Lite0's own ImageNet head choosing
 between its classes "ant" (310) and "bee" (309), no training, at 224 px).
 
-Writes benchmarks/augmentation.json: per-run rows, mean and std (ddof=1) per
+Writes benchmarks/augmentation.json: per-run rows, mean and std (population, ddof=0, as showcase.py) per
 method, per-seed differences against `none`, settings, command, seconds, load
 average. From the repository root (about 10 minutes on 2 quiet cores):
 
@@ -122,7 +122,7 @@ def main():
     for method in methods:
         values = np.array([run["accuracy"] for run in runs if run["method"] == method])
         rows.append({"method": method, "mean": round(float(values.mean()), 4),
-                     "std": round(float(values.std(ddof=1)), 4), "seeds": len(values)})
+                     "std": round(float(values.std()), 4), "seeds": len(values)})
     by = {(run["method"], run["seed"]): run["accuracy"] for run in runs}
     paired = {f"{variant} - none": [round(by[(variant, s)] - by[("none", s)], 4)
                                     for s in args.seeds]
@@ -146,7 +146,7 @@ def main():
                      "recipe": "train_two_stage defaults, augment= for stage 2 only",
                      "crop": args.crop, "imagenet_classes": ANT_BEE,
                      "imagenet_head": "EfficientNet-Lite0 at 224 px, no training",
-                     "std": "sample std over seeds (ddof=1)",
+                     "std": "std over seeds, ddof=0 (as showcase.py)",
                      "photos": {"train": len(train[1]), "val": len(val[1]),
                                 "test": len(test[1])}},
         "seeds": args.seeds, "rows": rows, "paired": paired, "command": command,

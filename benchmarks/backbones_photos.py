@@ -120,7 +120,7 @@ def summary_rows(runs):
                                    and r.get("backbone") == name and r.get("image_size") == size])
                 rows.append({"method": method, "backbone": name, "image_size": size,
                              "mean": round(float(values.mean()), 4),
-                             "std": round(float(values.std(ddof=1)) if len(values) > 1 else 0.0, 4),
+                             "std": round(float(values.std()), 4),
                              "seeds": len(values)})
     return rows
 
