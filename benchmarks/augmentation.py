@@ -34,7 +34,7 @@ import os
 import time
 from pathlib import Path
 
-import numpy as np
+from _runs import paired_differences, seeded_two_stage, summary_rows
 
 HERE = Path(__file__).resolve().parent
 IMAGE_SIZE = 128
@@ -102,31 +102,20 @@ def main():
                                            **tk.kit.EXAMPLE_BACKBONE_KWARGS)
         record(seed, "probe_random", baselines.linear_probe(random_model, train, val, test).accuracy)
         for method, augment in variants(tk, seed, args.crop).items():
-            tk.set_seed(seed)
-            model, frozen = build(), {}
-            start = time.perf_counter()
-            history = tk.train_two_stage(
-                model, tk.prepare(train, batch_size=32, shuffle=True, seed=seed), val_ds,
-                augment=augment, verbose=0,
-                after_head=lambda m: frozen.update(accuracy=m.evaluate(test_ds, verbose=0)[1]))
-            seconds = time.perf_counter() - start
+            model, history, frozen, seconds = seeded_two_stage(
+                tk, build, train, val_ds, test_ds, seed, augment=augment)
             if method == "none":
-                record(seed, "frozen", frozen["accuracy"])
+                record(seed, "frozen", frozen)
             record(seed, method, model.evaluate(test_ds, verbose=0)[1],
                    val_accuracy=round(float(model.evaluate(val_ds, verbose=0)[1]), 4),
                    kept=history.kept_stage, seconds=round(seconds, 1),
                    fine_tune_epochs=len(history.epoch) - history.fine_tune_epoch)
         keras.backend.clear_session()
 
-    rows = []
-    for method in methods:
-        values = np.array([run["accuracy"] for run in runs if run["method"] == method])
-        rows.append({"method": method, "mean": round(float(values.mean()), 4),
-                     "std": round(float(values.std()), 4), "seeds": len(values)})
-    by = {(run["method"], run["seed"]): run["accuracy"] for run in runs}
-    paired = {f"{variant} - none": [round(by[(variant, s)] - by[("none", s)], 4)
-                                    for s in args.seeds]
-              for variant in ("default", "default_crop", "crop_only", "frozen")}
+    rows = summary_rows(runs, methods)
+    paired = paired_differences(
+        runs, [(variant, "none") for variant in ("default", "default_crop", "crop_only", "frozen")],
+        args.seeds)
     print("\n| method | test accuracy | std |\n|---|---|---|")
     for row in rows:
         print(f"| {row['method']} | {row['mean']:.3f} | {row['std']:.3f} |")

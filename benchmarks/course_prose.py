@@ -17,7 +17,7 @@ from pathlib import Path
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 FIRST_EDITION_WORDS = 13_299  # this script's count at commit 814edc4
 ISSUE_COUNT_OF_FIRST_EDITION = 12_250  # the figure the course issue gives
-FENCED_CODE = re.compile(r"```.*?```", flags=re.S)
+FENCED_CODE = re.compile(r"```.*?```", flags=re.DOTALL)
 
 
 def prose_words(notebook):

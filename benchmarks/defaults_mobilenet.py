@@ -33,7 +33,7 @@ import os
 import time
 from pathlib import Path
 
-import numpy as np
+from _runs import paired_differences, seeded_two_stage, summary_rows
 
 HERE = Path(__file__).resolve().parent
 IMAGE_SIZE = 128
@@ -86,31 +86,20 @@ def main():
                               val_ds, epochs=110, learning_rate=3e-3, patience=5, verbose=0)
         record(seed, "scratch", cnn.evaluate(test_ds, verbose=0)[1])
         for method, rate in [*RATES.items(), *LONGER.items()]:
-            tk.set_seed(seed)
-            model, frozen = build(), {}
-            start = time.perf_counter()
-            history = tk.train_two_stage(
-                model, tk.prepare(train, batch_size=32, shuffle=True, seed=seed), val_ds,
-                fine_tune_learning_rate=rate, verbose=0,
-                fine_tune_epochs=epochs * (2 if method in LONGER else 1),
-                after_head=lambda m: frozen.update(accuracy=m.evaluate(test_ds, verbose=0)[1]))
-            seconds = time.perf_counter() - start
+            model, history, frozen, seconds = seeded_two_stage(
+                tk, build, train, val_ds, test_ds, seed, fine_tune_learning_rate=rate,
+                fine_tune_epochs=epochs * (2 if method in LONGER else 1))
             if method == "at_9.25e-5":
-                record(seed, "frozen", frozen["accuracy"])
+                record(seed, "frozen", frozen)
             record(seed, method, model.evaluate(test_ds, verbose=0)[1],
                    kept=history.kept_stage, seconds=round(seconds, 1),
                    fine_tune_epochs=len(history.epoch) - history.fine_tune_epoch)
         keras.backend.clear_session()
 
-    rows = []
-    for method in METHODS:
-        values = np.array([run["accuracy"] for run in runs if run["method"] == method])
-        rows.append({"method": method, "mean": round(float(values.mean()), 4),
-                     "std": round(float(values.std(ddof=1)), 4), "seeds": len(values)})
-    by = {(run["method"], run["seed"]): run["accuracy"] for run in runs}
-    paired = {f"{a} - {b}": [round(by[(a, s)] - by[(b, s)], 4) for s in args.seeds]
-              for a, b in (("at_9.25e-5", "frozen"), ("at_9.25e-5", "at_3e-5"),
-                           ("at_9.25e-5", "probe"), ("at_3e-5_20_epochs", "at_3e-5"))}
+    rows = summary_rows(runs, METHODS, ddof=1)  # ddof=1: as published in defaults_mobilenet.json
+    paired = paired_differences(runs, (("at_9.25e-5", "frozen"), ("at_9.25e-5", "at_3e-5"),
+                                       ("at_9.25e-5", "probe"), ("at_3e-5_20_epochs", "at_3e-5")),
+                                args.seeds)
     print("\n| method | test accuracy | std |\n|---|---|---|")
     for row in rows:
         print(f"| {row['method']} | {row['mean']:.3f} | {row['std']:.3f} |")

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_PATHS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 NOTEBOOKS = {path.name: json.loads(path.read_text()) for path in NOTEBOOK_PATHS}
 COMPARISON = re.compile(r"\b(beat|beats|beaten|beating|outperforms?|above|below|faster|slower|"
-                        r"better|worse|higher|lower)\b", flags=re.I)
+                        r"better|worse|higher|lower)\b", flags=re.IGNORECASE)
 FASHION = re.compile(r"load_fashion_mnist|project_source_backbone|split_classes")
 WEAK_TRANSFER = "05_weak_transfer_and_choosing.ipynb"
 
@@ -56,7 +56,7 @@ def comparisons_without_assert(cells):
             if later["cell_type"] == "markdown":
                 break
             following.append(later)
-        if not any(re.search(r"^\s*assert\b", _source(c), flags=re.M) for c in following):
+        if not any(re.search(r"^\s*assert\b", _source(c), flags=re.MULTILINE) for c in following):
             missing.append((index, found.group(0)))
     return missing
 
