@@ -72,10 +72,10 @@ def main():
     test = (report.test_images, report.test_labels)
     val_ds, test_ds = tk.prepare(val, batch_size=64), tk.prepare(test, batch_size=64)
 
-    def build(weights=None):
+    def build():
         return tk.build_classifier(tk.kit.EXAMPLE_BACKBONE, 2,
                                    input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3),
-                                   weights=weights or tk.kit.example_weights(),
+                                   weights=tk.kit.example_weights(),
                                    **tk.kit.EXAMPLE_BACKBONE_KWARGS)
 
     runs = []
