@@ -5,6 +5,7 @@ run from the repository root (`.venv/bin/python benchmarks/<script>.py`), so Pyt
 finds this module next to them.
 """
 
+import json
 import time
 
 import numpy as np
@@ -45,3 +46,37 @@ def seeded_two_stage(tk, build, train, val_ds, test_ds, seed, **options):
         after_head=lambda m: after_head.update(accuracy=m.evaluate(test_ds, verbose=0)[1]),
         **options)
     return model, history, after_head["accuracy"], time.perf_counter() - start
+
+
+def kit_splits(tk, image_size):
+    """The kit's photos at `image_size`: `(train, val, test)` arrays, then val and test batches."""
+    report = tk.kit.load_example_photos(image_size=image_size, shuffle=False).report
+    train = (report.train_images, report.train_labels)
+    val = (report.val_images, report.val_labels)
+    test = (report.test_images, report.test_labels)
+    return train, val, test, tk.prepare(val, batch_size=64), tk.prepare(test, batch_size=64)
+
+
+def kit_classifier(tk, image_size):
+    """The kit's ImageNet MobileNet-0.25 with a new two-class head, at `image_size`."""
+    return tk.build_classifier(tk.kit.EXAMPLE_BACKBONE, 2, input_shape=(image_size, image_size, 3),
+                               weights=tk.kit.example_weights(), **tk.kit.EXAMPLE_BACKBONE_KWARGS)
+
+
+def recorder(runs):
+    """`record(seed, method, accuracy, **extra)`: appends one run to `runs` and prints it."""
+    def record(seed, method, accuracy, **extra):
+        runs.append({"seed": seed, "method": method, "accuracy": round(float(accuracy), 4),
+                     **extra})
+        print(json.dumps(runs[-1]), flush=True)
+    return record
+
+
+def kit_baselines(tk, train, val, test, image_size):
+    """The baselines with no random part: majority, pixels_logistic and the kit's probe."""
+    from transfer_keras import baselines
+
+    return {"majority": baselines.majority_baseline(train[1], test[1]).accuracy,
+            "pixels_logistic": baselines.pixels_logistic(train, val, test).accuracy,
+            "probe": baselines.linear_probe(kit_classifier(tk, image_size), train, val,
+                                            test).accuracy}

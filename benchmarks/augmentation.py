@@ -21,9 +21,10 @@ ImageNet features), `probe_random` (the same on random weights, one draw per
 seed) and `imagenet_head` (EfficientNet-Lite0's own ImageNet head choosing
 between its classes "ant" (310) and "bee" (309), no training, at 224 px).
 
-Writes benchmarks/augmentation.json: per-run rows, mean and std (population, ddof=0, as showcase.py) per
-method, per-seed differences against `none`, settings, command, seconds, load
-average. From the repository root (about 10 minutes on 2 quiet cores):
+Writes benchmarks/augmentation.json: per-run rows, mean and std per method
+(population, ddof=0, as showcase.py), per-seed differences against `none`,
+settings, command, seconds, load average. From the repository root (about 10
+minutes on 2 quiet cores):
 
     .venv/bin/python benchmarks/augmentation.py [--seeds 0 1 2 3 4] [--crop 0.2]
 """
@@ -34,7 +35,7 @@ import os
 import time
 from pathlib import Path
 
-from _runs import paired_differences, seeded_two_stage, summary_rows
+import _runs
 
 HERE = Path(__file__).resolve().parent
 IMAGE_SIZE = 128
@@ -66,29 +67,16 @@ def main():
 
     began = time.perf_counter()
     load_start = os.getloadavg()
-    report = tk.kit.load_example_photos(image_size=IMAGE_SIZE, shuffle=False).report
-    train = (report.train_images, report.train_labels)
-    val = (report.val_images, report.val_labels)
-    test = (report.test_images, report.test_labels)
-    val_ds, test_ds = tk.prepare(val, batch_size=64), tk.prepare(test, batch_size=64)
+    train, val, test, val_ds, test_ds = _runs.kit_splits(tk, IMAGE_SIZE)
 
     def build():
-        return tk.build_classifier(tk.kit.EXAMPLE_BACKBONE, 2,
-                                   input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3),
-                                   weights=tk.kit.example_weights(),
-                                   **tk.kit.EXAMPLE_BACKBONE_KWARGS)
+        return _runs.kit_classifier(tk, IMAGE_SIZE)
 
     runs = []
-
-    def record(seed, method, accuracy, **extra):
-        runs.append({"seed": seed, "method": method, "accuracy": round(float(accuracy), 4),
-                     **extra})
-        print(json.dumps(runs[-1]), flush=True)
+    record = _runs.recorder(runs)
 
     report_224 = tk.kit.load_example_photos(image_size=224, shuffle=False).report
-    fixed = {"majority": baselines.majority_baseline(train[1], test[1]).accuracy,
-             "pixels_logistic": baselines.pixels_logistic(train, val, test).accuracy,
-             "probe": baselines.linear_probe(build(), train, val, test).accuracy,
+    fixed = {**_runs.kit_baselines(tk, train, val, test, IMAGE_SIZE),
              "imagenet_head": baselines.imagenet_head(
                  (report_224.test_images, report_224.test_labels), ANT_BEE).accuracy}
     del report_224
@@ -100,9 +88,10 @@ def main():
         random_model = tk.build_classifier(tk.kit.EXAMPLE_BACKBONE, 2,
                                            input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3), weights=None,
                                            **tk.kit.EXAMPLE_BACKBONE_KWARGS)
-        record(seed, "probe_random", baselines.linear_probe(random_model, train, val, test).accuracy)
+        record(seed, "probe_random",
+               baselines.linear_probe(random_model, train, val, test).accuracy)
         for method, augment in variants(tk, seed, args.crop).items():
-            model, history, frozen, seconds = seeded_two_stage(
+            model, history, frozen, seconds = _runs.seeded_two_stage(
                 tk, build, train, val_ds, test_ds, seed, augment=augment)
             if method == "none":
                 record(seed, "frozen", frozen)
@@ -112,8 +101,8 @@ def main():
                    fine_tune_epochs=len(history.epoch) - history.fine_tune_epoch)
         keras.backend.clear_session()
 
-    rows = summary_rows(runs, methods)
-    paired = paired_differences(
+    rows = _runs.summary_rows(runs, methods)
+    paired = _runs.paired_differences(
         runs, [(variant, "none") for variant in ("default", "default_crop", "crop_only", "frozen")],
         args.seeds)
     print("\n| method | test accuracy | std |\n|---|---|---|")

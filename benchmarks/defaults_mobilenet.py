@@ -33,7 +33,7 @@ import os
 import time
 from pathlib import Path
 
-from _runs import paired_differences, seeded_two_stage, summary_rows
+import _runs
 
 HERE = Path(__file__).resolve().parent
 IMAGE_SIZE = 128
@@ -56,27 +56,15 @@ def main():
 
     began = time.perf_counter()
     epochs = tk.stages.DEFAULT_FINE_TUNE_EPOCHS  # 10
-    report = tk.kit.load_example_photos(image_size=IMAGE_SIZE, shuffle=False).report
-    train = (report.train_images, report.train_labels)
-    val = (report.val_images, report.val_labels)
-    test = (report.test_images, report.test_labels)
-    val_ds, test_ds = tk.prepare(val, batch_size=64), tk.prepare(test, batch_size=64)
+    train, val, test, val_ds, test_ds = _runs.kit_splits(tk, IMAGE_SIZE)
 
     def build():
-        return tk.build_classifier(tk.kit.EXAMPLE_BACKBONE, 2, input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3),
-                                   weights=tk.kit.example_weights(),
-                                   **tk.kit.EXAMPLE_BACKBONE_KWARGS)
+        return _runs.kit_classifier(tk, IMAGE_SIZE)
 
     runs = []
+    record = _runs.recorder(runs)
 
-    def record(seed, method, accuracy, **extra):
-        runs.append({"seed": seed, "method": method, "accuracy": round(float(accuracy), 4),
-                     **extra})
-        print(json.dumps(runs[-1]), flush=True)
-
-    fixed = {"majority": baselines.majority_baseline(train[1], test[1]).accuracy,
-             "pixels_logistic": baselines.pixels_logistic(train, val, test).accuracy,
-             "probe": baselines.linear_probe(build(), train, val, test).accuracy}
+    fixed = _runs.kit_baselines(tk, train, val, test, IMAGE_SIZE)
     for seed in args.seeds:
         for method, accuracy in fixed.items():
             record(seed, method, accuracy)  # no random part: the same for every seed
@@ -86,7 +74,7 @@ def main():
                               val_ds, epochs=110, learning_rate=3e-3, patience=5, verbose=0)
         record(seed, "scratch", cnn.evaluate(test_ds, verbose=0)[1])
         for method, rate in [*RATES.items(), *LONGER.items()]:
-            model, history, frozen, seconds = seeded_two_stage(
+            model, history, frozen, seconds = _runs.seeded_two_stage(
                 tk, build, train, val_ds, test_ds, seed, fine_tune_learning_rate=rate,
                 fine_tune_epochs=epochs * (2 if method in LONGER else 1))
             if method == "at_9.25e-5":
@@ -96,10 +84,10 @@ def main():
                    fine_tune_epochs=len(history.epoch) - history.fine_tune_epoch)
         keras.backend.clear_session()
 
-    rows = summary_rows(runs, METHODS, ddof=1)  # ddof=1: as published in defaults_mobilenet.json
-    paired = paired_differences(runs, (("at_9.25e-5", "frozen"), ("at_9.25e-5", "at_3e-5"),
-                                       ("at_9.25e-5", "probe"), ("at_3e-5_20_epochs", "at_3e-5")),
-                                args.seeds)
+    rows = _runs.summary_rows(runs, METHODS, ddof=1)  # ddof=1: as published in its JSON
+    paired = _runs.paired_differences(
+        runs, (("at_9.25e-5", "frozen"), ("at_9.25e-5", "at_3e-5"), ("at_9.25e-5", "probe"),
+               ("at_3e-5_20_epochs", "at_3e-5")), args.seeds)
     print("\n| method | test accuracy | std |\n|---|---|---|")
     for row in rows:
         print(f"| {row['method']} | {row['mean']:.3f} | {row['std']:.3f} |")
